@@ -20,6 +20,7 @@ COMMANDS: dict[str, str] = {
     "probe": "longwatch.app.cmd_probe",
     "models": "longwatch.app.cmd_models",
     "samples": "longwatch.app.cmd_samples",
+    "batch": "longwatch.app.cmd_batch",
 }
 
 EXIT_USAGE = 2

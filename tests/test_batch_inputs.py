@@ -1,0 +1,79 @@
+"""Batch inputs: question files in the LVBench / Video-MME / MLVU shapes, answer scoring, video discovery."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from longwatch.app.batch import discover_videos
+from longwatch.app.mcq import is_correct, load_questions, predicted_letter
+
+
+def write_jsonl(path, rows):
+    path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return path
+
+
+def test_load_questions_normalises_benchmark_styles(tmp_path):
+    path = write_jsonl(tmp_path / "q.jsonl", [
+        {"id": "vmme-1", "video": "lecture", "question": "What colour is the slide?",
+         "options": ["A. red", "B. blue", "C. green", "D. black"], "answer": "B"},                     # Video-MME
+        {"question_id": 7, "question": "Which city is named?", "candidates": ["Paris", "Rome"],
+         "answer": "Rome", "time_reference": "00:01:02-00:01:10"},                                     # MLVU
+        {"question": "What is the vault code?", "answer": "4-7-1-9", "time_reference": [12.5, 16]},  # free text
+    ])
+    q1, q2, q3 = load_questions(path)
+    assert q1.options == ("red", "blue", "green", "black") and q1.answer == "B" and q1.video == "lecture"
+    assert "(B) blue" in q1.prompt() and q1.prompt().startswith("What colour")
+    assert q2.id == "7" and q2.answer == "B" and q2.time_reference == (62.0, 70.0) and q2.video is None
+    assert q3.id == "q3" and not q3.is_multiple_choice and q3.time_reference == (12.5, 16.0)
+
+
+@pytest.mark.parametrize("rows,match", [
+    ([{"id": "a", "question": "x"}, {"id": "a", "question": "y"}], "used twice"),
+    ([{"id": "a"}], "needs a 'question'"),
+    ([{"question": "x", "time_reference": "soon"}], "time reference"),
+])
+def test_load_questions_rejects_bad_rows_with_line_numbers(tmp_path, rows, match):
+    with pytest.raises(ValueError, match=match):
+        load_questions(write_jsonl(tmp_path / "q.jsonl", rows))
+
+
+def test_load_questions_reports_non_json_line(tmp_path):
+    path = tmp_path / "q.jsonl"
+    path.write_text('{"question": "ok"}\nnot json\n')
+    with pytest.raises(ValueError, match=r"q.jsonl:2: not JSON"):
+        load_questions(path)
+
+
+@pytest.mark.parametrize("text,expect", [
+    ("(C)", "C"), ("C", "C"), ("Answer: B", "B"), ("The answer is (A) since", "A"), ("B. blue", "B"),
+    ("I think it is blue.", "B"), ("A cat appears", None), ("red or blue", None),
+])
+def test_predicted_letter(text, expect):
+    assert predicted_letter(text, ("red", "blue", "green")) == expect
+
+
+def test_is_correct_free_text_and_missing_reference(tmp_path):
+    q_free, q_none = load_questions(write_jsonl(tmp_path / "q.jsonl", [
+        {"question": "code?", "answer": "4-7-1-9"}, {"question": "anything?"}]))
+    assert is_correct(q_free, "The vault code is 4-7-1-9 [00:12:01]") is True
+    assert is_correct(q_free, "I could not find it") is False
+    assert is_correct(q_none, "whatever") is None
+
+
+def test_discover_videos_folder_glob_list_and_id_collisions(tmp_path):
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    for rel in ["a/talk.mp4", "b/talk.mp4", "a/notes.txt", "a/x y.webm"]:
+        (tmp_path / rel).write_bytes(b"")
+    listing = tmp_path / "list.txt"
+    listing.write_text("# archive\nb/talk.mp4\nmissing.mp4\n")
+    from_dir = discover_videos([tmp_path / "a"])
+    assert [j.video_id for j in from_dir] == ["talk", "x-y"]
+    both = discover_videos([str(tmp_path / "*" / "talk.mp4")])
+    assert len({j.video_id for j in both}) == 2 and all(j.video_id.startswith("talk-") for j in both)
+    listed = discover_videos([listing])
+    assert [j.path for j in listed] == [str(tmp_path / "b/talk.mp4"), str(tmp_path / "missing.mp4")]
+    assert len(discover_videos([tmp_path / "a", tmp_path / "a/talk.mp4"])) == 2  # duplicates collapse
