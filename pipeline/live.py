@@ -1,0 +1,485 @@
+"""Live sources: RTSP / HTTP(S) / UDP / RTMP / SRT URLs and webcams decoded by PyAV, reconnecting with backoff.
+
+A reader thread decodes into a bounded queue with an explicit overflow policy, so memory stays bounded for any length.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+import re
+import sys
+import threading
+import time
+from collections import deque
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+from urllib.parse import urlsplit, urlunsplit
+
+from longwatch.pipeline._live_queue import Closed, DropQueue, Policy
+from longwatch.pipeline.errors import StreamError
+from longwatch.pipeline.frames import Clip, Frame, VideoInfo
+from longwatch.pipeline.sampling import make_clips, resize_max_side, sample_fps
+
+LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "rtp", "srt", "tcp")
+_WEBCAM = re.compile(r"webcam:(\d+)")
+
+
+def is_live_spec(spec: object) -> bool:
+    """True for what `LiveSource` reads: a URL with a scheme in LIVE_SCHEMES, or "webcam:N"."""
+    if not isinstance(spec, str):
+        return False
+    if _WEBCAM.fullmatch(spec.strip()):
+        return True
+    return "://" in spec and spec.split("://", 1)[0].lower() in LIVE_SCHEMES
+
+
+@dataclass(frozen=True)
+class Backoff:
+    """Reconnect schedule: attempt k waits min(max_delay, base * factor**k) * (1 ± jitter) seconds.
+
+    Gives up after `max_attempts` failed attempts or once the outage would exceed `max_outage` seconds
+    (either may be None for "never"). Jitter spreads reconnect storms when many clients lose one server.
+    """
+
+    base: float = 0.5
+    factor: float = 2.0
+    max_delay: float = 30.0
+    jitter: float = 0.1
+    max_attempts: int | None = 10
+    max_outage: float | None = 300.0
+
+    def __post_init__(self) -> None:
+        if self.base <= 0 or self.max_delay <= 0:
+            raise ValueError(f"backoff base and max_delay must be positive, got {self.base}, {self.max_delay}")
+        if self.factor < 1:
+            raise ValueError(f"backoff factor must be >= 1, got {self.factor}")
+        if not 0 <= self.jitter < 1:
+            raise ValueError(f"backoff jitter must be in [0, 1), got {self.jitter}")
+        if self.max_attempts is not None and self.max_attempts < 0:
+            raise ValueError(f"max_attempts must be >= 0 or None, got {self.max_attempts}")
+
+    def delay(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait before reconnect attempt number `attempt` (0-based)."""
+        if self.factor > 1 and attempt > math.log(self.max_delay / self.base, self.factor):
+            d = self.max_delay  # also avoids float overflow of factor**attempt on endless outages
+        else:
+            d = min(self.max_delay, self.base * self.factor**attempt)
+        return d * (1.0 + self.jitter * rng.uniform(-1.0, 1.0))
+
+
+@dataclass(frozen=True)
+class LiveStats:
+    """A consistent snapshot of a live source's counters.
+
+    frames_received counts every decoded frame; frames_queued/dropped/delivered count the frames kept by the
+    fps sampler (dropped = discarded by the overflow policy). lag_seconds is how far the consumer is behind the
+    live edge in stream time: t of the newest decoded frame minus t of the last frame the consumer took
+    (0 before anything arrives). ended_reason is None while running, then "stopped" (stop/close or the
+    consumer left), "gave_up" (reconnects exhausted), "eof" (end_on_eof) or "error" (an unexpected failure).
+    """
+
+    frames_received: int
+    frames_queued: int
+    frames_dropped: int
+    frames_delivered: int
+    decode_errors: int
+    queue_size: int
+    queue_peak: int
+    queue_maxsize: int
+    reconnect_attempts: int
+    reconnects: int
+    backoff_delays: tuple[float, ...]  # the most recent waits before reconnect attempts, oldest first
+    connected: bool
+    lag_seconds: float
+    last_error: str | None
+    ended_reason: str | None
+
+
+class _Decoded(NamedTuple):
+    """A decoded frame on the session timeline; `sample_fps` reads only `.t`, so the costly RGB
+    conversion happens only for frames the sampler keeps."""
+
+    t: float
+    frame: Any  # av.VideoFrame
+
+
+class _Timeline:
+    """Maps per-connection pts to one session time that starts at 0 and strictly increases.
+
+    Within a connection t follows pts. After a reconnect, a pts reset, or a 33-bit MPEG-TS wrap (26.5 h),
+    t continues from the previous frame by the wall-clock gap, so times never go backwards or collide.
+    """
+
+    MIN_STEP = 1e-3
+
+    def __init__(self) -> None:
+        self.offset: float | None = None
+        self.last_t: float | None = None
+        self.last_wall = 0.0
+
+    def new_connection(self) -> None:
+        self.offset = None
+
+    def place(self, pts_time: float | None, wall: float) -> float:
+        if self.last_t is None:
+            t = 0.0
+            self.offset = None if pts_time is None else -pts_time
+        elif pts_time is None or self.offset is None or pts_time + self.offset <= self.last_t:
+            t = self.last_t + max(wall - self.last_wall, self.MIN_STEP)
+            self.offset = None if pts_time is None else t - pts_time
+        else:
+            t = pts_time + self.offset
+        self.last_t, self.last_wall = t, wall
+        return t
+
+
+class LiveSource:
+    """A live stream as a VideoSource: `.info`, `.frames()`, `.clips()`, `.stats`, `.stop()`, `.close()`.
+
+    Opening happens in the constructor and raises StreamError when the stream cannot be reached, so a typo'd
+    URL fails at once. Once reading, drops are survived: reconnect attempts follow `backoff`; when it gives up
+    the frame iterator ends cleanly (`stats.ended_reason == "gave_up"`) or, with on_give_up="raise", raises
+    StreamError after the queued frames. A source is read once: `frames()`/`clips()` may be called one time.
+
+    Args:
+        spec: a URL (rtsp, rtsps, rtmp(s), http(s), udp, rtp, srt, tcp) or "webcam:N" (/dev/videoN via v4l2).
+        queue_size: frames held between the reader thread and the consumer (after fps sampling and resizing).
+        policy: what to do when the consumer is slower than real time: "drop_oldest" (live default),
+            "drop_newest", or "block" (backpressure, for recorded streams; nothing is dropped).
+        open_timeout, read_timeout: seconds before a silent connect / read gives up (no call hangs forever).
+        options: FFmpeg options, merged over the defaults for the scheme (e.g. {"rtsp_transport": "udp"}).
+        end_on_eof: treat the server closing the stream as the end (recorded streams) instead of a drop.
+    """
+
+    def __init__(self, spec: str, *, queue_size: int = 32, policy: Policy = "drop_oldest",
+                 open_timeout: float = 10.0, read_timeout: float = 5.0, backoff: Backoff | None = None,
+                 options: dict[str, str] | None = None, end_on_eof: bool = False,
+                 on_give_up: Literal["end", "raise"] = "end"):
+        if on_give_up not in ("end", "raise"):
+            raise ValueError(f"on_give_up must be 'end' or 'raise', got {on_give_up!r}")
+        if open_timeout <= 0 or read_timeout <= 0:
+            raise ValueError(f"timeouts must be positive, got open={open_timeout}, read={read_timeout}")
+        self.spec = spec
+        self._url, self._format, self.name, scheme = _resolve(spec)
+        self._options = {**_default_options(scheme, read_timeout), **(options or {})}
+        self._open_timeout, self._read_timeout = open_timeout, read_timeout
+        self._backoff = backoff or Backoff()
+        self._end_on_eof, self._on_give_up = end_on_eof, on_give_up
+        self._queue: DropQueue[Frame] = DropQueue(queue_size, policy)
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._rng = random.Random()
+        self._timeline = _Timeline()
+        self._thread: threading.Thread | None = None
+        self._received = self._queued = self._delivered = self._decode_errors = 0
+        self._attempts = self._reconnects = 0
+        self._delays: deque[float] = deque(maxlen=32)
+        self._newest_t: float | None = None
+        self._consumed_t: float | None = None
+        self._last_error: str | None = None
+        self._ended_reason: str | None = None
+        self._end_error: BaseException | None = None
+        self._container = self._open()
+        self._connected = True
+        self.info = self._describe(self._container, scheme, queue_size, policy)
+
+    # -- VideoSource protocol -------------------------------------------------------------------------------
+
+    def frames(self, fps: float | None = None, max_side: int | None = None, start: float = 0.0) -> Iterator[Frame]:
+        """Frames with session times (0 at the first frame, strictly increasing across reconnects).
+
+        Sampling and resizing run in the reader thread, before the queue, so the queue bound is in
+        consumer-sized frames. Leaving the loop early stops the stream.
+        """
+        if fps is not None and fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        with self._lock:
+            if self._thread is not None or self._stop.is_set():
+                raise RuntimeError(f"{self.name}: a live source is read once; open a new LiveSource to read again")
+            self._thread = threading.Thread(target=self._run, args=(fps, max_side, start),
+                                            name=f"longwatch-live {self.name}", daemon=True)
+            self._thread.start()
+        return self._consume()
+
+    def clips(self, clip_seconds: float, fps: float | None = None, max_side: int | None = None,
+              start: float = 0.0) -> Iterator[Clip]:
+        """Clips of `clip_seconds` of session time (see `sampling.make_clips`); a stream gap yields no clip."""
+        return make_clips(self.frames(fps, max_side, start), clip_seconds)
+
+    @property
+    def stats(self) -> LiveStats:
+        with self._lock:
+            newest = self._newest_t
+            lag = 0.0 if newest is None else max(0.0, newest - (self._consumed_t or 0.0))
+            return LiveStats(
+                frames_received=self._received, frames_queued=self._queued, frames_dropped=self._queue.dropped,
+                frames_delivered=self._delivered, decode_errors=self._decode_errors, queue_size=len(self._queue),
+                queue_peak=self._queue.peak, queue_maxsize=self._queue.maxsize,
+                reconnect_attempts=self._attempts, reconnects=self._reconnects, backoff_delays=tuple(self._delays),
+                connected=self._connected, lag_seconds=lag, last_error=self._last_error,
+                ended_reason=self._ended_reason)
+
+    def stop(self) -> None:
+        """Stop now: queued frames are discarded and the frame iterator ends. Returns promptly even while
+        the reader is blocked in a network read; that read then ends within read_timeout."""
+        self._stop.set()
+        self._set_end("stopped")
+        self._queue.close(discard=True)
+        with self._lock:
+            thread = self._thread
+        if thread is None:
+            self._close_container()
+        elif thread is not threading.current_thread():
+            thread.join(timeout=0.1)
+
+    def close(self) -> None:
+        """Stop and wait (at most read_timeout + 1 s) for the reader thread to release the connection."""
+        self.stop()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=self._read_timeout + 1.0)
+
+    def __enter__(self) -> LiveSource:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- consumer side ------------------------------------------------------------------------------------
+
+    def _consume(self) -> Iterator[Frame]:
+        try:
+            while True:
+                try:
+                    frame = self._queue.get()
+                except Closed:
+                    break
+                with self._lock:
+                    self._delivered += 1
+                    self._consumed_t = frame.t
+                yield frame
+        finally:
+            self.stop()  # a consumer that leaves early ends the session; no-op after a natural end
+        with self._lock:
+            reason, error = self._ended_reason, self._end_error
+        if error is not None and (reason == "error" or self._on_give_up == "raise"):
+            raise error
+
+    # -- reader thread ------------------------------------------------------------------------------------
+
+    def _run(self, fps: float | None, max_side: int | None, start: float) -> None:
+        decoded = self._decoded()
+        sampled = sample_fps(decoded, fps)
+        try:
+            for item in sampled:
+                if item.t + 1e-9 < start:
+                    continue
+                frame = Frame(item.t, resize_max_side(item.frame.to_ndarray(format="rgb24"), max_side))
+                if self._queue.put(frame):
+                    with self._lock:
+                        self._queued += 1
+                elif self._stop.is_set():
+                    break
+        except BaseException as e:  # a bug or an unexpected library failure: surface it to the consumer
+            self._set_end("error", e)
+            with self._lock:
+                self._last_error = f"{type(e).__name__}: {e}"
+        finally:
+            sampled.close()
+            decoded.close()
+            self._queue.close()
+            self._close_container()
+
+    def _decoded(self) -> Iterator[_Decoded]:
+        """Decoded frames of the whole session, across reconnects; returns when stopped or given up."""
+        import av
+
+        while self._container is not None and not self._stop.is_set():
+            try:
+                yield from self._decode_connection(self._container)
+                error = "the server ended the stream"
+            except (av.error.FFmpegError, OSError) as e:
+                error = _describe_error(e)
+            self._close_container()
+            with self._lock:
+                self._connected = False
+                self._last_error = error
+            if self._stop.is_set():
+                return
+            if self._end_on_eof and error == "the server ended the stream":
+                self._set_end("eof")
+                return
+            container = self._reconnect()
+            with self._lock:
+                self._container = container
+
+    def _decode_connection(self, container: Any) -> Iterator[_Decoded]:
+        import av
+
+        stream = container.streams.video[0]
+        for packet in container.demux(stream):
+            if self._stop.is_set():
+                return
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError:  # live joins mid-GOP and lossy links corrupt packets: skip them
+                with self._lock:
+                    self._decode_errors += 1
+                continue
+            for f in frames:
+                t = self._timeline.place(f.time, time.monotonic())
+                with self._lock:
+                    self._received += 1
+                    self._newest_t = t
+                yield _Decoded(t, f)
+
+    def _reconnect(self) -> Any | None:
+        """A new open container, or None once stopped or out of attempts / outage time."""
+        began = time.monotonic()
+        attempt = 0
+        while True:
+            delay = self._backoff.delay(attempt, self._rng)
+            outage = time.monotonic() - began
+            limit = self._backoff.max_outage
+            if (self._backoff.max_attempts is not None and attempt >= self._backoff.max_attempts) or (
+                    limit is not None and outage + delay > limit):
+                with self._lock:
+                    last = self._last_error or "no data"
+                self._set_end("gave_up", StreamError(
+                    self.name, detected=last,
+                    problem=f"stream dropped and did not come back after {attempt} reconnect attempts in {outage:.1f} s",
+                    hint="check that the sender or camera is running; allow a longer outage with "
+                         "Backoff(max_attempts=..., max_outage=...)"))
+                return None
+            with self._lock:
+                self._delays.append(delay)
+            if self._stop.wait(delay):
+                return None
+            attempt += 1
+            with self._lock:
+                self._attempts += 1
+            try:
+                container = self._open()
+            except StreamError as e:
+                with self._lock:
+                    self._last_error = e.detected
+                continue
+            if self._stop.is_set():
+                container.close()
+                return None
+            self._timeline.new_connection()
+            with self._lock:
+                self._reconnects += 1
+                self._connected = True
+            return container
+
+    # -- helpers ------------------------------------------------------------------------------------------
+
+    def _open(self) -> Any:
+        import av
+
+        try:
+            container = av.open(self._url, format=self._format, options=dict(self._options),
+                                timeout=(self._open_timeout, self._read_timeout))
+        except (av.error.FFmpegError, OSError) as e:
+            raise StreamError(self.name, detected=_describe_error(e), problem="could not open the live stream",
+                              hint=_hint(e, self._open_timeout)) from e
+        if not container.streams.video:
+            found = ", ".join(s.type for s in container.streams) or "no streams"
+            container.close()
+            raise StreamError(self.name, detected=found, problem="the stream carries no video",
+                              hint="point longwatch at a stream with a video track")
+        return container
+
+    def _describe(self, container: Any, scheme: str, queue_size: int, policy: str) -> VideoInfo:
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate
+        return VideoInfo(source=self.name, container=container.format.name, codec=ctx.name, width=ctx.width,
+                         height=ctx.height, fps=float(rate) if rate else 0.0, duration=None, n_frames=None,
+                         rotation=0, has_audio=bool(container.streams.audio), is_live=True,
+                         extra={"scheme": scheme, "policy": policy, "queue_size": queue_size})
+
+    def _close_container(self) -> None:
+        with self._lock:
+            container, self._container = self._container, None
+            self._connected = False
+        if container is not None:
+            container.close()
+
+    def _set_end(self, reason: str, error: BaseException | None = None) -> None:
+        with self._lock:
+            if self._ended_reason is None:
+                self._ended_reason, self._end_error = reason, error
+
+
+def _resolve(spec: str) -> tuple[str, str | None, str, str]:
+    """(url or device for av.open, forced format, printable name without secrets, scheme)."""
+    if not isinstance(spec, str):
+        raise TypeError(f"a live source spec is a URL or 'webcam:N' string, got {type(spec).__name__}")
+    spec = spec.strip()
+    m = _WEBCAM.fullmatch(spec)
+    if m:
+        n = int(m[1])
+        if sys.platform == "darwin":
+            return f"{n}:none", "avfoundation", spec, "webcam"
+        device = f"/dev/video{n}"
+        if not Path(device).exists():
+            raise StreamError(spec, detected=f"no device {device}", problem="webcam not found",
+                              hint="connect a camera and check `ls /dev/video*` (and that this user is in the "
+                                   "'video' group), then pass webcam:N with the right N")
+        return device, "v4l2", f"{spec} ({device})", "webcam"
+    scheme = spec.split("://", 1)[0].lower() if "://" in spec else ""
+    name = _redact(spec)
+    if scheme not in LIVE_SCHEMES:
+        raise StreamError(name, detected=f"scheme {scheme!r}" if scheme else "no URL scheme",
+                          problem="not a live stream address",
+                          hint=f"use a {'/'.join(LIVE_SCHEMES)} URL or webcam:N; pass local files as paths")
+    return spec, None, name, scheme
+
+
+def _redact(url: str) -> str:
+    """The URL with any password replaced, so credentials never reach logs, errors or the bank."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
+
+
+def _default_options(scheme: str, read_timeout: float) -> dict[str, str]:
+    if scheme == "webcam":
+        return {}
+    us = str(int(read_timeout * 1e6))
+    # Shorter probing than FFmpeg's 5 s default: a live open should not sit on 5 s of stream before the first
+    # frame. rw_timeout is the socket-level timeout, beside PyAV's interrupt timeout, for protocols that honour it.
+    opts = {"analyzeduration": "2000000", "rw_timeout": us}
+    if scheme in ("rtsp", "rtsps"):
+        opts.update(rtsp_transport="tcp", timeout=us)  # TCP interleaving survives NAT and loss better than UDP
+    elif scheme in ("udp", "rtp"):
+        opts.update(timeout=us, overrun_nonfatal="1")  # a slow reader loses packets instead of failing the read
+    return opts
+
+
+def _describe_error(e: BaseException) -> str:
+    import av
+
+    if isinstance(e, av.error.ExitError):
+        return "no data before the timeout"
+    return f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}"
+
+
+def _hint(e: BaseException, open_timeout: float) -> str:
+    import av
+
+    if isinstance(e, ConnectionRefusedError):
+        return "nothing is listening at that address: start the sender or camera, or check host and port"
+    if isinstance(e, av.error.ExitError):
+        return (f"no data arrived within {open_timeout:g} s: check the stream is running and reachable "
+                "(firewall, UDP port), or pass a larger open_timeout")
+    if isinstance(e, PermissionError):
+        return "access denied: check credentials in the URL or device permissions"
+    return "check the address, e.g. with `ffprobe <url>`, and that the sender is running"
