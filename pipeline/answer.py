@@ -93,14 +93,15 @@ def block_text(item: ContextItem, video_label: str | None) -> tuple[str, str]:
 def build_blocks(items: Sequence[ContextItem], block_cls: type) -> list:
     """Prompt blocks in time order (video by video when several); video names appear only when several.
 
-    `block_cls` is the models' `PromptBlock(text, tokens, text_after)`, passed in so that this module
-    stays free of model imports.
+    `block_cls` is the models' `PromptBlock(text, tokens, text_after, duration)`, passed in so that this
+    module stays free of model imports.
     """
     multi = len({i.video for i in items}) > 1
     blocks = []
     for i in sorted(items, key=lambda i: (i.video, i.t0, i.clip_index)):
         head, tail = block_text(i, i.video if multi else None)
-        blocks.append(block_cls(head, tokens=i.tokens, text_after=tail))
+        blocks.append(block_cls(head, tokens=i.tokens, text_after=tail,
+                                duration=(i.t1 - i.t0) if i.tokens is not None else None))
     return blocks
 
 
@@ -126,18 +127,23 @@ def cite(items: Sequence[ContextItem], max_citations: int, spread: int = 0) -> l
                     chosen.append(inside[0])
         chosen = sorted(chosen, key=lambda i: (-i.relevance, i.video, i.t0))[:max_citations]
     for i in ranked:
-        if len(chosen) >= max_citations:
+        if len(_merge(chosen)) >= max_citations:
             break
-        if i not in chosen:
+        if not any(i is c for c in chosen):
             chosen.append(i)
-    chosen.sort(key=lambda i: (i.video, i.t0))
+    merged = _merge(chosen)
+    return sorted(merged, key=lambda c: (-c.score, c.video, c.t0))
+
+
+def _merge(items: Sequence[ContextItem]) -> list[Citation]:
+    """Citations of `items` with consecutive clips of one video joined into one range."""
     merged: list[Citation] = []
-    last_index: int | None = None
-    for i in chosen:
-        prev = merged[-1] if merged else None
-        if prev and prev.video == i.video and last_index is not None and i.clip_index == last_index + 1:
+    last: ContextItem | None = None
+    for i in sorted(items, key=lambda i: (i.video, i.clip_index)):
+        if merged and last is not None and last.video == i.video and i.clip_index == last.clip_index + 1:
+            prev = merged[-1]
             merged[-1] = Citation(i.video, prev.t0, max(prev.t1, i.t1), max(prev.score, i.relevance))
         else:
             merged.append(Citation(i.video, i.t0, i.t1, i.relevance))
-        last_index = i.clip_index
-    return sorted(merged, key=lambda c: (-c.score, c.video, c.t0))
+        last = i
+    return merged
