@@ -1,0 +1,80 @@
+"""Backend choice for every kernel op: one place decides whether Triton can run for given tensors.
+
+Triton is imported lazily and guarded, so `import longwatch.kernels` never needs triton or CUDA.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from types import ModuleType
+from typing import Literal
+
+import torch
+
+Impl = Literal["auto", "triton", "torch"]
+IMPLS = ("auto", "triton", "torch")
+
+
+class KernelUnavailable(RuntimeError):
+    """An explicitly requested backend cannot run for these tensors on this machine."""
+
+
+def _env_interpret() -> bool:
+    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
+
+
+def triton_module(name: str) -> ModuleType | None:
+    """Import `longwatch.kernels.<name>` (a Triton module) or return None when triton is missing.
+
+    The import defines the @triton.jit functions, which is when triton fixes interpreter vs compiler.
+    """
+    try:
+        return importlib.import_module(f"{__package__}.{name}")
+    except ImportError:
+        return None
+
+
+def interpreter_mode(module: ModuleType | None) -> bool:
+    """True when the kernels of `module` were defined under TRITON_INTERPRET (run on CPU tensors)."""
+    if module is None:
+        return _env_interpret()
+    return bool(module.INTERPRET)
+
+
+def choose_impl(op: str, impl: str, module_name: str, *tensors: torch.Tensor) -> ModuleType | None:
+    """Return the Triton module to use for `op`, or None for the torch path.
+
+    auto: Triton for CUDA tensors when triton imports, torch otherwise (CPU tensors always take torch,
+    even under the interpreter, because the interpreter is a debugging tool, not a fast path).
+    triton: Triton or a KernelUnavailable naming why it cannot run here.
+    """
+    if impl not in IMPLS:
+        raise ValueError(f"{op}: impl must be one of {IMPLS}, got {impl!r}")
+    if impl == "torch":
+        return None
+    devices = {t.device.type for t in tensors}
+    if impl == "auto":
+        if devices != {"cuda"}:
+            return None
+        return triton_module(module_name)
+    module = triton_module(module_name)
+    if module is None:
+        raise KernelUnavailable(
+            f"{op}: impl='triton' but triton does not import; install it (pip install 'longwatch[gpu]') "
+            "or use impl='auto'/'torch'"
+        )
+    if devices == {"cuda"}:
+        return module
+    if devices == {"cpu"} and interpreter_mode(module):
+        return module
+    if devices == {"cpu"}:
+        raise KernelUnavailable(
+            f"{op}: impl='triton' got CPU tensors but the Triton kernels were defined without "
+            "TRITON_INTERPRET=1; move the tensors to a CUDA device, set TRITON_INTERPRET=1 before "
+            "importing longwatch.kernels' Triton modules, or use impl='auto'/'torch'"
+        )
+    raise KernelUnavailable(
+        f"{op}: impl='triton' needs all tensors on one CUDA device (or CPU under TRITON_INTERPRET=1), "
+        f"got devices {sorted(devices)}; use impl='auto'/'torch'"
+    )
