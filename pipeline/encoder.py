@@ -12,51 +12,21 @@ if TYPE_CHECKING:
     import torch
 
 
-def _ops():
-    """TEMPORARY shim until longwatch.kernels lands: the kernels' dispatchers, else plain torch."""
-    try:
-        from longwatch.kernels import cross_attention, pool_spatial, pool_temporal
-        return pool_spatial, pool_temporal, cross_attention
-    except ImportError:
-        pass
-    import torch
-    import torch.nn.functional as F
-
-    def ps(x, out_hw, impl="auto"):
-        y = F.adaptive_avg_pool2d(x.movedim(-1, -3), out_hw)
-        return y.movedim(-3, -1)
-
-    def pt(x, t_out, impl="auto"):
-        b, t = x.shape[:2]
-        y = F.adaptive_avg_pool1d(x.reshape(b, t, -1).transpose(1, 2), t_out).transpose(1, 2)
-        return y.reshape(b, t_out, *x.shape[2:])
-
-    def ca(q, k, v, *, kv_lens=None, mask=None, scale=None, impl="auto", return_lse=False):
-        s = (q @ k.transpose(-1, -2)) * (scale or q.shape[-1] ** -0.5)
-        if kv_lens is not None:
-            keep = torch.arange(k.shape[2])[None, :] < kv_lens[:, None]
-            s = s.masked_fill(~keep[:, None, None, :], float("-inf"))
-        lse = torch.logsumexp(s, -1)
-        out = torch.exp(s - lse[..., None]) @ v
-        return (out, lse) if return_lse else out
-
-    return ps, pt, ca
-
-
 def pool_grid(x: torch.Tensor, grid: tuple[int, int, int], impl: str = "auto") -> torch.Tensor:
     """Adaptive average pooling of tokens x[t, h, w, D] to grid (t', h', w') -> [t', h', w', D].
 
     Space first (the larger reduction), then time; each stage is skipped when it is already the
     right size, so pooling to the stored grid returns the tokens unchanged.
     """
-    pool_spatial, pool_temporal, _ = _ops()
+    from longwatch.kernels import pool_spatial, pool_temporal
+
     t, h, w = grid
     if x.ndim != 4:
         raise ValueError(f"tokens must be [t, h, w, D], got shape {tuple(x.shape)}")
     if (x.shape[1], x.shape[2]) != (h, w):
         x = pool_spatial(x, (h, w), impl=impl)
     if x.shape[0] != t:
-        x = pool_temporal(x.unsqueeze(0), t, impl=impl)[0]
+        x = pool_temporal(x, t, impl=impl)
     return x
 
 
@@ -123,7 +93,8 @@ class StreamingEncoder:
         """One clip: tokens [t, h, w, D] -> (memory [M, D] rounded to state_dtype as float32, new state)."""
         import torch
 
-        _, _, cross_attention = _ops()
+        from longwatch.kernels import cross_attention
+
         self._check(clip_tokens)
         x = clip_tokens.float()
         pooled = pool_grid(x, self.memory_grid, self.impl).reshape(1, self.memory_size, self.dim)
@@ -149,7 +120,8 @@ class StreamingEncoder:
         """
         import torch
 
-        _, _, cross_attention = _ops()
+        from longwatch.kernels import cross_attention
+
         state = state or self.initial_state()
         if not clips:
             return [], state
