@@ -2,3 +2,10 @@
 
 Imports no torch models and no pipeline code.
 """
+
+from longwatch.memory.bank import MemoryBank
+from longwatch.memory.index import IndexConfig
+from longwatch.memory.records import BankInputError, BankWarning, ClipRecord, Hit, TokenRef, VideoRecord
+
+__all__ = ["MemoryBank", "IndexConfig", "ClipRecord", "VideoRecord", "Hit", "TokenRef", "BankInputError",
+           "BankWarning"]

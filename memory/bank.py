@@ -1,0 +1,418 @@
+"""MemoryBank: one record per clip in SQLite, search vectors in FAISS, token tensors in memory-mapped shards.
+
+One writer (held by a file lock) and any number of readers (threads or processes); a clip is fully in or not.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import math
+import os
+import sqlite3
+import threading
+import time
+import warnings
+from collections import Counter, defaultdict
+from pathlib import Path
+
+import numpy as np
+
+from longwatch.memory import store
+from longwatch.memory.index import IndexConfig, VectorIndex
+from longwatch.memory.query import QueryMixin
+from longwatch.memory.records import BankInputError, BankWarning, ClipRecord, VideoRecord
+from longwatch.memory.shards import Shards, as_token_bytes, check_kind
+from longwatch.pipeline.errors import BankError
+
+LOCK = "writer.lock"
+INDEX_DIR = "index"
+PERSIST_MIN = 10_000  # unsaved vectors before an index cache is rewritten during ingest (also at 1/4 growth)
+
+
+class MemoryBank(QueryMixin):
+    """A persistent, crash-safe bank of clip memories across many videos.
+
+    Args:
+        root: the bank's folder (created when missing and `create`).
+        create: allow creating a new bank at `root`.
+        readonly: open as a reader: no lock taken, sees new commits of the writer before each query.
+        index: how each vector space's FAISS index is chosen (exact below a size threshold).
+        durable: fsync every commit (SQLite synchronous=FULL); off trades power-loss durability for speed.
+    """
+
+    def __init__(self, root: str | Path, create: bool = True, readonly: bool = False,
+                 index: IndexConfig | None = None, durable: bool = True):
+        self.root = Path(root)
+        self.readonly = readonly
+        self.config = index or IndexConfig()
+        self.repaired: Counter = Counter()  # what the last open had to fix after a crash
+        self._lock = threading.RLock()
+        self._lockfd: int | None = None
+        self._conn: sqlite3.Connection | None = None
+        self._indexes: dict[str, VectorIndex] = {}
+        self._dims: dict[str, int] = {}
+        self._unsaved: Counter = Counter()
+        self._vids: dict[str, int] = {}
+        self._ends: dict[tuple[int, str], int] = {}
+        store.check_root(self.root, create, readonly)
+        try:
+            if not readonly:
+                self._take_writer_lock()
+            self._conn = store.connect(self.root, readonly, durable)
+            self.shards = Shards(self.root)
+            if not readonly:
+                self._recover()
+            self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
+            self._deletes = self._meta_deletes()
+            self._load_indexes()
+        except BaseException:
+            self.close()
+            raise
+
+    # --- open / close -------------------------------------------------------------------------------------
+    def _take_writer_lock(self) -> None:
+        try:
+            fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as e:
+            raise BankError(f"{self.root}: cannot write to this bank (found: {e.strerror} on {LOCK}). Open it with "
+                            f"MemoryBank(root, readonly=True) to search it, or copy it to a writable folder.") from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise BankError(f"{self.root}: another writer holds this bank (found: {LOCK} locked). Open it with "
+                            f"readonly=True to read while it writes, or wait for the writer to close.") from None
+        self._lockfd = fd
+
+    def _recover(self) -> None:
+        """Cut torn shard tails, drop shard folders of deleted videos, remove half-written index caches."""
+        live = {vid for (vid,) in self._conn.execute("SELECT vid FROM videos")}
+        for vid, folder in self.shards.video_dirs().items():
+            if vid not in live:
+                self.shards.drop_video(vid)
+                self.repaired["orphan_shard_dirs"] += 1
+                continue
+            for path in folder.glob("*.tok"):
+                if self.shards.truncate(vid, path.stem, self._end(vid, path.stem)):
+                    self.repaired["torn_shard_tails"] += 1
+        for tmp in (self.root / INDEX_DIR).glob("*.tmp"):
+            tmp.unlink()
+            self.repaired["partial_index_files"] += 1
+
+    def close(self) -> None:
+        """Save index caches (writer), close SQLite, release the writer lock. Safe to call twice."""
+        with self._lock:
+            if self._conn is not None:
+                try:
+                    if not self.readonly:
+                        self.flush()
+                finally:
+                    self._conn.close()
+                    self._conn = None
+            if self._lockfd is not None:
+                os.close(self._lockfd)  # closing the descriptor releases the flock
+                self._lockfd = None
+            if getattr(self, "shards", None) is not None:
+                self.shards.close()
+
+    def __enter__(self) -> MemoryBank:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def _db(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise BankError(f"{self.root}: this MemoryBank is closed. Open it again with MemoryBank(root).")
+        return self._conn
+
+    def _writable(self) -> None:
+        if self.readonly:
+            raise BankError(f"{self.root}: opened read-only. Open with MemoryBank(root) (one writer at a time) to write.")
+        self._db()
+
+    def _meta_deletes(self) -> int:
+        return int(self._db().execute("SELECT value FROM meta WHERE key='deletes'").fetchone()[0])
+
+    def _end(self, vid: int, kind: str) -> int:
+        """Committed end of a (video, kind) shard: bytes past it are not referenced by any record."""
+        if (vid, kind) not in self._ends:
+            row = self._db().execute("SELECT max(offset + nbytes) FROM tokens WHERE vid=? AND kind=?",
+                                     (vid, kind)).fetchone()
+            self._ends[(vid, kind)] = row[0] or 0
+        return self._ends[(vid, kind)]
+
+    # --- indexes: caches of the vectors in SQLite ---------------------------------------------------------
+    def _index_path(self, space: str) -> Path:
+        return self.root / INDEX_DIR / f"{space}.faiss"
+
+    def _load_indexes(self) -> None:
+        self._indexes.clear()
+        for space, dim, n in self._db().execute("SELECT space, dim, n FROM spaces").fetchall():
+            self._dims[space] = dim
+            self._indexes[space] = self._open_index(space, dim, n)
+
+    def _open_index(self, space: str, dim: int, n: int) -> VectorIndex:
+        """The cached index when its stamp matches SQLite (plus vectors added since), else a rebuild."""
+        path, idx, problem = self._index_path(space), None, None
+        if path.exists():
+            try:
+                header, payload = store.read_cache(path)
+                if header["deletes"] == self._deletes and header["dim"] == dim:
+                    newer = self._db().execute(f"SELECT count(*) FROM vec_{space} WHERE id > ?",
+                                               (header["max_id"],)).fetchone()[0]
+                    if header["ntotal"] + newer == n:
+                        idx = VectorIndex.from_bytes(payload, header, self.config)
+                    else:
+                        problem = f"holds {header['ntotal']} vectors up to id {header['max_id']}, SQLite has {n}"
+            except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
+                problem = f"is damaged ({e})"
+        if problem:
+            warnings.warn(f"{path}: index cache {problem}; rebuilding it from {store.DB} ({n} vectors)",
+                          BankWarning, stacklevel=3)
+            self.repaired["rebuilt_indexes"] += 1
+        if idx is None:
+            idx = VectorIndex(dim, self.config)
+            idx.build(*store.read_vectors(self._db(), space, dim))
+            self._unsaved[space] = max(1, n)
+        else:
+            ids, vecs = store.read_vectors(self._db(), space, dim, after=idx.max_id)
+            idx.add(ids, vecs)
+            self._unsaved[space] += len(ids)
+        if not self.readonly:
+            if idx.stale_for(idx.ntotal):
+                idx.build(*store.read_vectors(self._db(), space, dim))
+            if problem or self._unsaved[space]:
+                self._save(space, idx)
+        return idx
+
+    def _save(self, space: str, idx: VectorIndex) -> None:
+        path = self._index_path(space)
+        path.parent.mkdir(exist_ok=True)
+        store.write_cache(path, dict(idx.state(), deletes=self._deletes, space=space), idx.to_bytes())
+        self._unsaved[space] = 0
+
+    def flush(self) -> None:
+        """Write every index cache that lags behind SQLite (temp file + fsync + rename)."""
+        with self._lock:
+            self._writable()
+            for space, idx in self._indexes.items():
+                if self._unsaved[space] or not self._index_path(space).exists():
+                    self._save(space, idx)
+
+    def reindex(self, space: str | None = None) -> None:
+        """Rebuild indexes from SQLite now (e.g. after a bulk load), choosing the kind by current size."""
+        with self._lock:
+            self._writable()
+            for name in [space] if space else list(self._indexes):
+                idx = self._indexes[name]
+                idx.build(*store.read_vectors(self._db(), name, idx.dim))
+                self._save(name, idx)
+
+    def _refresh(self) -> None:
+        """Readers: pick up what the writer committed since the last query (new clips, deletes, new spaces)."""
+        if not self.readonly:
+            return
+        version = self._db().execute("PRAGMA data_version").fetchone()[0]
+        if version == self._data_version:
+            return
+        self._data_version = version
+        deletes = self._meta_deletes()
+        if deletes != self._deletes:
+            self._deletes = deletes
+            self._vids.clear()
+            self._load_indexes()
+            return
+        for space, dim, n in self._db().execute("SELECT space, dim, n FROM spaces").fetchall():
+            if space not in self._indexes:
+                self._dims[space] = dim
+                self._indexes[space] = self._open_index(space, dim, n)
+            else:
+                idx = self._indexes[space]
+                idx.add(*store.read_vectors(self._db(), space, dim, after=idx.max_id))
+
+    # --- videos -------------------------------------------------------------------------------------------
+    def add_video(self, video_id: str, source: str = "", info: dict | None = None) -> VideoRecord:
+        """Register a video (idempotent: an existing video is returned unchanged)."""
+        if not isinstance(video_id, str) or not video_id.strip():
+            raise BankInputError(f"video id {video_id!r} must be a non-empty string")
+        with self._lock:
+            self._writable()
+            self._db().execute("INSERT OR IGNORE INTO videos(video_id, source, info, created) VALUES (?,?,?,?)",
+                               (video_id, str(source), json.dumps(info or {}, default=str), time.time()))
+            return self.video(video_id)
+
+    def _vid(self, video_id: str) -> int:
+        if video_id not in self._vids:
+            row = self._db().execute("SELECT vid FROM videos WHERE video_id=?", (video_id,)).fetchone()
+            if row is None:
+                known = [v for (v,) in self._db().execute("SELECT video_id FROM videos ORDER BY vid LIMIT 5")]
+                raise BankInputError(f"video {video_id!r} is not in the bank (found: {known or 'no videos'}"
+                                     f"{' ...' if len(known) == 5 else ''}). Add it with bank.add_video() or "
+                                     f"pick one from bank.videos().")
+            self._vids[video_id] = row[0]
+        return self._vids[video_id]
+
+    def last_clip(self, video_id: str) -> int | None:
+        """Highest committed clip index of a video; None when it has none or is not in the bank. Resume after it."""
+        with self._lock:
+            row = self._db().execute("SELECT max(c.clip_index) FROM clips c JOIN videos v USING(vid) "
+                                     "WHERE v.video_id=?", (video_id,)).fetchone()
+            return row[0]
+
+    def mark_complete(self, video_id: str) -> None:
+        with self._lock:
+            self._writable()
+            self._db().execute("UPDATE videos SET complete=1 WHERE vid=?", (self._vid(video_id),))
+
+    def delete(self, video_id: str) -> int:
+        """Remove a video's records, vectors and shard files (space reclaimed); returns the clips removed."""
+        with self._lock:
+            self._writable()
+            vid, db = self._vid(video_id), self._db()
+            ids = np.array([i for (i,) in db.execute("SELECT id FROM clips WHERE vid=?", (vid,))], np.int64)
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                for space in self._dims:
+                    cur = db.execute(f"DELETE FROM vec_{space} WHERE id IN (SELECT id FROM clips WHERE vid=?)", (vid,))
+                    db.execute("UPDATE spaces SET n = n - ? WHERE space=?", (cur.rowcount, space))
+                for table in ("tokens", "clips", "videos"):
+                    db.execute(f"DELETE FROM {table} WHERE vid=?", (vid,))
+                db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='deletes'")
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+            self._deletes = self._meta_deletes()
+            del self._vids[video_id]
+            for key in [k for k in self._ends if k[0] == vid]:
+                del self._ends[key]
+            self.shards.drop_video(vid)
+            for space, idx in self._indexes.items():
+                idx.remove(ids)
+                self._save(space, idx)
+            db.execute("PRAGMA incremental_vacuum")
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # shrinks the files now unless a reader holds a snapshot
+            return len(ids)
+
+    # --- adding clips -------------------------------------------------------------------------------------
+    def add(self, record: ClipRecord, vectors: dict[str, np.ndarray], tokens: dict | None = None) -> int:
+        """Commit one clip atomically: record, one vector per space, token tensors [N, D] per kind. Returns its id."""
+        return self.add_many([(record, vectors, tokens)])[0]
+
+    def add_many(self, items: list[tuple[ClipRecord, dict, dict | None]]) -> list[int]:
+        """Commit several clips in one transaction (all or none): one fsync per shard file and one per commit."""
+        with self._lock:
+            self._writable()
+            prepared, new_dims = self._prepare(items)
+            chunks: dict[tuple[int, str], list[tuple[int, bytes]]] = defaultdict(list)
+            for i, (_, vid, _, toks, _) in enumerate(prepared):
+                for kind, (data, *_) in toks.items():
+                    chunks[(vid, kind)].append((i, data))
+            offsets: dict[tuple[int, str], int] = {}
+            try:
+                for (vid, kind), group in chunks.items():
+                    offs = self.shards.append(vid, kind, self._end(vid, kind), [data for _, data in group])
+                    offsets.update({(i, kind): off for (i, _), off in zip(group, offs)})
+                ids = self._commit(prepared, offsets, new_dims)
+            except BaseException:
+                for vid, kind in chunks:
+                    self.shards.truncate(vid, kind, self._end(vid, kind))
+                raise
+            for (vid, kind), group in chunks.items():
+                i, data = group[-1]
+                self._ends[(vid, kind)] = offsets[(i, kind)] + len(data)
+            self._index_new(prepared, ids, new_dims)
+            return ids
+
+    def _prepare(self, items) -> tuple[list, dict[str, int]]:
+        """Validate everything before anything is written: a refused batch leaves the bank untouched."""
+        prepared, new_dims, seen = [], {}, set()
+        for item in items:
+            record, vectors, tokens = item
+            if not isinstance(record, ClipRecord):
+                raise TypeError(f"expected a ClipRecord, got {type(record).__name__}")
+            vid, where = self._vid(record.video_id), f"clip {record.clip_index} of {record.video_id!r}"
+            key = (vid, int(record.clip_index))
+            if key in seen or self._db().execute("SELECT 1 FROM clips WHERE vid=? AND clip_index=?", key).fetchone():
+                raise BankInputError(f"{where} is already in the bank (last committed clip: "
+                                     f"{self.last_clip(record.video_id)}). Resume after bank.last_clip().")
+            seen.add(key)
+            if not (math.isfinite(record.t0) and math.isfinite(record.t1) and record.t0 <= record.t1):
+                raise BankInputError(f"{where} has times t0={record.t0}, t1={record.t1}; need finite t0 <= t1")
+            try:
+                meta = json.dumps(record.meta)
+            except (TypeError, ValueError) as e:
+                raise BankInputError(f"{where}: meta is not JSON-serialisable ({e})") from e
+            vecs = {}
+            for space, v in (vectors or {}).items():
+                store.check_space(space)
+                vecs[space] = self._check_vector(v, space, new_dims, where)
+            toks = {check_kind(kind): as_token_bytes(kind, x) for kind, x in (tokens or {}).items()}
+            prepared.append((record, vid, vecs, toks, meta))
+        return prepared, new_dims
+
+    def _check_vector(self, v, space: str, new_dims: dict[str, int] | None, where: str) -> np.ndarray:
+        try:
+            a = np.asarray(v, dtype=np.float32)
+        except (TypeError, ValueError) as e:
+            raise BankInputError(f"{where}: vector for space {space!r} is not numeric ({e})") from e
+        if a.ndim == 2 and a.shape[0] == 1:
+            a = a[0]
+        if a.ndim != 1 or a.shape[0] == 0:
+            raise BankInputError(f"{where}: vector for space {space!r} has shape {a.shape}; expected [D]")
+        dim = self._dims.get(space) or (new_dims or {}).get(space)
+        if dim is None and new_dims is not None:
+            new_dims[space] = dim = a.shape[0]
+        if dim is None:
+            raise BankInputError(f"no vectors in space {space!r} (spaces: {sorted(self._dims) or 'none yet'})")
+        if a.shape[0] != dim:
+            raise BankInputError(f"{where}: vector for space {space!r} has dim {a.shape[0]}, but this bank's "
+                                 f"{space!r} vectors are {dim}-d. Use the same embedder, or another space name.")
+        if not np.isfinite(a).all():
+            raise BankInputError(f"{where}: vector for space {space!r} contains NaN or inf; refusing to store it")
+        return a
+
+    def _commit(self, prepared, offsets, new_dims) -> list[int]:
+        db, ids, counts = self._db(), [], Counter()
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            for space, dim in new_dims.items():
+                db.execute(f"CREATE TABLE IF NOT EXISTS vec_{space}(id INTEGER PRIMARY KEY, vec BLOB NOT NULL)")
+                db.execute("INSERT INTO spaces(space, dim, n) VALUES (?, ?, 0)", (space, dim))
+            for i, (rec, vid, vecs, toks, meta) in enumerate(prepared):
+                rid = db.execute("INSERT INTO clips(vid, clip_index, t0, t1, caption, ocr_text, meta) "
+                                 "VALUES (?,?,?,?,?,?,?)", (vid, int(rec.clip_index), float(rec.t0), float(rec.t1),
+                                                            str(rec.caption), str(rec.ocr_text), meta)).lastrowid
+                for space, a in vecs.items():
+                    db.execute(f"INSERT INTO vec_{space}(id, vec) VALUES (?, ?)", (rid, a.tobytes()))
+                    counts[space] += 1
+                for kind, (data, n, d, dtype) in toks.items():
+                    db.execute("INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?)",
+                               (rid, kind, vid, offsets[(i, kind)], len(data), n, d, dtype))
+                ids.append(rid)
+            for space, count in counts.items():
+                db.execute("UPDATE spaces SET n = n + ? WHERE space=?", (count, space))
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        return ids
+
+    def _index_new(self, prepared, ids: list[int], new_dims: dict[str, int]) -> None:
+        """Mirror a commit into the in-memory indexes; rebuild or persist one that has outgrown its cache."""
+        self._dims.update(new_dims)
+        per_space: dict[str, list] = defaultdict(list)
+        for (_, _, vecs, _, _), rid in zip(prepared, ids):
+            for space, a in vecs.items():
+                per_space[space].append((rid, a))
+        for space, pairs in per_space.items():
+            idx = self._indexes.setdefault(space, VectorIndex(self._dims[space], self.config))
+            idx.add(np.array([r for r, _ in pairs], np.int64), np.stack([a for _, a in pairs]))
+            self._unsaved[space] += len(pairs)
+            if idx.stale_for(idx.ntotal):
+                idx.build(*store.read_vectors(self._db(), space, idx.dim))
+                self._save(space, idx)
+            elif self._unsaved[space] >= max(PERSIST_MIN, idx.ntotal // 4):
+                self._save(space, idx)
