@@ -86,3 +86,12 @@ def test_pool_grid_shapes_and_identity():
     assert pool_grid(x, (4, 2, 2)).shape == (4, 2, 2, 16)
     assert pool_grid(x, (2, 1, 1)).shape == (2, 1, 1, 16)
     torch.testing.assert_close(pool_grid(x, (1, 1, 1))[0, 0, 0], x.reshape(-1, 16).mean(0), atol=1e-5, rtol=1e-5)
+
+
+def test_triton_kernels_give_the_same_memories_as_torch():
+    dim = 64
+    clips = video_tokens(3, dim)
+    torch_mems, _ = StreamingEncoder(dim, impl="torch").encode(clips)
+    triton_mems, _ = StreamingEncoder(dim, impl="triton").encode(clips)  # TRITON_INTERPRET=1 on CPU (conftest)
+    for a, b in zip(torch_mems, triton_mems):
+        torch.testing.assert_close(a, b, atol=2e-3, rtol=2e-3)
