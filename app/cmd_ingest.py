@@ -1,0 +1,55 @@
+"""`longwatch ingest`: decode video files once and commit a memory per clip into a bank, with a progress bar.
+
+Re-running on the same file resumes after its last committed clip; a finished video is not redone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "ingest video files into a memory bank (resumes interrupted runs)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from longwatch.app.config import add_bank_arguments
+
+    parser.add_argument("paths", nargs="+", help="video files")
+    parser.add_argument("--id", dest="video_id", help="video id to store under (one file only; default: name+hash)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    add_bank_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from longwatch.app.api import LongWatch
+    from longwatch.app.cli import emit
+    from longwatch.app.config import config_from_args
+
+    if args.video_id and len(args.paths) > 1:
+        raise SystemExit("longwatch ingest: --id names one video; pass a single path with it")
+    refs = []
+    with LongWatch.open(config=config_from_args(args)) as lw:
+        for path in args.paths:
+            bar = None
+
+            def progress(p, path=path) -> None:
+                nonlocal bar
+                if args.no_progress:
+                    return
+                if bar is None:  # the duration is known once the source is open
+                    bar = tqdm(total=round(p.duration or 0, 1) or None, unit="s", desc=str(path)[-40:],
+                               file=sys.stderr, bar_format="{l_bar}{bar}| {n:.0f}/{total_fmt} s [{elapsed}<{remaining}]")
+                bar.n = round(p.t, 1)
+                bar.set_postfix(clips=p.clips_done, refresh=True)
+
+            ref = lw.ingest(path, args.video_id, progress=progress)
+            if bar is not None:
+                bar.close()
+            refs.append(ref)
+    lines = [f"{r.video_id}: {r.clips} clips, "
+             f"{'%.1f s' % r.duration if r.duration is not None else 'live'}, "
+             f"{'complete' if r.complete else 'incomplete'}" for r in refs]
+    emit(args, {"videos": [vars(r) for r in refs]}, "\n".join(lines))
+    return 0

@@ -1,0 +1,43 @@
+"""`longwatch videos`: list the videos in a bank (duration, clips, disk use), or `videos rm ID…` to delete some.
+
+Deleting removes a video's memories and the bank's own uploaded copy; files ingested in place stay.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+HELP = "list the videos in a bank, or remove some (`videos rm ID...`)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from longwatch.app.config import add_bank_arguments
+
+    parser.add_argument("action", nargs="?", choices=["list", "rm"], default="list")
+    parser.add_argument("ids", nargs="*", metavar="ID", help="video ids to remove (with rm)")
+    add_bank_arguments(parser)
+
+
+def run(args: argparse.Namespace) -> int:
+    from longwatch.app.api import LongWatch
+    from longwatch.app.cli import emit
+    from longwatch.app.config import config_from_args
+    from longwatch.pipeline.answer import format_time
+
+    if args.action == "rm" and not args.ids:
+        raise SystemExit("longwatch videos rm: name the video ids to remove (see `longwatch videos`)")
+    if args.action == "list" and args.ids:
+        raise SystemExit("longwatch videos: ids are only taken by `videos rm ID...`")
+    # Listing and deleting need no models: open the bank alone (the tiny preset is never loaded here).
+    with LongWatch.open(config=config_from_args(args), load_models=False) as lw:
+        if args.action == "rm":
+            for video_id in args.ids:
+                lw.delete(video_id)
+            emit(args, {"removed": args.ids}, "\n".join(f"removed {v}" for v in args.ids))
+            return 0
+        refs = lw.videos()
+    lines = [f"{r.video_id:<32} {'live' if r.duration is None else format_time(r.duration):>9} {r.clips:>6} clips "
+             f"{'complete' if r.complete else 'partial ':<8} {r.bytes_on_disk / 2**20:8.1f} MB  {r.source}" for r in refs]
+    emit(args, {"videos": [vars(r) for r in refs]}, "\n".join(lines) or "no videos in this bank yet")
+    return 0
+

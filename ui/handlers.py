@@ -1,0 +1,211 @@
+"""Event handlers of the web UI: thin adapters from Gradio values to `LongWatch` calls and back.
+
+Typed longwatch errors become `gr.Error` toasts with their message; the server keeps serving.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Iterator
+
+import gradio as gr
+
+from longwatch.app.api import LongWatch, LiveSession
+from longwatch.pipeline.answer import format_span, format_time
+from longwatch.pipeline.errors import LongwatchError
+
+LIBRARY_COLUMNS = ["video", "duration", "clips", "complete", "disk MB"]
+
+
+def _toast(exc: Exception) -> gr.Error:
+    """A user-facing error: the typed message says what was found and what to do."""
+    name = type(exc).__name__
+    return gr.Error(f"{name}: {exc}", title="longwatch", print_exception=False)
+
+
+def _eta(seconds: float | None) -> str:
+    if seconds is None:
+        return "ETA unknown"
+    return f"ETA {format_time(seconds)}" if seconds >= 60 else f"ETA {seconds:.0f} s"
+
+
+def progress_text(p) -> str:
+    """One status line from pipeline.core.IngestProgress: percent of media time, clips, ETA."""
+    if p.duration:
+        pct = min(99, int(100 * p.t / p.duration))  # 100% is said only once the video is marked complete
+        return f"Decoding and ingesting **{p.video_id}**: {pct}% · {p.clips_done} clips · {_eta(p.eta)}"
+    return f"Decoding and ingesting **{p.video_id}**: {p.clips_done} clips · {p.t:.0f} s of video"
+
+
+class Handlers:
+    """Every UI event, bound to one shared `LongWatch` (models are loaded once per process)."""
+
+    def __init__(self, lw: LongWatch):
+        self.lw = lw
+
+    # -- library -----------------------------------------------------------------------------------------------
+    def video_ids(self) -> list[str]:
+        return [v.video_id for v in self.lw.videos() if v.clips > 0]
+
+    def library(self) -> list[list]:
+        rows = []
+        for v in self.lw.videos():
+            duration = "live" if v.duration is None else format_time(v.duration)
+            rows.append([v.video_id, duration, v.clips, "yes" if v.complete else "no",
+                         round(v.bytes_on_disk / 2**20, 1)])
+        return rows
+
+    def refresh(self, selected: list[str] | None):
+        ids = self.video_ids()
+        keep = [v for v in (selected or []) if v in ids]
+        return self.library(), gr.update(choices=ids, value=keep)
+
+    def delete(self, video_id: str, selected: list[str] | None):
+        if not video_id:
+            raise gr.Error("Pick a video id from the library to delete.")
+        try:
+            self.lw.delete(video_id)
+        except LongwatchError as e:
+            raise _toast(e) from None
+        rows, dropdown = self.refresh(selected)
+        return rows, dropdown, gr.update(value=None)
+
+    def player_for(self, video_id: str | None) -> str | None:
+        if not video_id:
+            return None
+        try:
+            return self.lw.video(video_id).path
+        except LongwatchError as e:
+            raise _toast(e) from None
+
+    # -- ingest --------------------------------------------------------------------------------------------------
+    def ingest(self, upload: str | None, selected: list[str] | None, progress=gr.Progress()) -> Iterator[tuple]:
+        """Copy the upload into the bank, validate it, ingest it in a worker thread and stream progress."""
+        if not upload:
+            raise gr.Error("Choose a video file to upload first.")
+        try:
+            video_id, path = self.lw.store_upload(upload)
+        except LongwatchError as e:
+            raise _toast(e) from None
+        events: queue.Queue = queue.Queue()
+        outcome: dict = {}
+
+        def work() -> None:
+            try:
+                outcome["ref"] = self.lw.ingest(path, video_id, progress=events.put)
+            except Exception as e:  # reported to this user as a toast below; other users are unaffected
+                outcome["error"] = e
+            finally:
+                events.put(None)
+
+        started = time.monotonic()
+        threading.Thread(target=work, name=f"ingest {video_id}", daemon=True).start()
+        yield f"Decoding and ingesting **{video_id}**: 0% · {_eta(None)}", gr.skip(), gr.skip()
+        while (event := events.get()) is not None:
+            if event.duration:
+                progress(min(1.0, event.t / event.duration), desc=f"{video_id}: {_eta(event.eta)}")
+            yield progress_text(event), gr.skip(), gr.skip()
+        if "error" in outcome:
+            error = outcome["error"]
+            raise _toast(error) if isinstance(error, LongwatchError) else gr.Error(f"ingest failed: {error}")
+        ref = outcome["ref"]
+        ids = self.video_ids()
+        chosen = [v for v in (selected or []) if v in ids and v != video_id] + [video_id]
+        took = time.monotonic() - started
+        length = "" if ref.duration is None else f" · {format_time(ref.duration)} of video"
+        yield (f"Ingested **{video_id}**: 100% · {ref.clips} clips{length} in {took:.1f} s",
+               gr.update(choices=ids, value=chosen), ref.path)
+
+    # -- ask -----------------------------------------------------------------------------------------------------
+    def ask(self, question: str, videos: list[str] | None, history: list | None):
+        """Answer, then show it in the chat, its citations as seekable chips, thumbnails and the relevance timeline."""
+        if not question or not question.strip():
+            raise gr.Error("Type a question about the selected videos.")
+        try:
+            answer = self.lw.ask(question, videos or None)
+        except LongwatchError as e:
+            raise _toast(e) from None
+        multi = len({c.video for c in answer.citations}) > 1 or len(videos or []) > 1
+        ranges = ", ".join(c.label(multi) for c in answer.citations)
+        reply = answer.text + (f"\n\n*Sources:* {ranges}" if ranges else "")
+        history = list(history or []) + [{"role": "user", "content": question.strip()},
+                                         {"role": "assistant", "content": reply}]
+        chips = [{"video": c.video, "t0": round(c.t0, 3), "label": c.label(multi), "score": f"{c.score:.2f}"}
+                 for c in answer.citations]
+        return history, chips, self.thumbnails(answer.citations), *timeline(answer), ""
+
+    def thumbnails(self, citations) -> list[tuple]:
+        shots = []
+        for c in citations:
+            try:
+                image = self.lw.thumbnail(c.video, c.t0)
+            except LongwatchError:
+                image = None  # a video ingested from a file that has since moved: the chip still cites it
+            if image is not None:
+                shots.append((image, f"{c.video} {format_span(c.t0, c.t1)}"))
+        return shots
+
+    def seek_target(self, evt: gr.EventData):
+        """A chip of another video was clicked: load that video; the page's script seeks once it is loaded."""
+        video = (getattr(evt, "_data", None) or {}).get("video")
+        return self.player_for(video) if video else gr.skip()
+
+    # -- live ----------------------------------------------------------------------------------------------------
+    def live_start(self, url: str, session: LiveSession | None):
+        if session is not None and session.running:
+            raise gr.Error("A stream is already being watched in this tab; stop it first.")
+        if not url or not url.strip():
+            raise gr.Error("Enter a stream URL (rtsp://, http(s)://, udp://, rtmp://) or webcam:N.")
+        try:
+            session = self.lw.watch(url.strip())
+        except LongwatchError as e:
+            raise _toast(e) from None
+        return session, live_text(session), gr.Timer(active=True)
+
+    def live_stop(self, session: LiveSession | None):
+        if session is None:
+            return None, "No stream is being watched.", gr.Timer(active=False)
+        try:
+            stats = session.stop()
+        except LongwatchError as e:
+            raise _toast(e) from None
+        return None, live_text(session, stats) + " · stopped", gr.Timer(active=False)
+
+    def live_stats(self, session: LiveSession | None) -> str:
+        return "No stream is being watched." if session is None else live_text(session)
+
+    def live_ask(self, question: str, session: LiveSession | None) -> str:
+        if session is None:
+            raise gr.Error("Start watching a stream before asking about it.")
+        if not question or not question.strip():
+            raise gr.Error("Type a question about the stream.")
+        try:
+            answer = session.ask(question)
+        except LongwatchError as e:
+            raise _toast(e) from None
+        ranges = ", ".join(c.label() for c in answer.citations)
+        return answer.text + (f"\n\n*Sources:* {ranges}" if ranges else "")
+
+
+def live_text(session: LiveSession, stats=None) -> str:
+    s = stats or session.stats
+    text = (f"**{s.video_id}** · {s.clips_committed} clips · ingested up to {format_time(s.ingested_until)} · "
+            f"lag {s.lag_seconds:.1f} s · frames received {s.frames_received}, dropped {s.frames_dropped}")
+    return text + (f" · error: {s.error}" if s.error else "")
+
+
+def timeline(answer) -> tuple:
+    """Two plot tables for the last question: relevance per clip, and visual tokens allocated per clip.
+
+    Per-clip allocation comes from `answer.clips` when the pipeline reports it; otherwise only the cited
+    ranges (with their relevance) are known.
+    """
+    import pandas as pd
+
+    rows = [(c.video, c.t0, c.relevance, c.tokens) for c in getattr(answer, "clips", None) or []]
+    if not rows:
+        rows = [(c.video, c.t0, c.score, 0) for c in answer.citations]
+    frame = pd.DataFrame(rows, columns=["video", "clip start (s)", "relevance", "tokens"])
+    return frame[["video", "clip start (s)", "relevance"]], frame[["video", "clip start (s)", "tokens"]]
