@@ -1,0 +1,111 @@
+"""What the decode worker does: open a file the safe way, report its facts, decode a first frame, serve decord batches.
+
+Also importable in-process (trusted files, tests); it never raises typed errors itself — the caller names the file.
+"""
+
+from __future__ import annotations
+
+import os
+
+# FFmpeg demuxer names we read. Playlists (hls, concat, dash), image demuxers and raw elementary streams are
+# left out on purpose: a playlist would make FFmpeg open other files or URLs named inside the upload.
+ALLOWED_FORMATS = ("mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm", "avi", "mpegts", "flv", "asf", "mpeg", "ogg")
+_OPEN_OPTIONS = {"protocol_whitelist": "file", "format_whitelist": ",".join(ALLOWED_FORMATS)}
+_FIRST_FRAME_PACKETS = 600  # a valid stream yields its first frame long before this many packets
+
+
+def open_container(path: str):
+    """PyAV container for a local file, restricted to the file protocol and the allow-listed demuxers."""
+    import av
+
+    return av.open("file:" + os.path.abspath(path), container_options=dict(_OPEN_OPTIONS))
+
+
+def probe_facts(path: str, max_pixels: int | None = None, decode_test: bool = True) -> dict:
+    """Facts about `path` as plain JSON data, or {"error": "open", "message": ...} when FFmpeg cannot open it.
+
+    Decodes the first frame (for rotation and to prove the stream decodes) unless the declared frame size
+    is already over `max_pixels`, in which case decoding is pointless and possibly dangerous.
+    """
+    import av
+
+    try:
+        container = open_container(path)
+    except (av.error.FFmpegError, OSError, ValueError) as e:
+        return {"error": "open", "message": f"{type(e).__name__}: {e}"}
+    with container:
+        streams = [{"type": s.type, "codec": _codec_name(s)} for s in container.streams]
+        facts: dict = {"container": container.format.name, "streams": streams,
+                       "duration": container.duration / 1e6 if container.duration else None,
+                       "has_audio": bool(container.streams.audio), "video": None}
+        if not container.streams.video:
+            return facts
+        stream = container.streams.video[0]
+        ctx = stream.codec_context
+        rate = stream.average_rate or stream.guessed_rate
+        tb = stream.time_base
+        video = {"codec": _codec_name(stream), "has_decoder": ctx is not None and ctx.codec.is_decoder,
+                 "width": ctx.width if ctx else 0, "height": ctx.height if ctx else 0,
+                 "fps": float(rate) if rate else 0.0, "n_frames": stream.frames or None,
+                 "duration": float(stream.duration * tb) if stream.duration and tb else None,
+                 "start": float(stream.start_time * tb) if stream.start_time is not None and tb else 0.0,
+                 "rotate_tag": stream.metadata.get("rotate"), "rotation_ccw": None,
+                 "first_frame": None, "decode_error": None, "profile": stream.profile}
+        facts["video"] = video
+        too_big = max_pixels is not None and video["width"] * video["height"] > max_pixels
+        if decode_test and video["has_decoder"] and not too_big:
+            _first_frame(container, stream, video)
+        return facts
+
+
+def _codec_name(stream) -> str:
+    ctx = stream.codec_context  # canonical "av1", not the decoder's name ("libdav1d")
+    return (getattr(ctx.codec, "canonical_name", None) or ctx.name) if ctx is not None else "unknown"
+
+
+def _first_frame(container, stream, video: dict) -> None:
+    import av
+
+    errors = 0
+    try:
+        for n, packet in enumerate(container.demux(stream)):
+            if n >= _FIRST_FRAME_PACKETS:
+                break
+            try:
+                frames = packet.decode()
+            except av.error.InvalidDataError as e:
+                errors += 1
+                video["decode_error"] = str(e)
+                continue
+            if frames:
+                f = frames[0]
+                video["first_frame"] = {"t": f.time, "width": f.width, "height": f.height}
+                video["rotation_ccw"] = f.rotation
+                return
+    except (av.error.FFmpegError, OSError) as e:
+        video["decode_error"] = f"{type(e).__name__}: {e}"
+    if video["decode_error"] is None:
+        video["decode_error"] = "the stream ended before any frame decoded"
+
+
+def handle(request: dict, state: dict) -> tuple[dict, bytes | None]:
+    """One worker request -> (reply, payload)."""
+    op = request["op"]
+    if op == "probe":
+        return probe_facts(request["path"], request.get("max_pixels"), request.get("decode_test", True)), None
+    if op == "decord_open":
+        import decord
+
+        reader = decord.VideoReader(request["path"], ctx=decord.cpu(0), num_threads=request.get("threads", 0))
+        state["reader"] = reader
+        n = len(reader)
+        times = reader.get_frame_timestamp(range(n))[:, 0].tolist() if n else []
+        return {"n": n, "times": times}, None
+    if op == "decord_batch":
+        import numpy as np
+
+        batch = np.ascontiguousarray(state["reader"].get_batch(request["indices"]).asnumpy())
+        return {"shape": list(batch.shape)}, batch.tobytes()
+    if op == "ping":
+        return {"ok": True}, None
+    raise ValueError(f"unknown worker op {op!r}")
