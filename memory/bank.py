@@ -113,8 +113,6 @@ class MemoryBank(QueryMixin):
             if self._lockfd is not None:
                 os.close(self._lockfd)  # closing the descriptor releases the flock
                 self._lockfd = None
-            if getattr(self, "shards", None) is not None:
-                self.shards.close()
 
     def __enter__(self) -> MemoryBank:
         return self

@@ -123,7 +123,7 @@ class QueryMixin:
                 raise BankInputError(f"records {missing[:10]} have no {kind!r} tokens (kinds in this bank: "
                                      f"{kinds or 'none'}; a record may also have been deleted)")
             try:
-                return [self.shards.read(vid, kind, off, n, d, dtype) for vid, off, n, d, dtype in map(rows.get, ids)]
+                return self.shards.read(kind, [rows[i] for i in ids])
             except FileNotFoundError as e:
                 raise BankError(f"{e.filename}: a shard vanished while reading (its video was deleted meanwhile). "
                                 f"Search again.") from e

@@ -70,7 +70,6 @@ class Shards:
 
     def __init__(self, root: Path):
         self.root = root / "shards"
-        self._maps: dict[Path, np.memmap] = {}
 
     def path(self, vid: int, kind: str) -> Path:
         return self.root / f"v{vid}" / f"{kind}.tok"
@@ -109,29 +108,30 @@ class Shards:
             os.fsync(f.fileno())
         return True
 
-    def read(self, vid: int, kind: str, offset: int, n: int, d: int, dtype: str):
-        """A torch tensor [n, d] viewing the shard's pages (copy-on-write map: no copy, file never written)."""
+    def read(self, kind: str, locs: list[tuple[int, int, int, int, str]]) -> list:
+        """Torch tensors [n, d] for (vid, offset, n, d, dtype) locations, viewing the shard pages without copies.
+
+        Each call maps the files afresh, copy-on-write: a caller writing into its tensor changes neither the
+        file nor what any other call returns.
+        """
         import torch
 
-        np_dtype = np.dtype(STORE_DTYPES[dtype])
-        path = self.path(vid, kind)
-        end = offset + n * d * np_dtype.itemsize
-        if n * d == 0:
-            arr = np.zeros((n, d), np_dtype)
-        else:
-            mm = self._maps.get(path)
-            if mm is None or len(mm) < end:
-                # The file grew (another clip or process appended): map it again; old views keep their map.
-                mm = np.memmap(path, dtype=np.uint8, mode="c")
-                self._maps[path] = mm
-            arr = mm[offset:end].view(np_dtype).reshape(n, d)
-        t = torch.from_numpy(arr)
-        return t.view(torch.bfloat16) if dtype == "bfloat16" else t
+        maps: dict[int, np.memmap] = {}
+        out = []
+        for vid, offset, n, d, dtype in locs:
+            np_dtype = np.dtype(STORE_DTYPES[dtype])
+            if n * d == 0:
+                arr = np.zeros((n, d), np_dtype)
+            else:
+                if vid not in maps:
+                    maps[vid] = np.memmap(self.path(vid, kind), dtype=np.uint8, mode="c")
+                arr = maps[vid][offset:offset + n * d * np_dtype.itemsize].view(np_dtype).reshape(n, d)
+            t = torch.from_numpy(arr)
+            out.append(t.view(torch.bfloat16) if dtype == "bfloat16" else t)
+        return out
 
     def drop_video(self, vid: int) -> None:
-        """Delete a video's shard folder (after its records are gone from SQLite)."""
-        for path in [p for p in self._maps if p.parent.name == f"v{vid}"]:
-            del self._maps[path]
+        """Delete a video's shard folder (after its records are gone from SQLite); open maps stay valid."""
         shutil.rmtree(self.root / f"v{vid}", ignore_errors=True)
 
     def video_dirs(self) -> dict[int, Path]:
@@ -141,6 +141,3 @@ class Shards:
 
     def nbytes(self) -> int:
         return sum(p.stat().st_size for p in self.root.rglob("*.tok")) if self.root.exists() else 0
-
-    def close(self) -> None:
-        self._maps.clear()
