@@ -7,33 +7,20 @@ from __future__ import annotations
 
 import math
 import random
-import re
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Literal, NamedTuple
-from urllib.parse import urlsplit, urlunsplit
 
 from longwatch.pipeline._live_queue import Closed, DropQueue, Policy
+from longwatch.pipeline._live_spec import LIVE_SCHEMES, default_options, describe_error, is_live_spec, open_hint, resolve
 from longwatch.pipeline.errors import StreamError
 from longwatch.pipeline.frames import Clip, Frame, VideoInfo
 from longwatch.pipeline.sampling import make_clips, resize_max_side, sample_fps
 
-LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "rtp", "srt", "tcp")
-_WEBCAM = re.compile(r"webcam:(\d+)")
-
-
-def is_live_spec(spec: object) -> bool:
-    """True for what `LiveSource` reads: a URL with a scheme in LIVE_SCHEMES, or "webcam:N"."""
-    if not isinstance(spec, str):
-        return False
-    if _WEBCAM.fullmatch(spec.strip()):
-        return True
-    return "://" in spec and spec.split("://", 1)[0].lower() in LIVE_SCHEMES
+__all__ = ["LIVE_SCHEMES", "Backoff", "LiveSource", "LiveStats", "is_live_spec"]
 
 
 @dataclass(frozen=True)
@@ -163,8 +150,8 @@ class LiveSource:
         if open_timeout <= 0 or read_timeout <= 0:
             raise ValueError(f"timeouts must be positive, got open={open_timeout}, read={read_timeout}")
         self.spec = spec
-        self._url, self._format, self.name, scheme = _resolve(spec)
-        self._options = {**_default_options(scheme, read_timeout), **(options or {})}
+        self._url, self._format, self.name, scheme = resolve(spec)
+        self._options = {**default_options(scheme, read_timeout, open_timeout, options or {}), **(options or {})}
         self._open_timeout, self._read_timeout = open_timeout, read_timeout
         self._backoff = backoff or Backoff()
         self._end_on_eof, self._on_give_up = end_on_eof, on_give_up
@@ -198,7 +185,7 @@ class LiveSource:
             raise ValueError(f"fps must be positive, got {fps}")
         with self._lock:
             if self._thread is not None or self._stop.is_set():
-                raise RuntimeError(f"{self.name}: a live source is read once; open a new LiveSource to read again")
+                raise RuntimeError(f"{self.name}: this live source was already read or closed; open a new LiveSource")
             self._thread = threading.Thread(target=self._run, args=(fps, max_side, start),
                                             name=f"longwatch-live {self.name}", daemon=True)
             self._thread.start()
@@ -302,7 +289,7 @@ class LiveSource:
                 yield from self._decode_connection(self._container)
                 error = "the server ended the stream"
             except (av.error.FFmpegError, OSError) as e:
-                error = _describe_error(e)
+                error = describe_error(e)
             self._close_container()
             with self._lock:
                 self._connected = False
@@ -385,8 +372,8 @@ class LiveSource:
             container = av.open(self._url, format=self._format, options=dict(self._options),
                                 timeout=(self._open_timeout, self._read_timeout))
         except (av.error.FFmpegError, OSError) as e:
-            raise StreamError(self.name, detected=_describe_error(e), problem="could not open the live stream",
-                              hint=_hint(e, self._open_timeout)) from e
+            raise StreamError(self.name, detected=describe_error(e), problem="could not open the live stream",
+                              hint=open_hint(e, self._open_timeout)) from e
         if not container.streams.video:
             found = ", ".join(s.type for s in container.streams) or "no streams"
             container.close()
@@ -414,72 +401,3 @@ class LiveSource:
         with self._lock:
             if self._ended_reason is None:
                 self._ended_reason, self._end_error = reason, error
-
-
-def _resolve(spec: str) -> tuple[str, str | None, str, str]:
-    """(url or device for av.open, forced format, printable name without secrets, scheme)."""
-    if not isinstance(spec, str):
-        raise TypeError(f"a live source spec is a URL or 'webcam:N' string, got {type(spec).__name__}")
-    spec = spec.strip()
-    m = _WEBCAM.fullmatch(spec)
-    if m:
-        n = int(m[1])
-        if sys.platform == "darwin":
-            return f"{n}:none", "avfoundation", spec, "webcam"
-        device = f"/dev/video{n}"
-        if not Path(device).exists():
-            raise StreamError(spec, detected=f"no device {device}", problem="webcam not found",
-                              hint="connect a camera and check `ls /dev/video*` (and that this user is in the "
-                                   "'video' group), then pass webcam:N with the right N")
-        return device, "v4l2", f"{spec} ({device})", "webcam"
-    scheme = spec.split("://", 1)[0].lower() if "://" in spec else ""
-    name = _redact(spec)
-    if scheme not in LIVE_SCHEMES:
-        raise StreamError(name, detected=f"scheme {scheme!r}" if scheme else "no URL scheme",
-                          problem="not a live stream address",
-                          hint=f"use a {'/'.join(LIVE_SCHEMES)} URL or webcam:N; pass local files as paths")
-    return spec, None, name, scheme
-
-
-def _redact(url: str) -> str:
-    """The URL with any password replaced, so credentials never reach logs, errors or the bank."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
-
-
-def _default_options(scheme: str, read_timeout: float) -> dict[str, str]:
-    if scheme == "webcam":
-        return {}
-    us = str(int(read_timeout * 1e6))
-    # Shorter probing than FFmpeg's 5 s default: a live open should not sit on 5 s of stream before the first
-    # frame. rw_timeout is the socket-level timeout, beside PyAV's interrupt timeout, for protocols that honour it.
-    opts = {"analyzeduration": "2000000", "rw_timeout": us}
-    if scheme in ("rtsp", "rtsps"):
-        opts.update(rtsp_transport="tcp", timeout=us)  # TCP interleaving survives NAT and loss better than UDP
-    elif scheme in ("udp", "rtp"):
-        opts.update(timeout=us, overrun_nonfatal="1")  # a slow reader loses packets instead of failing the read
-    return opts
-
-
-def _describe_error(e: BaseException) -> str:
-    import av
-
-    if isinstance(e, av.error.ExitError):
-        return "no data before the timeout"
-    return f"{type(e).__name__}: {getattr(e, 'strerror', None) or e}"
-
-
-def _hint(e: BaseException, open_timeout: float) -> str:
-    import av
-
-    if isinstance(e, ConnectionRefusedError):
-        return "nothing is listening at that address: start the sender or camera, or check host and port"
-    if isinstance(e, av.error.ExitError):
-        return (f"no data arrived within {open_timeout:g} s: check the stream is running and reachable "
-                "(firewall, UDP port), or pass a larger open_timeout")
-    if isinstance(e, PermissionError):
-        return "access denied: check credentials in the URL or device permissions"
-    return "check the address, e.g. with `ffprobe <url>`, and that the sender is running"

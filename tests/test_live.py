@@ -42,8 +42,11 @@ def _encode(path: Path, seconds: float, size: str) -> Path:
 @pytest.fixture(scope="module")
 def videos(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("live")
-    return {"short": _encode(d / "short.ts", 3, "320x240"), "long": _encode(d / "long.ts", 6, "320x240"),
-            "big": _encode(d / "big.ts", 6, "640x480")}
+    long = _encode(d / "long.ts", 6, "320x240")
+    # the first 3 s by stream copy: starts on a keyframe, so every one of its 75 frames decodes
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-i", str(long), "-t", "3", "-c", "copy",
+                    str(d / "short.ts")], check=True, timeout=60)
+    return {"short": d / "short.ts", "long": long, "big": _encode(d / "big.ts", 6, "640x480")}
 
 
 def _free_port(kind: int = socket.SOCK_STREAM) -> int:
@@ -57,9 +60,11 @@ def senders() -> Callable[..., subprocess.Popen]:
     """Start ffmpeg senders on loopback; every one is killed and reaped when the test ends."""
     procs: list[subprocess.Popen] = []
 
-    def start(video: Path, url: str, listen: bool = True, realtime: bool = True) -> subprocess.Popen:
+    def start(video: Path, url: str, listen: bool = True, realtime: bool = True,
+              extra: list[str] | None = None) -> subprocess.Popen:
+        fmt = "rtsp" if url.startswith("rtsp") else "mpegts"
         cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", *(["-re"] if realtime else []), "-i", str(video),
-               "-c", "copy", "-f", "mpegts"]
+               "-c", "copy", "-f", fmt, *(extra or [])]
         cmd += ["-listen", "1", url] if listen else [url]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
         procs.append(proc)
@@ -124,6 +129,37 @@ def test_ingests_udp_mpegts(videos, senders):
     assert times[0] == 0.0 and np.all(np.diff(times) > 0)
     np.testing.assert_allclose(np.diff(times), 1 / FPS, atol=1e-6)  # no loss on loopback: consecutive frames
     assert src.stats.ended_reason == "stopped"  # leaving the loop early stops the stream
+
+
+def test_ingests_rtsp_pushed_by_a_camera(videos, senders):
+    """A camera (ffmpeg) pushes RTSP to longwatch listening on loopback; same decode path as pulling from a camera."""
+    port = _free_port()
+    url = f"rtsp://127.0.0.1:{port}/live"
+
+    def push_when_listening():
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if any(c.laddr.port == port and c.status == psutil.CONN_LISTEN
+                   for c in psutil.Process().net_connections("tcp")):
+                senders(videos["long"], url, listen=False, extra=["-rtsp_transport", "tcp"])
+                return
+            time.sleep(0.02)
+
+    pusher = threading.Thread(target=push_when_listening, daemon=True)
+    pusher.start()
+    src = LiveSource(url, options={"rtsp_flags": "listen"}, open_timeout=8, read_timeout=3)
+    pusher.join(5)
+    watchdog = _watchdog(src, 20)
+    times = []
+    for frame in src.frames(max_side=160):
+        times.append(frame.t)
+        assert frame.image.shape == (120, 160, 3)
+        if len(times) == 25:
+            break
+    watchdog.cancel()
+    src.close()
+    assert src.info.container == "rtsp" and src.info.codec == "h264"
+    assert times[0] == 0.0 and np.all(np.diff(times) > 0) and src.stats.ended_reason == "stopped"
 
 
 def test_sender_killed_midway_reconnects_with_backoff_then_ends_cleanly(videos, senders):
