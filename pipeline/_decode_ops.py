@@ -28,16 +28,24 @@ def probe_facts(path: str, max_pixels: int | None = None, decode_test: bool = Tr
     is already over `max_pixels`, in which case decoding is pointless and possibly dangerous.
     """
     import av
+    import av.logging
 
+    # FFmpeg explains some refusals only in its log (e.g. "Picture size 16384x16384 is invalid"): keep its errors.
+    level = av.logging.get_level()
+    av.logging.set_level(av.logging.ERROR)
     try:
-        container = open_container(path)
-    except (av.error.FFmpegError, OSError, ValueError) as e:
-        return {"error": "open", "message": f"{type(e).__name__}: {e}"}
+        with av.logging.Capture() as logs:
+            try:
+                container = open_container(path)
+            except (av.error.FFmpegError, OSError, ValueError) as e:
+                return {"error": "open", "message": f"{type(e).__name__}: {e}", "log": _lines(logs)}
+    finally:
+        av.logging.set_level(level)
     with container:
         streams = [{"type": s.type, "codec": _codec_name(s)} for s in container.streams]
         facts: dict = {"container": container.format.name, "streams": streams,
                        "duration": container.duration / 1e6 if container.duration else None,
-                       "has_audio": bool(container.streams.audio), "video": None}
+                       "has_audio": bool(container.streams.audio), "video": None, "log": _lines(logs)}
         if not container.streams.video:
             return facts
         stream = container.streams.video[0]
@@ -56,6 +64,10 @@ def probe_facts(path: str, max_pixels: int | None = None, decode_test: bool = Tr
         if decode_test and video["has_decoder"] and not too_big:
             _first_frame(container, stream, video)
         return facts
+
+
+def _lines(logs: list) -> list[str]:
+    return [f"{name}: {message.strip()}" for _, name, message in logs[-8:]]
 
 
 def _codec_name(stream) -> str:
@@ -100,7 +112,9 @@ def handle(request: dict, state: dict) -> tuple[dict, bytes | None]:
         state["reader"] = reader
         n = len(reader)
         times = reader.get_frame_timestamp(range(n))[:, 0].tolist() if n else []
-        return {"n": n, "times": times}, None
+        shape = list(reader[0].shape) if n else []
+        reader.seek(0)
+        return {"n": n, "times": times, "shape": shape}, None
     if op == "decord_batch":
         import numpy as np
 

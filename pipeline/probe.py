@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +16,7 @@ from longwatch.pipeline.errors import CorruptVideo, UnsupportedVideo, VideoNotFo
 from longwatch.pipeline.frames import VideoInfo
 
 _HOURS = 3600.0
+_REFUSED_SIZE = re.compile(r"Picture size (\d+)x(\d+) is invalid")
 
 
 @dataclass(frozen=True)
@@ -240,6 +242,13 @@ def _info(path: Path, facts: dict, limits: VideoLimits, kind: str, what: str) ->
 def _check_limits(path: Path, video: dict, facts: dict, limits: VideoLimits) -> None:
     w, h = video["width"], video["height"]
     if w <= 0 or h <= 0:
+        refused = next((m for line in facts.get("log", []) if (m := _REFUSED_SIZE.search(line))), None)
+        if refused:
+            cw, ch = int(refused[1]), int(refused[2])
+            raise VideoTooLarge(path, f"a header claiming {cw}x{ch} frames ({cw * ch / 1e6:.0f} megapixels, "
+                                      "more than FFmpeg accepts)",
+                                f"over the limit of {limits.max_pixels / 1e6:.1f} megapixels per frame",
+                                "the header is damaged or hostile; re-export the video at a normal size")
         raise CorruptVideo(path, f"a {video['codec']} stream of size {w}x{h}", "the frame size is missing",
                            "the file is damaged; re-export it")
     if w * h > limits.max_pixels:

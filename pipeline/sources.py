@@ -1,0 +1,356 @@
+"""Video sources behind one protocol: local files (PyAV, or decord in a worker), live streams, frame iterables.
+
+Frames stream through one at a time with pts-derived times, upright and resized; `DECODE_STATS` counts every file decode.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, NamedTuple, Protocol
+
+import numpy as np
+
+from longwatch.pipeline.errors import CorruptVideo, VideoError
+from longwatch.pipeline.frames import Clip, Frame, VideoInfo
+from longwatch.pipeline.probe import VideoLimits, probe
+from longwatch.pipeline.sampling import make_clips, resize_max_side, sample_fps
+
+log = logging.getLogger(__name__)
+Backend = Literal["auto", "pyav", "decord"]
+_DECORD_CODECS = ("h264", "hevc", "mpeg4")
+_MAX_BAD_PACKETS = 50  # consecutive undecodable packets before a file counts as corrupt rather than glitched
+_DECORD_BATCH = 16
+
+
+@dataclass
+class DecodeStats:
+    """Process-wide counters, so a test can prove an answer needed no further decoding."""
+
+    files_opened: int = 0
+    frames_decoded: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, files: int = 0, frames: int = 0) -> None:
+        with self._lock:
+            self.files_opened += files
+            self.frames_decoded += frames
+
+
+DECODE_STATS = DecodeStats()
+
+
+class VideoSource(Protocol):
+    info: VideoInfo
+
+    def frames(self, fps: float | None = None, max_side: int | None = None, start: float = 0.0) -> Iterator[Frame]: ...
+
+    def clips(self, clip_seconds: float, fps: float | None = None, max_side: int | None = None,
+              start: float = 0.0) -> Iterator[Clip]: ...
+
+    def close(self) -> None: ...
+
+
+class _Decoded(NamedTuple):
+    """A frame before RGB conversion: `sample_fps` only reads `.t`, so unsampled frames are never converted."""
+
+    t: float
+    frame: Any  # av.VideoFrame, or an int frame index for decord
+
+
+class _SourceBase:
+    info: VideoInfo
+
+    def clips(self, clip_seconds: float, fps: float | None = None, max_side: int | None = None,
+              start: float = 0.0) -> Iterator[Clip]:
+        """Clips of `clip_seconds` (see `sampling.make_clips`). If the file turns out damaged mid-way, the clips
+        decoded so far (the last partial one included) are yielded before the CorruptVideo is raised."""
+        failure: list[VideoError] = []
+
+        def guarded() -> Iterator[Frame]:
+            try:
+                yield from self.frames(fps, max_side, start)
+            except CorruptVideo as e:
+                failure.append(e)
+
+        yield from make_clips(guarded(), clip_seconds)
+        if failure:
+            raise failure[0]
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class FileSource(_SourceBase):
+    """A local video file, probed (validated) on construction.
+
+    Args:
+        path: the file.
+        limits: what the file may declare (see VideoLimits).
+        backend: "pyav" decodes in-process, straight through; "decord" reads sampled frames by index in a worker
+            process (only after its timestamps are checked against PyAV's); "auto" picks decord for sparse
+            sampling of codecs it handles, PyAV otherwise.
+        isolate: probe in a worker process (keep True for files you did not make).
+    """
+
+    def __init__(self, path: str | Path, limits: VideoLimits | None = None, backend: Backend = "auto",
+                 isolate: bool = True):
+        if backend not in ("auto", "pyav", "decord"):
+            raise ValueError(f"backend must be 'auto', 'pyav' or 'decord', got {backend!r}")
+        self.path = Path(path)
+        self.limits = limits or VideoLimits()
+        self.info = probe(self.path, self.limits, isolate=isolate)
+        self.backend = backend
+        self._start = float(self.info.extra.get("start") or 0.0)
+        self._k = (-self.info.rotation // 90) % 4  # np.rot90 turns counter-clockwise
+        self._workers: list = []
+
+    def frames(self, fps: float | None = None, max_side: int | None = None, start: float = 0.0) -> Iterator[Frame]:
+        """Frames with t = pts seconds from the stream start, sampled to `fps` (None = all), upright, resized."""
+        if fps is not None and fps <= 0:
+            raise ValueError(f"fps must be positive, got {fps}")
+        if self._use_decord(fps):
+            return self._decord_frames(fps, max_side, start)
+        return self._pyav_frames(fps, max_side, start)
+
+    def _use_decord(self, fps: float | None) -> bool:
+        if self.backend == "pyav":
+            return False
+        if self.backend == "decord":
+            return True
+        if fps is None or self.info.codec not in _DECORD_CODECS or not self.info.fps or fps * 4 > self.info.fps:
+            return False
+        from importlib.util import find_spec
+
+        return find_spec("decord") is not None
+
+    def _upright(self, image: np.ndarray, max_side: int | None) -> np.ndarray:
+        if self._k:
+            image = np.ascontiguousarray(np.rot90(image, k=self._k))
+        return resize_max_side(image, max_side)
+
+    # ---- PyAV ---------------------------------------------------------------------------------------------
+
+    def _pyav_frames(self, fps: float | None, max_side: int | None, start: float) -> Iterator[Frame]:
+        decoded = self._decoded(start)
+        try:
+            for item in sample_fps(decoded, fps):
+                yield Frame(item.t, self._upright(item.frame.to_ndarray(format="rgb24"), max_side))
+        finally:
+            decoded.close()
+
+    def _decoded(self, start: float) -> Iterator[_Decoded]:
+        """Every frame at or after `start`, in presentation order, from one pass over the file."""
+        import av
+
+        from longwatch.pipeline._decode_ops import open_container
+
+        container = open_container(str(self.path))
+        DECODE_STATS.add(files=1)
+        last_t, bad = None, 0
+        try:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"  # frame threads: the decoder keeps both cores busy
+            if start > 0:
+                container.seek(int((start + self._start) / stream.time_base), stream=stream, backward=True)
+            packets = container.demux(stream)
+            while True:
+                try:
+                    packet = next(packets)
+                except StopIteration:
+                    break
+                except (av.error.FFmpegError, OSError) as e:  # a read error: the rest of the file is unreadable
+                    raise self._broken(last_t, f"reading stopped: {e}") from None
+                try:
+                    frames = packet.decode()
+                except av.error.InvalidDataError as e:
+                    bad += 1
+                    if bad > _MAX_BAD_PACKETS:
+                        raise self._broken(last_t, f"{bad} packets in a row failed to decode ({e})") from None
+                    continue
+                bad = 0 if frames else bad
+                for f in frames:
+                    if f.pts is None:
+                        continue
+                    DECODE_STATS.add(frames=1)
+                    t = float(f.time) - self._start
+                    if t + 1e-6 < start:
+                        continue
+                    last_t = t
+                    yield _Decoded(t, f)
+        finally:
+            container.close()
+        self._check_complete(last_t, start)
+
+    def _check_complete(self, last_t: float | None, start: float) -> None:
+        """A file that ends well before its declared duration was cut short: say so after delivering its frames."""
+        duration = self.info.duration
+        if not duration:
+            return
+        interval = 1.0 / self.info.fps if self.info.fps else 0.0
+        slack = max(2.0, 0.05 * duration) + interval
+        if last_t is None and start >= duration - slack:
+            return  # resumed at the very end: nothing left is not damage
+        if last_t is None or last_t + slack < duration:
+            raise self._broken(last_t, f"the file declares {duration:.1f} s")
+
+    def _broken(self, last_t: float | None, detail: str) -> CorruptVideo:
+        got = "no frame decoded" if last_t is None else f"frames decoded up to {last_t:.2f} s"
+        return CorruptVideo(self.path, f"{got}; {detail}", "the video is truncated or damaged mid-stream",
+                            "the frames before that point were delivered; copy or export the file again "
+                            "for the rest")
+
+    # ---- decord (worker process) --------------------------------------------------------------------------
+
+    def _packet_times(self) -> list[float]:
+        """Presentation times of all video packets, demuxed without decoding (fast)."""
+        from longwatch.pipeline._decode_ops import open_container
+
+        with open_container(str(self.path)) as container:
+            stream = container.streams.video[0]
+            tb = stream.time_base
+            times = [float(p.pts * tb) - self._start for p in container.demux(stream) if p.pts is not None]
+        return sorted(times)
+
+    def _decord_frames(self, fps: float | None, max_side: int | None, start: float) -> Iterator[Frame]:
+        from longwatch.pipeline._decode_worker import Worker, WorkerCrashed, WorkerTimeout
+
+        times = self._packet_times()
+        worker = Worker()
+        self._workers.append(worker)
+        timeout = self.limits.timeout
+        try:
+            reply, _ = worker.call({"op": "decord_open", "path": str(self.path), "threads": 1}, timeout)
+            ok, why = _same_timeline(times, reply)
+            k = self._decord_turns(reply.get("shape"))
+            if k is None:
+                ok, why = False, f"cannot tell whether decord applied the {self.info.rotation} degree rotation"
+            if not ok:
+                if self.backend == "decord":
+                    raise CorruptVideo(self.path, why, "decord disagrees with the container's timestamps",
+                                       "use backend='pyav' for this file")
+                log.info("%s: decord unsafe (%s); decoding with PyAV", self.path, why)
+                yield from self._pyav_frames(fps, max_side, start)
+                return
+            DECODE_STATS.add(files=1)
+            picked = [d.frame for d in sample_fps((_Decoded(t, i) for i, t in enumerate(times)
+                                                   if t + 1e-6 >= start), fps)]
+            for b in range(0, len(picked), _DECORD_BATCH):
+                idx = picked[b:b + _DECORD_BATCH]
+                reply, payload = worker.call({"op": "decord_batch", "indices": idx}, timeout * 2)
+                if "error" in reply:
+                    raise self._broken(times[idx[0]], f"decord: {reply['message']}")
+                batch = np.frombuffer(payload, np.uint8).reshape(reply["shape"])
+                DECODE_STATS.add(frames=len(idx))
+                for i, image in zip(idx, batch):
+                    if k:
+                        image = np.ascontiguousarray(np.rot90(image, k=k))
+                    yield Frame(times[i], resize_max_side(image, max_side))
+        except WorkerTimeout:
+            raise CorruptVideo(self.path, f"no answer from decord within {timeout:g} s", "decoding hung",
+                               "the file is probably damaged; try backend='pyav' or re-export it") from None
+        except WorkerCrashed as e:
+            raise CorruptVideo(self.path, str(e), "decord crashed while decoding",
+                               "try backend='pyav' or re-export the file") from None
+        finally:
+            worker.close()
+            self._workers.remove(worker)
+
+    def _decord_turns(self, shape: list[int] | None) -> int | None:
+        """Quarter turns still needed after decord, which applies 90/270 display rotations itself."""
+        if not self._k:
+            return 0
+        if not shape or self.info.rotation == 180:
+            return None  # a half turn keeps the shape, so the shape cannot show whether decord applied it
+        upright = [self.info.height, self.info.width]
+        return 0 if shape[:2] == upright else self._k
+
+    def close(self) -> None:
+        for worker in list(self._workers):
+            worker.close()
+
+
+def _same_timeline(times: list[float], reply: dict) -> tuple[bool, str]:
+    """decord indexes frames itself; it is safe only if its frame list is PyAV's, up to a constant offset."""
+    if "error" in reply:
+        return False, reply["message"]
+    theirs = reply["times"]
+    if len(theirs) != len(times):
+        return False, f"decord sees {len(theirs)} frames, the container {len(times)}"
+    if not times:
+        return False, "no frames"
+    diff = np.asarray(theirs) - np.asarray(times)
+    if np.ptp(diff) > 2e-3:
+        return False, f"frame times differ by up to {np.ptp(diff) * 1e3:.1f} ms"
+    return True, ""
+
+
+class IterableSource(_SourceBase):
+    """A Python iterable of (t_seconds, image [H, W, 3] uint8 RGB) as a source; read once, lazily."""
+
+    def __init__(self, items: Iterable[tuple[float, np.ndarray]], name: str = "frames"):
+        self._items = iter(items)
+        self._used = False
+        first = next(self._items, None)
+        if first is None:
+            raise ValueError("the frame iterable is empty; give at least one (t, image) pair")
+        self._first = _check_item(first, 0)
+        h, w = self._first[1].shape[:2]
+        self.info = VideoInfo(source=name, container="iterable", codec="rgb24", width=w, height=h, fps=0.0,
+                              duration=None, n_frames=None, rotation=0, has_audio=False, is_live=False)
+
+    def frames(self, fps: float | None = None, max_side: int | None = None, start: float = 0.0) -> Iterator[Frame]:
+        if self._used:
+            raise RuntimeError(f"{self.info.source}: an iterable source is read once")
+        self._used = True
+        return self._frames(fps, max_side, start)
+
+    def _frames(self, fps, max_side, start) -> Iterator[Frame]:
+        def all_frames() -> Iterator[Frame]:
+            yield Frame(*self._first)
+            for n, item in enumerate(self._items, 1):
+                yield Frame(*_check_item(item, n))
+
+        for frame in sample_fps((f for f in all_frames() if f.t + 1e-9 >= start), fps):
+            yield Frame(frame.t, resize_max_side(frame.image, max_side))
+
+
+def _check_item(item: object, n: int) -> tuple[float, np.ndarray]:
+    try:
+        t, image = item
+    except (TypeError, ValueError):
+        raise TypeError(f"frame {n}: expected a (t_seconds, image) pair, got {type(item).__name__}") from None
+    image = np.asarray(image)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"frame {n} at t={t}: expected an [H, W, 3] uint8 RGB image, got {image.dtype} "
+                         f"{image.shape}")
+    return float(t), image
+
+
+def open_source(spec: object, limits: VideoLimits | None = None, **kwargs: Any) -> VideoSource:
+    """A VideoSource for a path, a live URL or "webcam:N" (LiveSource), or an iterable of (t, image) pairs.
+
+    Extra keyword arguments go to FileSource (backend, isolate) or LiveSource (queue_size, policy, ...).
+    """
+    if isinstance(spec, str):
+        from longwatch.pipeline.live import is_live_spec
+
+        if is_live_spec(spec) or spec.strip().startswith("webcam:"):
+            from longwatch.pipeline.live import LiveSource
+
+            return LiveSource(spec, **kwargs)
+    if isinstance(spec, (str, Path)):
+        return FileSource(spec, limits, **kwargs)
+    if isinstance(spec, np.ndarray) or not isinstance(spec, Iterable):
+        raise TypeError(f"open_source takes a path, a stream URL, 'webcam:N' or an iterable of (t, image) pairs, "
+                        f"got {type(spec).__name__}")
+    return IterableSource(spec, **kwargs)
