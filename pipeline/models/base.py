@@ -171,6 +171,12 @@ class VLMAdapter:
     def generate(self, blocks: list[PromptBlock], question: str, max_new_tokens: int = 128,
                  min_new_tokens: int = 0) -> str:
         """Greedy answer to `question` given `blocks` (deterministic: argmax, no sampling)."""
+        ids = self.generate_ids(blocks, question, max_new_tokens, min_new_tokens)
+        return self.tokenizer.decode(ids, skip_special_tokens=True).strip()
+
+    def generate_ids(self, blocks: list[PromptBlock], question: str, max_new_tokens: int = 128,
+                     min_new_tokens: int = 0) -> list[int]:
+        """Greedy decoding with a KV cache from inputs_embeds; returns at most `max_new_tokens` new token ids."""
         import torch
 
         prompt = self.build_prompt(blocks, question)
@@ -196,7 +202,7 @@ class VLMAdapter:
                 ids = torch.tensor([[token]], device=self.model.device)
                 out = self.model(inputs_embeds=embed(ids), position_ids=pos.to(self.model.device),
                                  past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1)
-        return self.tokenizer.decode(new, skip_special_tokens=True).strip()
+        return new
 
     def caption(self, frames: np.ndarray | None, prev_caption: str | None = None, max_new_tokens: int = 32,
                 *, tokens: torch.Tensor | None = None, min_new_tokens: int = 0) -> str:

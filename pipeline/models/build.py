@@ -164,7 +164,7 @@ def build_tiny(family: str, root: str | Path, spec: TinySpec = TinySpec(), seed:
     """
     import torch
 
-    key = hashlib.sha1(json.dumps([family, spec.__dict__, seed, 1]).encode()).hexdigest()[:10]
+    key = hashlib.sha1(json.dumps([family, spec.__dict__, seed, 2]).encode()).hexdigest()[:10]
     out = Path(root) / f"tiny-{family}-{key}"
     if (out / "model.safetensors").exists() and (out / "processor_config.json").exists():
         return out

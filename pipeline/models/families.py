@@ -14,14 +14,14 @@ if TYPE_CHECKING:
     import torch
 
 
-def _video_inputs(processor, frames: np.ndarray) -> dict:
+def _video_inputs(processor, frames: np.ndarray, **kwargs) -> dict:
     """The family's own video preprocessing for one clip of frames [T, H, W, 3] uint8."""
     import numpy as np
 
     if not (isinstance(frames, np.ndarray) and frames.ndim == 4 and frames.shape[-1] == 3 and frames.dtype == np.uint8):
         raise ValueError(f"frames must be a uint8 array [T, H, W, 3]; got {getattr(frames, 'dtype', type(frames))} "
                          f"{getattr(frames, 'shape', '')}")
-    return processor.video_processor(videos=[frames], return_tensors="pt", do_sample_frames=False)
+    return processor.video_processor(videos=[frames], return_tensors="pt", do_sample_frames=False, **kwargs)
 
 
 class SmolVLMAdapter(VLMAdapter):
@@ -68,7 +68,8 @@ class QwenVLAdapter(VLMAdapter):
     def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
         import torch
 
-        inputs = _video_inputs(self.processor, frames)
+        # The reference per-frame pixel cap (qwen-vl-utils), which transformers will make the default.
+        inputs = _video_inputs(self.processor, frames, cap_pixels_per_frame=True)
         grid = inputs["video_grid_thw"]
         with torch.inference_mode():
             feats = self.model.model.get_video_features(inputs["pixel_values_videos"].to(self.model.device, self.dtype),

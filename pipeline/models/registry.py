@@ -125,11 +125,11 @@ def _hf_cache() -> str:
 def load_vlm(model: str | Path, dtype: str | Any = "auto", device: str = "auto",
              trust_remote_code: bool = False) -> VLMAdapter:
     """Load a VLM of a supported family from a hub id or directory and wrap it in its adapter."""
+    path = resolve_weights(model)  # before importing transformers: a missing model fails in milliseconds
     from transformers import AutoConfig, AutoModelForImageTextToText, AutoProcessor
 
     from longwatch.pipeline.models.families import ADAPTERS
 
-    path = resolve_weights(model)
     config = AutoConfig.from_pretrained(path, trust_remote_code=trust_remote_code, local_files_only=True)
     adapter = ADAPTERS.get(config.model_type)
     if adapter is None:

@@ -1,0 +1,61 @@
+"""Model loading rules: presets, safetensors only, clear errors offline, dtype "auto" that checks the CPU."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from longwatch.pipeline.errors import ModelError
+from longwatch.pipeline.models import load_preset, load_vlm, pull, resolve_dtype
+from longwatch.pipeline.models.registry import SVLM_ID, cpu_has_bf16, resolve_weights
+from longwatch.pipeline.models.text import minilm_path
+
+
+def test_vlm_preset_offline_without_weights_names_the_model_and_the_fix():
+    with pytest.raises(ModelError) as err:
+        load_preset("vlm", answerer="longwatch-test/NotCachedVLM-1B", svlm=None)
+    msg = str(err.value)
+    assert "longwatch-test/NotCachedVLM-1B" in msg and "longwatch models pull longwatch-test/NotCachedVLM-1B" in msg
+
+
+def test_default_svlm_is_smolvlm2_256m_video():
+    assert SVLM_ID == "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"
+
+
+def test_pickle_only_checkpoints_are_refused(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"model_type": "smolvlm"}))
+    (tmp_path / "pytorch_model.bin").write_bytes(b"\x80\x04not really a pickle")
+    with pytest.raises(ModelError, match="safetensors only"):
+        load_vlm(tmp_path)
+
+
+def test_unsupported_family_is_a_model_error():
+    with pytest.raises(ModelError, match="'bert' is not a supported VLM family"):
+        load_vlm(minilm_path())
+
+
+def test_missing_local_directory_is_a_model_error(tmp_path):
+    with pytest.raises(ModelError, match="does not exist"):
+        resolve_weights(str(tmp_path / "nope"))
+
+
+def test_pull_offline_explains_instead_of_hanging(monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    with pytest.raises(ModelError, match="HF_HUB_OFFLINE"):
+        pull(SVLM_ID)
+
+
+def test_unknown_preset_and_override():
+    with pytest.raises(ModelError, match="unknown model preset 'huge'"):
+        load_preset("huge")
+    with pytest.raises(TypeError, match="unknown overrides"):
+        load_preset("tiny", temperature=0.7)
+
+
+def test_auto_dtype_is_bf16_only_where_the_cpu_computes_it():
+    assert resolve_dtype("auto", "cpu") == (torch.bfloat16 if cpu_has_bf16() else torch.float32)
+    assert resolve_dtype("bf16") == torch.bfloat16 and resolve_dtype(torch.float16) == torch.float16
+    with pytest.raises(ValueError, match="not one of"):
+        resolve_dtype("int3")

@@ -1,0 +1,167 @@
+"""Tiny real-architecture VLMs: injection through inputs_embeds equals each family's native path.
+
+Models are built offline into a session tmp dir and loaded back through the registry (same path as real weights).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from longwatch.pipeline.models import PromptBlock, format_span, load_preset, load_vlm
+from longwatch.pipeline.models.build import build_tiny
+
+FAMILIES = ["smolvlm", "qwen2_vl", "qwen2_5_vl", "llava_onevision"]
+
+
+@pytest.fixture(scope="session")
+def tiny_root(tmp_path_factory):
+    return tmp_path_factory.mktemp("longwatch-home") / "models" / "tiny"
+
+
+@pytest.fixture(scope="session")
+def adapters(tiny_root):
+    return {f: load_vlm(build_tiny(f, tiny_root), dtype="fp32", device="cpu") for f in FAMILIES}
+
+
+@pytest.fixture
+def frames():
+    # 8 frames of a moving gradient, not square, so resizing and grid order both matter.
+    rng = np.random.default_rng(7)
+    base = rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)
+    return np.stack([np.roll(base, 5 * i, axis=1) for i in range(8)])
+
+
+def pool(tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:
+    """[t, H, W, D] -> [t, h, w, D] through the kernels dispatcher when it has landed, else torch's adaptive pool."""
+    try:
+        from longwatch.kernels import pool_spatial
+    except ImportError:
+        return torch.nn.functional.adaptive_avg_pool2d(tokens.permute(0, 3, 1, 2), (h, w)).permute(0, 2, 3, 1)
+    return pool_spatial(tokens, (h, w))
+
+
+def native_logits(adapter, prompt, frames):
+    """All-position logits from the model's own pixel path, on the same token ids our prompt uses."""
+    model, inputs = adapter.model, adapter.processor.video_processor(videos=[frames], return_tensors="pt",
+                                                                       do_sample_frames=False)
+    ids = prompt.input_ids
+    with torch.inference_mode():
+        if adapter.family == "smolvlm":
+            return model(input_ids=ids, pixel_values=inputs["pixel_values"],
+                         pixel_attention_mask=inputs["pixel_attention_mask"]).logits
+        if adapter.family.startswith("qwen"):
+            inputs = adapter.processor.video_processor(videos=[frames], return_tensors="pt", do_sample_frames=False,
+                                                       cap_pixels_per_frame=True)
+            types = (ids == model.config.video_token_id).int() * 2
+            return model(input_ids=ids, pixel_values_videos=inputs["pixel_values_videos"],
+                         video_grid_thw=inputs["video_grid_thw"], mm_token_type_ids=types).logits
+        return model(input_ids=ids, pixel_values_videos=inputs["pixel_values_videos"]).logits
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_unpooled_injection_equals_native_path(adapters, frames, family):
+    adapter = adapters[family]
+    tokens = adapter.encode_frames(frames)
+    assert tokens.ndim == 4 and tokens.shape[-1] == adapter.hidden_size
+    if family.startswith("qwen"):
+        assert tokens.shape[0] == len(frames) // adapter.model.config.vision_config.temporal_patch_size
+    else:
+        assert tokens.shape[0] == len(frames)
+    prompt = adapter.build_prompt([PromptBlock(format_span(0, 8), tokens, "a caption")], "What happens?")
+    ours = adapter.forward(prompt, logits_to_keep=0).logits
+    native = native_logits(adapter, prompt, frames)
+    torch.testing.assert_close(ours, native, atol=1e-5, rtol=1e-4)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_pooled_tokens_with_timestamps_generate(adapters, frames, family):
+    adapter = adapters[family]
+    tokens = adapter.encode_frames(frames)
+    pooled = pool(tokens, 2, 2)  # 4 tokens per grid step, fewer than native
+    assert pooled.shape[1] * pooled.shape[2] < tokens.shape[1] * tokens.shape[2]
+    half = len(pooled) // 2
+    blocks = [PromptBlock(format_span(0, 4), pooled[:half], "first half"),
+              PromptBlock(format_span(4, 8), pooled[half:], "second half")]
+    prompt = adapter.build_prompt(blocks, "What happens?")
+    assert prompt.n_visual == pooled.shape[0] * 4
+    assert "00:00:04" in adapter.tokenizer.decode(prompt.input_ids[0])
+    answer = adapter.generate(blocks, "What happens?", max_new_tokens=6, min_new_tokens=3)
+    assert answer and answer == adapter.generate(blocks, "What happens?", max_new_tokens=6, min_new_tokens=3)
+
+
+@pytest.mark.parametrize("family", ["qwen2_vl", "qwen2_5_vl"])
+def test_mrope_positions_of_pooled_grid_match_native_video(adapters, family):
+    adapter = adapters[family]
+    vc = adapter.model.config.vision_config
+    # A native video whose merged grid is (4, 2, 2): 8 frames of (2*merge*patch)^2 pixels.
+    side = 2 * vc.spatial_merge_size * vc.patch_size
+    video = np.random.default_rng(0).integers(0, 255, (8, side, side, 3), dtype=np.uint8)
+    native = adapter.processor.video_processor(videos=[video], return_tensors="pt", do_sample_frames=False,
+                                               cap_pixels_per_frame=True)
+    big = adapter.encode_frames(np.random.default_rng(1).integers(0, 255, (8, 48, 64, 3), dtype=np.uint8))
+    pooled = pool(big, 2, 2)
+    assert tuple(pooled.shape[:3]) == (4, 2, 2)
+    prompt = adapter.build_prompt([PromptBlock("[00:00:00-00:00:08]", pooled, "after")], "Q?")
+    assert torch.equal(adapter.video_grid_thw(prompt), native["video_grid_thw"])
+    types = (prompt.input_ids == adapter.model.config.video_token_id).int() * 2
+    expected, _ = adapter.model.model.get_rope_index(prompt.input_ids, mm_token_type_ids=types,
+                                                     video_grid_thw=native["video_grid_thw"])
+    ours = adapter.position_ids(prompt)
+    assert torch.equal(ours, expected)
+    start = prompt.starts[0]
+    grid = ours[:, 0, start:start + 16] - ours[:, 0, start:start + 1]
+    # Qwen2.5-VL spaces time by tokens_per_second x seconds per grid step (1 s when the block has no duration).
+    step = getattr(vc, "tokens_per_second", 1) if family == "qwen2_5_vl" else 1
+    assert grid[0].tolist() == [t * step for t in range(4) for _ in range(4)]
+    assert grid[1].tolist() == [h for _ in range(4) for h in (0, 0, 1, 1)]
+    assert grid[2].tolist() == [w for _ in range(4) for w in (0, 1, 0, 1)]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_relevance_is_a_deterministic_probability_per_block(adapters, frames, family):
+    adapter = adapters[family]
+    tokens = pool(adapter.encode_frames(frames), 2, 2)
+    blocks = [PromptBlock(format_span(0, 8), tokens), PromptBlock(format_span(8, 16), tokens.flip(0), "text")]
+    scores = adapter.relevance("Where is the red car?", blocks)
+    assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)
+    assert scores == adapter.relevance("Where is the red car?", blocks)
+    margin = adapter.logits([blocks[0]], "Question: Where is the red car?\nIs this clip relevant to the question? "
+                                         "Answer Yes or No.")
+    yes, no = adapter._yes_no
+    expected = torch.sigmoid(torch.logsumexp(margin[yes], 0) - torch.logsumexp(margin[no], 0))
+    assert scores[0] == pytest.approx(float(expected), abs=1e-6)
+
+
+@pytest.mark.parametrize("family", ["smolvlm", "llava_onevision"])
+def test_caption_respects_token_limit_and_uses_previous_caption(adapters, frames, family, monkeypatch):
+    adapter = adapters[family]
+    seen: list[list[int]] = []
+    decode = adapter.tokenizer.decode
+    monkeypatch.setattr(adapter.tokenizer, "decode", lambda ids, **kw: seen.append(list(ids)) or decode(ids, **kw))
+    adapter.caption(frames, None, max_new_tokens=5, min_new_tokens=5)
+    adapter.caption(frames, None, max_new_tokens=3)
+    assert len(seen[0]) == 5 and len(seen[1]) <= 3
+    tokens = adapter.encode_frames(frames)
+    with_prev = adapter.build_prompt([PromptBlock("Previous clip: a dog runs\n", tokens)], "Describe")
+    assert "a dog runs" in adapter.tokenizer.decode(with_prev.input_ids[0])
+    assert adapter.caption(None, "a dog runs", max_new_tokens=4, tokens=tokens) == \
+        adapter.caption(frames, "a dog runs", max_new_tokens=4)
+
+
+def test_prompt_rejects_tokens_of_the_wrong_width(adapters):
+    adapter = adapters["smolvlm"]
+    with pytest.raises(ValueError, match=r"\[t, h, w, 64\]"):
+        adapter.build_prompt([PromptBlock("x", torch.zeros(1, 2, 2, 7))], "q")
+
+
+def test_tiny_preset_builds_once_and_loads_through_the_registry(tmp_path):
+    models = load_preset("tiny", home=tmp_path, answerer="llava_onevision", embedder=None)
+    assert models.answerer.family == "llava_onevision" and models.svlm.family == "smolvlm"
+    built = sorted((tmp_path / "models" / "tiny").iterdir())
+    stamps = [(p / "model.safetensors").stat().st_mtime_ns for p in built]
+    load_preset("tiny", home=tmp_path, answerer="llava_onevision")
+    assert [(p / "model.safetensors").stat().st_mtime_ns for p in built] == stamps
+    vec = models.embedder.embed(["a clip"])
+    assert vec.shape == (1, models.embedder.dim) and np.isclose(np.linalg.norm(vec), 1.0, atol=1e-5)
