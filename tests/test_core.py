@@ -55,3 +55,248 @@ def test_whole_video_citations_spread_over_the_timeline():
     assert len(out) == 8
     parts = sorted({int(c.t0 // (3564 / 8)) for c in out})  # the timeline ends at 3564 s
     assert parts == list(range(8))
+
+
+# ---- the Pipeline on real videos, a real bank and tiny real-architecture models ---------------------------------
+def make_video(path, seconds: float, fps: int = 5, size: tuple[int, int] = (320, 180)) -> str:
+    """An H.264 file of moving shapes whose colours change every few seconds (PyAV; no binaries in git)."""
+    import av
+    import numpy as np
+
+    w, h = size
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "g": str(fps * 4)})
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for i in range(int(seconds * fps)):
+            t = i / fps
+            img = np.zeros((h, w, 3), np.uint8)
+            img[:] = (int(t * 7) % 256, int(t * 3) % 256, 90)
+            x = int(t * 20) % (w - 40)
+            img[60:100, x:x + 40] = (255 - int(t) % 256, 200, int(t * 11) % 256)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    from longwatch.pipeline.models.registry import load_preset
+
+    return load_preset("tiny")
+
+
+def tiny_config(**kw):
+    from longwatch.pipeline.core import PipelineConfig
+
+    return PipelineConfig(**{"ocr": False, "min_new_tokens": 2, "answer_tokens": 8, "caption_tokens": 8, **kw})
+
+
+def decoded_frames() -> int:
+    from longwatch.pipeline.sources import DECODE_STATS
+
+    return DECODE_STATS.frames_decoded
+
+
+def ingest_and_ask(tmp_path, tiny, seconds: float):
+    from longwatch.memory import MemoryBank
+    from longwatch.pipeline.core import Pipeline
+
+    video = make_video(tmp_path / "v.mp4", seconds)
+    questions = ["What does the moving square do?", "What colour is the background at the end?",
+                 "Summarize the video."]
+    with MemoryBank(tmp_path / "bank") as bank:
+        pipe = Pipeline(bank, tiny, tiny_config())
+        seen = []
+        report = pipe.ingest(video, "v", progress=seen.append)
+        assert report.complete and report.clips_added == report.clips_total == len(seen) == int(seconds / 4)
+        assert seen[-1].eta == 0.0 and seen[-1].t == pytest.approx(seconds, abs=0.5)
+        before = decoded_frames()
+        answers = [pipe.ask(q) for q in questions]
+        assert decoded_frames() == before, "answers must come from the bank, not from decoding the video again"
+    for ans in answers:
+        assert ans.text
+        assert ans.citations and all(0.0 <= c.t0 < c.t1 <= seconds + 1e-6 and c.video == "v" for c in ans.citations)
+        assert 0 < ans.tokens_used <= ans.budget == 8192
+        assert {"embed", "retrieve", "relevance", "allocate", "answer"} <= set(ans.timings)
+        assert ans.prefill_tokens and ans.prefill_tokens > ans.tokens_used
+    return answers
+
+
+def test_ingest_once_then_answer_from_the_bank(tmp_path, tiny):
+    ingest_and_ask(tmp_path, tiny, 60)
+
+
+@pytest.mark.slow
+def test_ten_minute_video_three_questions_zero_decoding(tmp_path, tiny):
+    answers = ingest_and_ask(tmp_path, tiny, 600)
+    for ans in answers:
+        print(ans.describe())
+
+
+def test_streaming_ingest_equals_batch_encoding(tmp_path, tiny):
+    import torch
+
+    from longwatch.memory import MemoryBank
+    from longwatch.pipeline.core import Pipeline
+    from longwatch.pipeline.sources import open_source
+
+    video = make_video(tmp_path / "v.mp4", 24)
+    cfg = tiny_config()
+    with MemoryBank(tmp_path / "bank") as bank:
+        pipe = Pipeline(bank, tiny, cfg)
+        pipe.ingest(video, "v")
+        records = bank.clips("v")
+        stored = bank.tokens([r.record_id for r in records], "memory")
+    with open_source(video) as src:
+        vis = [tiny.answerer.encode_frames(c.frames).float()
+               for c in src.clips(cfg.clip_seconds, cfg.fps, cfg.max_side)]
+    batch, _ = pipe.encoder.encode(vis)
+    assert len(batch) == len(stored) == 6
+    for s, b in zip(stored, batch):
+        torch.testing.assert_close(s.float(), b, atol=2e-3, rtol=2e-3)
+
+
+def test_interrupted_ingest_resumes_after_the_last_committed_clip(tmp_path, tiny):
+    import numpy as np
+
+    from longwatch.memory import MemoryBank
+    from longwatch.pipeline.core import Pipeline
+
+    video = make_video(tmp_path / "v.mp4", 40)
+
+    class Crash(Exception):
+        pass
+
+    def crash_after_4(p):
+        if p.clips_done == 4:
+            raise Crash
+
+    with MemoryBank(tmp_path / "a") as bank:
+        pipe = Pipeline(bank, tiny, tiny_config())
+        with pytest.raises(Crash):
+            pipe.ingest(video, "v", progress=crash_after_4)
+        report = pipe.ingest(video, "v")
+        assert report.resumed_from == 3 and report.clips_added == 6 and report.clips_total == 10
+        resumed = snapshot(bank, "v")
+    with MemoryBank(tmp_path / "b") as bank:
+        Pipeline(bank, tiny, tiny_config()).ingest(video, "v")
+        straight = snapshot(bank, "v")
+    assert resumed.keys() == straight.keys()
+    for key in straight:
+        np.testing.assert_array_equal(resumed[key], straight[key], err_msg=str(key))
+
+
+def snapshot(bank, video_id: str) -> dict:
+    """Everything the bank holds for a video, as comparable arrays (captions as object arrays)."""
+    import numpy as np
+
+    records = bank.clips(video_id)
+    ids = [r.record_id for r in records]
+    out = {"spans": np.array([(r.clip_index, r.t0, r.t1) for r in records]),
+           "text": np.array([(r.caption, r.ocr_text) for r in records], dtype=object)}
+    for kind in records[0].tokens:
+        out[kind] = np.stack([t.float().numpy() for t in bank.tokens(ids, kind)])
+    return out
+
+
+def test_unknown_video_and_empty_question_are_refused(tmp_path, tiny):
+    from longwatch.memory import MemoryBank
+    from longwatch.pipeline.core import Pipeline
+    from longwatch.pipeline.errors import BankError
+
+    with MemoryBank(tmp_path / "bank") as bank:
+        pipe = Pipeline(bank, tiny, tiny_config())
+        with pytest.raises(BankError, match="no ingested clips"):
+            pipe.ask("what happens?")
+        pipe.ingest(make_video(tmp_path / "v.mp4", 8), "v")
+        with pytest.raises(BankError, match="'nope'"):
+            pipe.ask("what happens?", ["nope"])
+        with pytest.raises(ValueError, match="non-empty"):
+            pipe.ask("  ")
+
+
+def test_config_validation_names_the_field():
+    from longwatch.pipeline.core import PipelineConfig
+
+    with pytest.raises(ValueError, match="min_tpf"):
+        PipelineConfig(min_tpf=4, max_tpf=2)
+    with pytest.raises(ValueError, match="detail_hw"):
+        PipelineConfig(detail_hw=(2, 2))
+    with pytest.raises(ValueError, match="clip_seconds"):
+        PipelineConfig(clip_seconds=0)
+
+
+_INGEST_SCRIPT = """
+import json, sys, psutil
+from longwatch.memory import MemoryBank
+from longwatch.pipeline.core import Pipeline, PipelineConfig
+from longwatch.pipeline.models.registry import load_preset
+video, bank_root, log = sys.argv[1:4]
+proc = psutil.Process()
+cfg = PipelineConfig(ocr=False, min_new_tokens=2, answer_tokens=8, caption_tokens=8)
+with MemoryBank(bank_root) as bank, open(log, "a") as f:
+    def progress(p):
+        f.write(json.dumps({"clips": p.clips_done, "t": p.t, "rss": proc.memory_info().rss}) + "\\n")
+        f.flush()
+    report = Pipeline(bank, load_preset("tiny"), cfg).ingest(video, "hour", progress=progress)
+    f.write(json.dumps({"done": report.clips_total, "resumed_from": report.resumed_from,
+                        "bytes": bank.stats()}) + "\\n")
+"""
+
+
+@pytest.mark.slow
+def test_one_hour_flat_memory_sigkill_resume_and_storyline(tmp_path, tiny):
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import numpy as np
+
+    from longwatch.memory import MemoryBank
+    from longwatch.pipeline.core import Pipeline
+
+    video = make_video(tmp_path / "hour.mp4", 3600, fps=2, size=(256, 144))
+
+    def run(bank, log, kill_at=None):
+        cmd = [sys.executable, "-c", _INGEST_SCRIPT, video, str(tmp_path / bank), str(tmp_path / log)]
+        proc = subprocess.Popen(cmd)
+        if kill_at is None:
+            assert proc.wait(timeout=3600) == 0
+            return
+        while proc.poll() is None:
+            lines = (tmp_path / log).read_text().splitlines() if (tmp_path / log).exists() else []
+            if len(lines) >= kill_at:
+                os.kill(proc.pid, signal.SIGKILL)
+                break
+            time.sleep(0.2)
+        proc.wait()
+
+    run("straight", "straight.jsonl")
+    log = [json.loads(x) for x in (tmp_path / "straight.jsonl").read_text().splitlines()]
+    rss = {round(e["t"]): e["rss"] for e in log if "rss" in e}
+    at10 = rss[min(rss, key=lambda t: abs(t - 600))]
+    at60 = rss[max(rss)]
+    print(f"RSS minute 10: {at10 / 2**20:.0f} MiB, minute 60: {at60 / 2**20:.0f} MiB; bank: {log[-1]['bytes']}")
+    assert at60 < 1.10 * at10, "ingest memory must stay flat over the hour"
+    assert log[-1]["done"] == 900
+
+    run("killed", "killed.jsonl", kill_at=300)
+    run("killed", "killed.jsonl")
+    done = [json.loads(x) for x in (tmp_path / "killed.jsonl").read_text().splitlines()][-1]
+    assert done["done"] == 900 and done["resumed_from"] is not None and done["resumed_from"] >= 290
+
+    with MemoryBank(tmp_path / "straight") as a, MemoryBank(tmp_path / "killed") as b:
+        sa, sb = snapshot(a, "hour"), snapshot(b, "hour")
+        assert sa.keys() == sb.keys()
+        for key in sa:
+            np.testing.assert_array_equal(sa[key], sb[key], err_msg=str(key))
+        ans = Pipeline(a, tiny, tiny_config()).ask("Summarize the video.")
+    starts = sorted(c.t0 for c in ans.citations)
+    regions = {int(t // 600) for t in starts}  # which 10-minute sixth of the hour each citation falls in
+    print(ans.describe())
+    assert len(ans.citations) >= 5 and len(regions) >= 5

@@ -1,0 +1,161 @@
+"""Ask latency and prefill tokens: a one-hour memory vs a one-minute memory, and vs the uniform-sampling baseline.
+
+Random weights at published sizes (`sized:`); speed does not depend on weight values. Run:
+    .venv/bin/python benchmarks/query.py --answerer smolvlm2-256m
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+QUESTIONS = ["What does the person near the red car do?", "When does the blue sign appear?",
+             "Summarize the video."]
+_WORDS = (["a person", "a red car", "a dog", "a blue sign", "two people", "a bicycle", "a laptop", "a train"],
+          ["walks past", "stops near", "points at", "opens", "drives by", "picks up", "looks at", "leaves"],
+          ["the door", "the table", "the street", "the window", "the station", "the kitchen", "the park", "a screen"])
+
+
+def synthetic_captions(n: int, seed: int) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(w[int(rng.integers(len(w)))] for w in _WORDS).capitalize() + "." for _ in range(n)]
+
+
+def fill_bank(bank, video_id: str, minutes: float, models, cfg, seed: int = 0) -> int:
+    """Write a video's memories in Pipeline's storage format, with random tokens of the models' shapes.
+
+    Ingesting an hour with real-size random models takes hours on this CPU, and ask latency depends on
+    shapes and counts only, so the benchmark writes what ingest would write, minus the vision passes.
+    """
+    import torch
+
+    from longwatch.memory.records import ClipRecord
+
+    n = int(minutes * 60 / cfg.clip_seconds)
+    frames = int(cfg.clip_seconds * cfg.fps)
+    d = models.answerer.hidden_size
+    ds = models.svlm.hidden_size if models.svlm is not None else d
+    captions = synthetic_captions(n, seed)
+    vecs = models.embedder.embed(captions)
+    g = torch.Generator().manual_seed(seed)
+    dgrid = (frames, *cfg.detail_hw)
+    bank.add_video(video_id, f"synthetic:{minutes}min", {"duration": minutes * 60})
+    for i in range(n):
+        tokens = {"detail": torch.randn(int(np.prod(dgrid)), d, generator=g).to(torch.float16),
+                  "memory": torch.randn(int(np.prod(cfg.memory_grid)), d, generator=g).to(torch.float16)}
+        meta = {"frames": frames, "detail_grid": list(dgrid), "memory_grid": list(cfg.memory_grid), "dim": d}
+        if models.svlm is not None:
+            tokens["svlm"] = torch.randn(int(np.prod(cfg.svlm_grid)), ds, generator=g).to(torch.float16)
+            meta["svlm_grid"] = list(cfg.svlm_grid)
+        rec = ClipRecord(video_id, i, i * cfg.clip_seconds, (i + 1) * cfg.clip_seconds, caption=captions[i], meta=meta)
+        bank.add(rec, vectors={"text": vecs[i]}, tokens=tokens)
+    bank.mark_complete(video_id)
+    return n
+
+
+def make_video(path: Path, seconds: int, fps: int = 5, size: str = "320x180") -> Path:
+    """A real H.264 file of moving test patterns for the baseline to decode (cached between runs)."""
+    if not path.exists():
+        if shutil.which("ffmpeg") is None:
+            raise SystemExit("benchmarks/query.py needs the ffmpeg CLI to generate its baseline video")
+        subprocess.run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate={fps}",
+                        "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast", "-g", str(fps * 10),
+                        "-pix_fmt", "yuv420p", str(path)], check=True)
+    return path
+
+
+def ask_stats(pipeline, video_id: str) -> dict:
+    runs = []
+    for q in QUESTIONS:
+        t = time.perf_counter()
+        ans = pipeline.ask(q, [video_id])
+        runs.append({"seconds": time.perf_counter() - t, "prefill": ans.prefill_tokens, "visual": ans.tokens_used,
+                     "timings": ans.timings, "clips": ans.clips_considered})
+    return {"seconds": statistics.median(r["seconds"] for r in runs),
+            "prefill": statistics.median(r["prefill"] for r in runs),
+            "visual": statistics.median(r["visual"] for r in runs), "runs": runs}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--answerer", default="smolvlm2-256m", help="sized model name (see pipeline/models/build.py)")
+    parser.add_argument("--svlm", default="same", help="sized SVLM name, 'same' to reuse the answerer, or 'none'")
+    parser.add_argument("--budget", type=int, default=8192)
+    parser.add_argument("--answer-tokens", type=int, default=16)
+    parser.add_argument("--work", default=str(Path(tempfile.gettempdir()) / "longwatch-bench-query"))
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args()
+
+    import torch
+
+    from longwatch.memory import MemoryBank
+    from longwatch.pipeline.baseline import native_tokens_per_frame, uniform_answer
+    from longwatch.pipeline.core import Pipeline, PipelineConfig
+    from longwatch.pipeline.models.registry import load_preset
+
+    torch.manual_seed(0)
+    work = Path(args.work)
+    work.mkdir(parents=True, exist_ok=True)
+    svlm = {"same": args.answerer, "none": None}.get(args.svlm, args.svlm)
+    t = time.perf_counter()
+    models = load_preset(f"sized:{args.answerer}", svlm=svlm)
+    load_s = time.perf_counter() - t
+    cfg = PipelineConfig(budget=args.budget, answer_tokens=args.answer_tokens, ocr=False)
+    result: dict = {"answerer": args.answerer, "svlm": svlm, "budget": args.budget, "load_seconds": load_s}
+    for name, minutes in (("minute", 1), ("hour", 60)):
+        root = work / f"bank-{name}-{args.answerer}"
+        shutil.rmtree(root, ignore_errors=True)
+        with MemoryBank(root) as bank:
+            t = time.perf_counter()
+            result[f"{name}_clips"] = fill_bank(bank, name, minutes, models, cfg)
+            result[f"{name}_fill_seconds"] = time.perf_counter() - t
+            pipe = Pipeline(bank, models, cfg)
+            pipe.ask(QUESTIONS[0], [name])  # warm-up: first-call allocations are not what a user waits for
+            result[name] = ask_stats(pipe, name)
+
+    video = make_video(work / "hour-320x180-5fps.mp4", 3600)
+    native = native_tokens_per_frame(models.answerer, 180, 320)
+    t = time.perf_counter()
+    base = uniform_answer(str(video), QUESTIONS[0], models.answerer, budget=args.budget,
+                          answer_tokens=args.answer_tokens, video_id="hour")
+    result["baseline"] = {"seconds": time.perf_counter() - t, "prefill": base.prefill_tokens,
+                          "visual": base.tokens_used, "frames": base.tokens_used / native, "timings": base.timings}
+    # Reading the whole hour at native tokens per frame and the ingest rate is not runnable here; count it.
+    result["native_full_hour_visual"] = int(native * 3600 * cfg.fps)
+    result["native_tokens_per_frame"] = native
+    m, h, b = result["minute"], result["hour"], result["baseline"]
+    result["ratios"] = {"hour_over_minute_seconds": h["seconds"] / m["seconds"],
+                        "hour_over_minute_prefill": h["prefill"] / m["prefill"],
+                        "baseline_over_hour_seconds": b["seconds"] / h["seconds"],
+                        "baseline_over_hour_prefill": b["prefill"] / h["prefill"],
+                        "native_full_hour_over_hour_visual": result["native_full_hour_visual"] / max(h["visual"], 1)}
+    if args.json:
+        print(json.dumps(result, indent=2, default=float))
+        return 0
+    r = result["ratios"]
+    print(f"answerer sized:{args.answerer}, svlm {svlm}, budget {args.budget}, median of {len(QUESTIONS)} questions")
+    print("| memory / method | ask s | prefill tokens | visual tokens |")
+    print("|---|---|---|---|")
+    print(f"| longwatch, 1-minute memory ({result['minute_clips']} clips) | {m['seconds']:.2f} | {m['prefill']:.0f} | {m['visual']:.0f} |")
+    print(f"| longwatch, 1-hour memory ({result['hour_clips']} clips) | {h['seconds']:.2f} | {h['prefill']:.0f} | {h['visual']:.0f} |")
+    print(f"| uniform baseline, native {native:.0f} tokens/frame, same budget (decodes the hour) | {b['seconds']:.2f} | "
+          f"{b['prefill']} | {b['visual']} |")
+    print(f"| uniform, native tokens/frame at {cfg.fps:g} fps over the hour (counted, not run) | – | – | "
+          f"{result['native_full_hour_visual']} |")
+    print(f"flatness hour/minute: time {r['hour_over_minute_seconds']:.2f}x, prefill {r['hour_over_minute_prefill']:.2f}x; "
+          f"baseline/longwatch on the hour: time {r['baseline_over_hour_seconds']:.1f}x, prefill "
+          f"{r['baseline_over_hour_prefill']:.2f}x; full-hour native/longwatch visual tokens "
+          f"{r['native_full_hour_over_hour_visual']:.0f}x")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
