@@ -41,6 +41,9 @@ def resolve(spec: str) -> tuple[str, str | None, str, str]:
                               hint="connect a camera and check `ls /dev/video*` (and that this user is in the "
                                    "'video' group), then pass webcam:N with the right N")
         return device, "v4l2", f"{spec} ({device})", "webcam"
+    if spec.startswith("webcam"):
+        raise StreamError(spec, detected=f"webcam spec {spec!r}", problem="not a webcam address",
+                          hint="write webcam:N for /dev/videoN, e.g. webcam:0")
     scheme = spec.split("://", 1)[0].lower() if "://" in spec else ""
     name = _redact(spec)
     if scheme not in LIVE_SCHEMES:

@@ -12,13 +12,16 @@ import time
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from longwatch.pipeline._live_queue import Closed, DropQueue, Policy
 from longwatch.pipeline._live_spec import LIVE_SCHEMES, default_options, describe_error, is_live_spec, open_hint, resolve
-from longwatch.pipeline.errors import StreamError
+from longwatch.pipeline.errors import StreamError, VideoTooLarge
 from longwatch.pipeline.frames import Clip, Frame, VideoInfo
 from longwatch.pipeline.sampling import make_clips, resize_max_side, sample_fps
+
+if TYPE_CHECKING:
+    from longwatch.pipeline.probe import VideoLimits
 
 __all__ = ["LIVE_SCHEMES", "Backoff", "LiveSource", "LiveStats", "is_live_spec"]
 
@@ -139,12 +142,13 @@ class LiveSource:
         open_timeout, read_timeout: seconds before a silent connect / read gives up (no call hangs forever).
         options: FFmpeg options, merged over the defaults for the scheme (e.g. {"rtsp_transport": "udp"}).
         end_on_eof: treat the server closing the stream as the end (recorded streams) instead of a drop.
+        limits: `max_pixels` and `max_fps` apply to every connection (VideoTooLarge); the rest are file limits.
     """
 
     def __init__(self, spec: str, *, queue_size: int = 32, policy: Policy = "drop_oldest",
                  open_timeout: float = 10.0, read_timeout: float = 5.0, backoff: Backoff | None = None,
                  options: dict[str, str] | None = None, end_on_eof: bool = False,
-                 on_give_up: Literal["end", "raise"] = "end"):
+                 on_give_up: Literal["end", "raise"] = "end", limits: VideoLimits | None = None):
         if on_give_up not in ("end", "raise"):
             raise ValueError(f"on_give_up must be 'end' or 'raise', got {on_give_up!r}")
         if open_timeout <= 0 or read_timeout <= 0:
@@ -155,6 +159,7 @@ class LiveSource:
         self._open_timeout, self._read_timeout = open_timeout, read_timeout
         self._backoff = backoff or Backoff()
         self._end_on_eof, self._on_give_up = end_on_eof, on_give_up
+        self._limits = limits
         self._queue: DropQueue[Frame] = DropQueue(queue_size, policy)
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -379,7 +384,20 @@ class LiveSource:
             container.close()
             raise StreamError(self.name, detected=found, problem="the stream carries no video",
                               hint="point longwatch at a stream with a video track")
+        if self._limits is not None:
+            self._check_limits(container)
         return container
+
+    def _check_limits(self, container: Any) -> None:
+        ctx = container.streams.video[0].codec_context
+        rate = container.streams.video[0].average_rate
+        fps = float(rate) if rate else 0.0
+        if ctx.width * ctx.height > self._limits.max_pixels or fps > self._limits.max_fps:
+            container.close()
+            raise VideoTooLarge(self.name, detected=f"{ctx.width}x{ctx.height} @ {fps:g} fps",
+                                problem=f"over the limit of {self._limits.max_pixels} pixels per frame or "
+                                        f"{self._limits.max_fps:g} fps",
+                                hint="ask the sender for a smaller stream or raise VideoLimits.max_pixels/max_fps")
 
     def _describe(self, container: Any, scheme: str, queue_size: int, policy: str) -> VideoInfo:
         stream = container.streams.video[0]

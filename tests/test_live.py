@@ -22,8 +22,9 @@ import psutil
 import pytest
 
 from longwatch.pipeline._live_queue import Closed, DropQueue
-from longwatch.pipeline.errors import StreamError
+from longwatch.pipeline.errors import StreamError, VideoTooLarge
 from longwatch.pipeline.live import Backoff, LiveSource, _Timeline, is_live_spec
+from longwatch.pipeline.probe import VideoLimits
 
 pytestmark = pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg CLI as a stream sender")
 
@@ -293,6 +294,14 @@ def test_stop_returns_promptly_while_the_reader_is_blocked_in_a_read(videos, sen
     assert time.monotonic() - t0 < 2 + 1.5 and ended - t0 < 0.5
 
 
+def test_stream_over_the_pixel_limit_is_refused(videos, senders):
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/live.ts"
+    senders(videos["short"], url, realtime=False)
+    with pytest.raises(VideoTooLarge, match=r"320x240 @ 25 fps.*VideoLimits"):
+        LiveSource(url, limits=VideoLimits(max_pixels=320 * 240 - 1), open_timeout=5)
+
+
 def test_unreachable_url_raises_stream_error_naming_it_without_secrets():
     port = _free_port()
     url = f"http://viewer:s3cret@127.0.0.1:{port}/live.ts"
@@ -311,6 +320,8 @@ def test_missing_webcam_and_non_stream_specs_are_clear_errors():
         LiveSource(f"webcam:{n}")
     with pytest.raises(StreamError, match="not a live stream address"):
         LiveSource("ftp://127.0.0.1/x.ts")
+    with pytest.raises(StreamError, match="webcam:0"):
+        LiveSource("webcam:front")
     assert is_live_spec("rtsp://cam/1") and is_live_spec("webcam:0") and is_live_spec("UDP://127.0.0.1:5000")
     assert not is_live_spec("video.mp4") and not is_live_spec("file:///x.mp4") and not is_live_spec(["x"])
 
