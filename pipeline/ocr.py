@@ -84,13 +84,44 @@ class OcrEngine:
         result, _ = self._ocr(np.ascontiguousarray(small[:, :, ::-1]))
         lines = []
         for points, text, score in result or []:
-            text = re.sub(r"\s+", " ", str(text)).strip()
+            text = respace(re.sub(r"\s+", " ", str(text)).strip())
             if float(score) < self.min_confidence or len(_key(text)) < 2:
                 continue
             pts = np.asarray(points, dtype=np.float64) * scale
             box = (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
             lines.append(OcrLine(text, float(score), box))
         return lines
+
+
+def respace(text: str) -> str:
+    """Put back the spaces PP-OCR drops between tightly kerned words ("THANKSFORWATCHING" -> "THANKS FOR WATCHING").
+
+    Only long letter runs are split (by English unigram frequency, wordninja), so names like "Nightjar" stay whole;
+    without wordninja installed the text is returned as read.
+    """
+    limit = 10 if " " not in text else 13  # a line with spaces lost only some; split only clearly glued runs
+    # Seams no word has: "is4-7-1-9", "room175", "isREDFOX" (lowercase glued to digits or to an all-caps word).
+    text = re.sub(r"(?<=[a-z]{2})(?=\d)|(?<=\d)(?=[a-z]{2})|(?<=[a-z])(?=[A-Z]{2})", " ", text)
+    runs = [m for m in re.finditer(r"[A-Za-z]+", text) if len(m.group()) >= limit]
+    if not runs:
+        return text
+    try:
+        import wordninja
+    except ImportError:
+        return text
+    out, end = [], 0
+    for m in runs:
+        words = wordninja.split(m.group())
+        out.append(text[end:m.start()])
+        if len(words) > 1:  # also part the run from a glued neighbour: "is4-7-1-9" -> "is 4-7-1-9"
+            left = " " if m.start() > 0 and text[m.start() - 1].isalnum() else ""
+            right = " " if m.end() < len(text) and text[m.end()].isalnum() else ""
+            out.append(left + " ".join(words) + right)
+        else:
+            out.append(m.group())
+        end = m.end()
+    out.append(text[end:])
+    return re.sub(r"\s+", " ", "".join(out)).strip()
 
 
 @dataclass

@@ -1,0 +1,144 @@
+"""V-NIAH evaluation: ingest generated haystacks with the offline preset, ask every needle and absent question.
+
+Prints answer/time accuracy by depth and length, the ingest speed ratio (video seconds per wall second), and draws a heatmap PNG.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+
+def run_length(minutes: float, args, models, ocr_engine) -> dict:
+    """One haystack: generate (cached), ingest into a fresh bank, ask every question, grade."""
+    from longwatch.memory import MemoryBank
+    from longwatch.pipeline.core import Pipeline, PipelineConfig
+    from longwatch.samples.niah import make_niah, score
+
+    work = Path(args.work)
+    t = time.perf_counter()
+    sample = make_niah(work / "videos", minutes * 60, n_needles=args.needles, seed=args.seed)
+    generate_s = time.perf_counter() - t
+    rows = [json.loads(line) for line in sample.questions.read_text().splitlines()]
+    bank_dir = work / "banks" / sample.video.stem
+    shutil.rmtree(bank_dir, ignore_errors=True)  # a fresh bank: the ingest time must include every clip
+    bank = MemoryBank(bank_dir)
+    try:
+        pipe = Pipeline(bank, models, PipelineConfig(), ocr_engine=ocr_engine)
+        report = pipe.ingest(str(sample.video), sample.video.stem)
+        graded = []
+        for row in rows:
+            t = time.perf_counter()
+            ans = pipe.ask(row["question"], videos=[sample.video.stem])
+            cites = [(c.t0, c.t1) for c in ans.citations]
+            graded.append({**row, "reply": ans.text, "citations": cites, "ask_s": time.perf_counter() - t,
+                           "needs_vision": ans.needs_vision, **score(row, ans.text, cites, args.tolerance)})
+    finally:
+        bank.close()
+    duration = sample.plan.duration
+    result = {"minutes": minutes, "duration_s": duration, "generate_s": generate_s, "ingest_s": report.seconds,
+              "speed_ratio": duration / report.seconds, "clips": report.clips_total, "timings": report.timings,
+              "rows": graded}
+    needles = [g for g in graded if g["kind"] == "needle"]
+    absent = [g for g in graded if g["kind"] == "absent"]
+    result["answer_acc"] = sum(g["answer_ok"] for g in needles) / max(1, len(needles))
+    result["time_acc"] = sum(g["time_ok"] for g in needles) / max(1, len(needles))
+    result["top_time_acc"] = sum(g["top_time_ok"] for g in needles) / max(1, len(needles))
+    result["absent_acc"] = sum(g["refused"] for g in absent) / max(1, len(absent))
+    result["absent_strict_acc"] = sum(g["refused_strict"] for g in absent) / max(1, len(absent))
+    return result
+
+
+def heatmap(results: list[dict], path: Path) -> None:
+    """Two panels (answer, time) of depth rows x length columns, red 0 -> green 1, like the V-NIAH papers' plots."""
+    from PIL import Image, ImageDraw
+
+    from longwatch.samples.niah import _font
+
+    depths = sorted({g["depth"] for r in results for g in r["rows"] if g["kind"] == "needle"})
+    cols = [r["minutes"] for r in results]
+    cw, ch, left, top, gap = 64, 24, 64, 44, 24
+    pw = left + cw * len(cols)
+    im = Image.new("RGB", (2 * pw + gap + 8, top + ch * len(depths) + 40), "white")
+    draw = ImageDraw.Draw(im)
+    font, small = _font(13, True), _font(11)
+    for p, (key, name) in enumerate((("answer_ok", "answer contains the fact"), ("time_ok", "citation within ±2 s"))):
+        x0 = p * (pw + gap)
+        draw.text((x0 + left, 6), name, font=font, fill="black")
+        for j, minutes in enumerate(cols):
+            draw.text((x0 + left + j * cw + 6, top - 18), f"{minutes:g} min", font=small, fill="black")
+        for i, depth in enumerate(depths):
+            draw.text((x0 + 6, top + i * ch + 5), f"{depth * 100:.0f}%", font=small, fill="black")
+            for j, r in enumerate(results):
+                cell = [g[key] for g in r["rows"] if g["kind"] == "needle" and g["depth"] == depth]
+                box = (x0 + left + j * cw, top + i * ch, x0 + left + (j + 1) * cw - 2, top + (i + 1) * ch - 2)
+                if not cell:
+                    draw.rectangle(box, fill=(235, 235, 235))
+                    continue
+                v = sum(cell) / len(cell)
+                draw.rectangle(box, fill=(int(220 * (1 - v) + 30 * v), int(60 * (1 - v) + 170 * v), 70))
+                draw.text((box[0] + 20, box[1] + 5), f"{v:.0%}" if len(cell) > 1 else ("✓" if v else "✗"),
+                          font=small, fill="white")
+        draw.text((x0 + 6, top + ch * len(depths) + 10), "depth ↓ / haystack length →", font=small, fill="black")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, optimize=True)
+
+
+def table(results: list[dict]) -> str:
+    lines = ["| length | clips | ingest s | speed (video s / wall s) | answer acc | time acc (any cite) "
+             "| time acc (top cite) | absent refused | absent refused, no cites |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        lines.append(f"| {r['minutes']:g} min | {r['clips']} | {r['ingest_s']:.0f} | {r['speed_ratio']:.1f}x "
+                     f"| {r['answer_acc']:.0%} | {r['time_acc']:.0%} | {r['top_time_acc']:.0%} "
+                     f"| {r['absent_acc']:.0%} | {r['absent_strict_acc']:.0%} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--minutes", type=float, nargs="+", default=[60.0], help="haystack lengths (5 to 120)")
+    parser.add_argument("--needles", type=int, default=10)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--tolerance", type=float, default=2.0, help="seconds a citation may miss the needle by")
+    parser.add_argument("--work", default="/tmp/longwatch-niah", help="videos and banks go here (not into git)")
+    parser.add_argument("--heatmap", default="docs/niah_heatmap.png")
+    parser.add_argument("--json", default=None, help="write every graded reply here")
+    parser.add_argument("--preset", default="offline")
+    args = parser.parse_args(argv)
+
+    from longwatch.pipeline.models import load_preset
+    from longwatch.pipeline.ocr import OcrEngine
+
+    t = time.perf_counter()
+    models = load_preset(args.preset)
+    print(f"loaded preset {args.preset!r} in {time.perf_counter() - t:.1f} s", file=sys.stderr)
+    ocr_engine = OcrEngine()
+    results = []
+    for minutes in args.minutes:
+        r = run_length(minutes, args, models, ocr_engine)
+        results.append(r)
+        print(f"{minutes:g} min: ingest {r['ingest_s']:.0f} s ({r['speed_ratio']:.1f}x real time), answers "
+              f"{r['answer_acc']:.0%}, times {r['time_acc']:.0%}, absent refused {r['absent_acc']:.0%}", file=sys.stderr)
+        for g in r["rows"]:
+            ok = g.get("answer_ok", g.get("refused"))
+            print(f"  [{'ok' if ok else 'XX'}] {g['question']} -> {g['reply'][:110]!r} {g['citations'][:2]}",
+                  file=sys.stderr)
+    heatmap(results, Path(args.heatmap))
+    if args.json:
+        Path(args.json).write_text(json.dumps(results, indent=1, default=str))
+    print(table(results))
+    print(f"\nheatmap: {args.heatmap}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
