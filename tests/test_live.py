@@ -69,9 +69,11 @@ def senders() -> Callable[..., subprocess.Popen]:
         cmd += ["-listen", "1", url] if listen else [url]
         proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
         procs.append(proc)
-        if listen:  # wait for the listening socket without connecting (the sender serves a single client)
+        if listen:  # wait for the listening socket without connecting (the sender serves a single client);
+            # a reconnecting reader may be accepted before we look, which closes the listening socket
             deadline = time.monotonic() + 10
-            while not any(c.status == psutil.CONN_LISTEN for c in psutil.Process(proc.pid).net_connections("tcp")):
+            ready = (psutil.CONN_LISTEN, psutil.CONN_ESTABLISHED)
+            while not any(c.status in ready for c in psutil.Process(proc.pid).net_connections("tcp")):
                 assert proc.poll() is None and time.monotonic() < deadline, "ffmpeg sender did not start listening"
                 time.sleep(0.02)
         return proc
