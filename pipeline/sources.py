@@ -21,7 +21,8 @@ from longwatch.pipeline.sampling import make_clips, resize_max_side, sample_fps
 
 log = logging.getLogger(__name__)
 Backend = Literal["auto", "pyav", "decord"]
-_DECORD_CODECS = ("h264", "hevc", "mpeg4")
+# decord returned wrong frames for HEVC here (B-frame order, measured against PyAV); only these are trusted.
+_DECORD_CODECS = ("h264", "mpeg4")
 _MAX_BAD_PACKETS = 50  # consecutive undecodable packets before a file counts as corrupt rather than glitched
 _DECORD_BATCH = 16
 
@@ -113,21 +114,24 @@ class FileSource(_SourceBase):
         self._start = float(self.info.extra.get("start") or 0.0)
         self._k = (-self.info.rotation // 90) % 4  # np.rot90 turns counter-clockwise
         self._workers: list = []
+        self.used_backend: str | None = None  # what the last frames() call decodes with, once it has started
 
     def frames(self, fps: float | None = None, max_side: int | None = None, start: float = 0.0) -> Iterator[Frame]:
         """Frames with t = pts seconds from the stream start, sampled to `fps` (None = all), upright, resized."""
         if fps is not None and fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
         if self._use_decord(fps):
+            self.used_backend = "decord"
             return self._decord_frames(fps, max_side, start)
+        self.used_backend = "pyav"
         return self._pyav_frames(fps, max_side, start)
 
     def _use_decord(self, fps: float | None) -> bool:
-        if self.backend == "pyav":
+        if self.backend == "pyav" or self.info.codec not in _DECORD_CODECS:
+            if self.backend == "decord":
+                log.info("%s: decord is not trusted with %s; decoding with PyAV", self.path, self.info.codec)
             return False
-        if self.backend == "decord":
-            return True
-        if fps is None or self.info.codec not in _DECORD_CODECS or not self.info.fps or fps * 4 > self.info.fps:
+        if self.backend == "auto" and (fps is None or not self.info.fps or fps * 4 > self.info.fps):
             return False
         from importlib.util import find_spec
 
@@ -239,6 +243,7 @@ class FileSource(_SourceBase):
                     raise CorruptVideo(self.path, why, "decord disagrees with the container's timestamps",
                                        "use backend='pyav' for this file")
                 log.info("%s: decord unsafe (%s); decoding with PyAV", self.path, why)
+                self.used_backend = "pyav"
                 yield from self._pyav_frames(fps, max_side, start)
                 return
             DECODE_STATS.add(files=1)
