@@ -117,7 +117,7 @@ class IngestWorker:
         self.pipeline = Pipeline(bank=None, models=load_preset(settings.preset),
                                  config=PipelineConfig(**settings.pipeline))
 
-    def run(self, job: VideoJob, start_clip: int) -> Iterator[dict]:
+    def run(self, job: VideoJob, start_clip: int, resume=None) -> Iterator[dict]:
         """Yield {"kind": "clip", "payload": bytes} per clip, then {"kind": "status", ...}; never raises."""
         import pickle
 
@@ -126,7 +126,7 @@ class IngestWorker:
         t = time.perf_counter()
         clips = 0
         try:
-            for memory in self.pipeline.encode(job.path, job.video_id, start_clip=start_clip):
+            for memory in self.pipeline.encode(job.path, job.video_id, start_clip=start_clip, resume=resume):
                 clips += 1
                 yield {"kind": "clip", "video_id": job.video_id, "payload": pickle.dumps(memory)}
             yield _status(job, "ok", clips=clips, seconds=time.perf_counter() - t)
@@ -146,13 +146,13 @@ def _status(job: VideoJob, status: str, **fields) -> dict:
 def _local_worker_main(settings: BatchSettings, jobs, results) -> None:
     worker = IngestWorker(settings)
     while (item := jobs.get()) is not None:
-        job, start_clip = item
+        job, start_clip, resume = item
         results.put({"kind": "start", "video_id": job.video_id, "pid": os.getpid()})
-        for event in worker.run(job, start_clip):
+        for event in worker.run(job, start_clip, resume):
             results.put(event)  # bounded queue: blocks while the writer catches up
 
 
-def run_local(settings: BatchSettings, work: list[tuple[VideoJob, int]]) -> Iterator[dict]:
+def run_local(settings: BatchSettings, work: list[tuple]) -> Iterator[dict]:
     """Worker processes (spawned: safe after torch is loaded) feed one writer through a bounded queue.
 
     A worker that dies natively (a decoder crash) gets a failure row for the video it had announced and
@@ -174,7 +174,7 @@ def run_local(settings: BatchSettings, work: list[tuple[VideoJob, int]]) -> Iter
         return proc
 
     procs = [spawn() for _ in range(max(1, min(settings.workers, len(work))))]
-    pending = {job.video_id: job for job, _ in work}
+    pending = {job.video_id: job for job, *_ in work}
     current: dict[int, str] = {}  # worker pid -> video it announced
     def reap() -> Iterator[dict]:
         for proc in [p for p in procs if not p.is_alive()]:
@@ -213,7 +213,7 @@ def run_local(settings: BatchSettings, work: list[tuple[VideoJob, int]]) -> Iter
                 proc.kill()
 
 
-def run_ray(settings: BatchSettings, work: list[tuple[VideoJob, int]]) -> Iterator[dict]:
+def run_ray(settings: BatchSettings, work: list[tuple]) -> Iterator[dict]:
     """The same worker as Ray Data actors: models load once per actor, results stream back with backpressure."""
     try:
         import ray
@@ -225,7 +225,9 @@ def run_ray(settings: BatchSettings, work: list[tuple[VideoJob, int]]) -> Iterat
         ray.init(address=os.environ.get("RAY_ADDRESS"), ignore_reinit_error=True, log_to_driver=False)
     # Clips of one video must reach the writer in order: resume continues after the last committed clip.
     ray.data.DataContext.get_current().execution_options.preserve_order = True
-    rows = [{"video_id": j.video_id, "path": j.path, "start_clip": s} for j, s in work]
+    import pickle
+
+    rows = [{"video_id": j.video_id, "path": j.path, "start_clip": s, "resume": pickle.dumps(r)} for j, s, r in work]
     ds = ray.data.from_items(rows).map_batches(
         _RayIngest, fn_constructor_kwargs={"settings": settings}, batch_size=1,
         concurrency=max(1, settings.workers), num_cpus=1, batch_format="numpy")
@@ -240,8 +242,10 @@ class _RayIngest:
     def __call__(self, batch):
         import numpy as np
 
-        for vid, path, start in zip(batch["video_id"], batch["path"], batch["start_clip"]):
-            for event in self.worker.run(VideoJob(str(vid), str(path)), int(start)):
+        import pickle
+
+        for vid, path, start, resume in zip(batch["video_id"], batch["path"], batch["start_clip"], batch["resume"]):
+            for event in self.worker.run(VideoJob(str(vid), str(path)), int(start), pickle.loads(resume)):
                 payload = event.pop("payload", b"")
                 yield {"event": np.array([json.dumps(event)]), "payload": np.array([payload], dtype=object)}
 
@@ -254,6 +258,7 @@ def run_batch(settings: BatchSettings, videos: list[VideoJob], questions: list[Q
     import pickle
 
     from longwatch.memory import MemoryBank
+    from longwatch.pipeline.core import Pipeline
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -269,13 +274,11 @@ def run_batch(settings: BatchSettings, videos: list[VideoJob], questions: list[Q
                 summary.videos_skipped += 1
                 _append(status_path, _status(job, "skipped", clips=0, seconds=0.0) | {"kind": "status"})
             else:
-                last = bank.last_clip(job.video_id)
-                work.append((job, 0 if last is None else last + 1))
+                resume = Pipeline.resume_point(bank, job.video_id)
+                work.append((job, 0 if resume is None else resume.last_clip + 1, resume))
         runner = run_ray if settings.executor == "ray" else run_local
         finished = 0
         if work:
-            from longwatch.pipeline.core import Pipeline
-
             writer = Pipeline.writer(bank)
             for event in runner(settings, work):
                 if event["kind"] == "clip":

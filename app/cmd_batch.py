@@ -28,10 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from longwatch.app.batch import BatchSettings, discover_videos, run_batch
     from longwatch.app.cli import emit
     from longwatch.app.mcq import load_questions
-    from longwatch.pipeline.models import default_preset
+    from longwatch.app.config import Config
 
     executor = args.executor or ("ray" if os.environ.get("RAY_ADDRESS") else "local")
-    settings = BatchSettings(bank=args.bank or os.path.join(args.out, "bank"), preset=args.preset or default_preset(),
+    settings = BatchSettings(bank=args.bank or os.path.join(args.out, "bank"), preset=args.preset or Config().preset,
                              executor=executor, workers=args.workers)
     videos = discover_videos(args.videos)
     questions = load_questions(args.questions) if args.questions else []
