@@ -374,3 +374,60 @@ def test_session_times_survive_pts_wrap_and_reconnect():
     tl.new_connection()
     assert tl.place(5.0, 103.12) == pytest.approx(3.12)  # reconnect after a 3 s outage
     assert tl.place(None, 103.13) == pytest.approx(3.13)  # a frame without pts
+
+
+@pytest.mark.slow
+def test_udp_silence_is_detected_and_ends_after_bounded_reconnects(videos, senders):
+    """UDP has no connection to lose: a dead sender shows up only as silence, caught by the read timeout."""
+    port = _free_port(socket.SOCK_DGRAM)
+    sender = senders(videos["long"], f"udp://127.0.0.1:{port}?pkt_size=1316", listen=False)
+    src = LiveSource(f"udp://127.0.0.1:{port}", open_timeout=1, read_timeout=1,
+                     backoff=Backoff(base=0.1, max_attempts=2))
+    watchdog = _watchdog(src, 30)
+    t0, n = time.monotonic(), 0
+    for _ in src.frames():
+        n += 1
+        if n == 20:
+            sender.kill()
+    watchdog.cancel()
+    src.close()
+    stats = src.stats
+    assert stats.ended_reason == "gave_up" and stats.reconnect_attempts == 2, stats
+    assert stats.last_error == "no data before the timeout"
+    assert time.monotonic() - t0 < 15
+
+
+@pytest.mark.slow
+def test_memory_stays_flat_over_a_long_live_stream_with_a_slow_consumer():
+    """45 s of a 640x480 stream encoded live by the sender, consumed at 5 fps: RSS must not creep."""
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}/live.ts"
+    cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-f", "lavfi", "-i", f"testsrc2=size=640x480:rate={FPS}",
+           "-t", "60", "-c:v", "libx264", "-preset", "ultrafast", "-tune", "zerolatency", "-g", "12", "-f", "mpegts",
+           "-listen", "1", url]
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 10
+        while not any(c.status == psutil.CONN_LISTEN for c in psutil.Process(proc.pid).net_connections("tcp")):
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        me = psutil.Process()
+        with LiveSource(url, queue_size=8, open_timeout=10, read_timeout=5) as src:
+            watchdog = _watchdog(src, 90)
+            t_start, early, late = time.monotonic(), None, 0
+            for frame in src.frames():
+                time.sleep(0.2)
+                elapsed = time.monotonic() - t_start
+                if early is None and elapsed > 10:
+                    early = me.memory_info().rss
+                elif early is not None:
+                    late = max(late, me.memory_info().rss)
+                if elapsed > 45:
+                    break
+            watchdog.cancel()
+            stats = src.stats
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert stats.frames_dropped > 500 and stats.queue_peak <= 8, stats
+    assert late - early < 10e6, (late - early, stats)
