@@ -260,6 +260,7 @@ class FileSource(_SourceBase):
                     if k:
                         image = np.ascontiguousarray(np.rot90(image, k=k))
                     yield Frame(times[i], resize_max_side(image, max_side))
+            self._check_complete(times[-1] if times else None, start)
         except WorkerTimeout:
             raise CorruptVideo(self.path, f"no answer from decord within {timeout:g} s", "decoding hung",
                                "the file is probably damaged; try backend='pyav' or re-export it") from None
