@@ -97,15 +97,15 @@ class _Interleaved:
 class LongWatch:
     """One memory bank plus one loaded model preset; thread-safe, shared by every user of a process."""
 
-    def __init__(self, root: str | Path, models, pipeline_config=None, live: LiveConfig | None = None):
+    def __init__(self, root: str | Path, models, pipeline_config=None, live: LiveConfig | None = None,
+                 readonly: bool = False):
         from longwatch.memory import MemoryBank
         from longwatch.pipeline.core import Pipeline, PipelineConfig
 
         self.root = Path(root)
-        self.root.mkdir(parents=True, exist_ok=True)
         self.models = models
         self.live_config = live or LiveConfig()
-        self.bank = MemoryBank(self.root)
+        self.bank = MemoryBank(self.root, readonly=readonly)  # a reader works beside a running `serve`
         # Without models (listing, deleting) there is no pipeline: those commands start instantly.
         self.pipeline = None if models is None else Pipeline(self.bank, models, pipeline_config or PipelineConfig())
         # One lock serialises bank and model use; ingest loops release it while decoding (see _Interleaved).
@@ -114,15 +114,16 @@ class LongWatch:
 
     @classmethod
     def open(cls, root: str | Path | None = None, *, preset: str | None = None, config: Config | None = None,
-             load_models: bool = True) -> LongWatch:
+             load_models: bool = True, readonly: bool = False) -> LongWatch:
         """Open (creating if needed) the bank at `root` (default: the config's `$LONGWATCH_HOME/banks/<bank>`)
-        and load the model preset once; `load_models=False` opens the bank alone (list, delete)."""
+        and load the model preset once; `load_models=False` opens the bank alone (list, delete), `readonly=True`
+        reads it while another process writes."""
         from longwatch.pipeline.core import PipelineConfig
         from longwatch.pipeline.models import load_preset
 
         config = config or load_config()
         models = load_preset(preset or config.preset, home=config.home) if load_models else None
-        return cls(root or config.bank_root, models, PipelineConfig(**config.pipeline), config.live)
+        return cls(root or config.bank_root, models, PipelineConfig(**config.pipeline), config.live, readonly)
 
     # -- files -----------------------------------------------------------------------------------------------
     @property
@@ -200,12 +201,12 @@ class LongWatch:
         raise BankError(f"no video {video_id!r} in bank {self.root}; list ids with `longwatch videos`")
 
     def delete(self, video_id: str) -> None:
-        """Forget a video's memories and remove its uploaded copy (never a file the user ingested in place)."""
-        ref = self.video(video_id)
+        """Forget a video's memories and remove the bank's uploaded copy (never a file the user ingested in place)."""
+        self.video(video_id)
         with self._lock:
             self.bank.delete(video_id)
-        if ref.path and Path(ref.path).parent == self.uploads_dir:
-            Path(ref.path).unlink(missing_ok=True)
+        if (copy := self._upload_of(video_id)) is not None:
+            copy.unlink(missing_ok=True)
 
     def thumbnail(self, video_id: str, t: float, max_side: int = 240):
         """One decoded frame near `t` seconds for display, or None when the source file is gone or live."""
@@ -240,13 +241,18 @@ class LongWatch:
             raise ValueError("this LongWatch was opened with load_models=False; it can list and delete only")
         return self.pipeline
 
+    def _upload_of(self, video_id: str) -> Path | None:
+        if not self.uploads_dir.is_dir():
+            return None
+        return next((p for p in self.uploads_dir.glob(f"{video_id}.*") if not p.name.endswith(".part")), None)
+
     def _ref(self, record) -> VideoRef:
-        path = record.source if record.source and Path(record.source).is_file() else None
+        """The player prefers the bank's own copy; a file ingested in place is shown while it still exists."""
+        copy = self._upload_of(record.video_id)
+        path = copy or (Path(record.source) if record.source and Path(record.source).is_file() else None)
         return VideoRef(video_id=record.video_id, source=record.source, duration=record.duration,
-                        clips=record.clips, complete=record.complete, path=path,
-                        bytes_on_disk=Path(path).stat().st_size if path and Path(path).parent == self.uploads_dir else 0)
-
-
+                        clips=record.clips, complete=record.complete, path=None if path is None else str(path),
+                        bytes_on_disk=copy.stat().st_size if copy else 0)
 
 @dataclass(frozen=True)
 class SessionStats:

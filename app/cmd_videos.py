@@ -28,8 +28,12 @@ def run(args: argparse.Namespace) -> int:
         raise SystemExit("longwatch videos rm: name the video ids to remove (see `longwatch videos`)")
     if args.action == "list" and args.ids:
         raise SystemExit("longwatch videos: ids are only taken by `videos rm ID...`")
-    # Listing and deleting need no models: open the bank alone (the tiny preset is never loaded here).
-    with LongWatch.open(config=config_from_args(args), load_models=False) as lw:
+    config = config_from_args(args)
+    if args.action == "list" and not config.bank_root.exists():
+        emit(args, {"videos": []}, f"no videos yet: bank {config.bank_root} does not exist")
+        return 0
+    # Listing and deleting need no models; listing reads beside a running `serve`, which holds the writer lock.
+    with LongWatch.open(config=config, load_models=False, readonly=args.action == "list") as lw:
         if args.action == "rm":
             for video_id in args.ids:
                 lw.delete(video_id)

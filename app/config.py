@@ -67,7 +67,7 @@ class Config:
     """Everything `LongWatch` needs: which bank, which model preset, pipeline overrides, live and UI settings."""
 
     home: Path = field(default_factory=longwatch_home)
-    bank: str = "default"
+    bank: str = "default"  # a name under home/banks, or a folder path (anything with a "/")
     preset: str = "offline"
     pipeline: dict = field(default_factory=dict)  # field overrides for PipelineConfig, e.g. {"clip_seconds": 4}
     live: LiveConfig = field(default_factory=LiveConfig)
@@ -75,11 +75,14 @@ class Config:
 
     def __post_init__(self) -> None:
         self.home = Path(self.home).expanduser()
-        if not _BANK_NAME.match(self.bank):
-            raise ValueError(f"bank name {self.bank!r} must be 1-64 letters, digits, '.', '_' or '-'")
+        if "/" not in self.bank and not _BANK_NAME.match(self.bank):
+            raise ValueError(f"bank name {self.bank!r} must be 1-64 letters, digits, '.', '_' or '-', "
+                             "or a folder path containing '/'")
 
     @property
     def bank_root(self) -> Path:
+        if "/" in self.bank:
+            return Path(self.bank).expanduser()
         return self.home / "banks" / self.bank
 
 
@@ -116,7 +119,7 @@ def load_config(path: str | Path | None = None, **overrides) -> Config:
 def add_bank_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every bank-using command shares."""
     parser.add_argument("--config", help="TOML settings file (see app/config.py)")
-    parser.add_argument("--bank", help="bank name under $LONGWATCH_HOME/banks (default: 'default')")
+    parser.add_argument("--bank", help="bank name under $LONGWATCH_HOME/banks (default: 'default'), or a folder path")
     parser.add_argument("--preset", help="model preset: offline | tiny | vlm | sized:<name> (default: offline)")
 
 
