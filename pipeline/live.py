@@ -290,18 +290,17 @@ class LiveSource:
         import av
 
         while self._container is not None and not self._stop.is_set():
+            eof, error = True, "the server ended the stream"
             try:
                 yield from self._decode_connection(self._container)
-                error = "the server ended the stream"
             except (av.error.FFmpegError, OSError) as e:
-                error = describe_error(e)
+                eof, error = False, describe_error(e)
             self._close_container()
-            with self._lock:
-                self._connected = False
-                self._last_error = error
             if self._stop.is_set():
                 return
-            if self._end_on_eof and error == "the server ended the stream":
+            with self._lock:
+                self._last_error = error
+            if eof and self._end_on_eof:
                 self._set_end("eof")
                 return
             container = self._reconnect()
