@@ -95,6 +95,9 @@ def open_hint(e: BaseException, open_timeout: float) -> str:
     if isinstance(e, av.error.ExitError):
         return (f"no data arrived within {open_timeout:g} s: check the stream is running and reachable "
                 "(firewall, UDP port), or pass a larger open_timeout")
+    if isinstance(e, av.error.ProtocolNotFoundError):
+        return ("the FFmpeg inside this PyAV build lacks that protocol (PyAV wheels ship without SRT): relay it, "
+                "e.g. `ffmpeg -i <url> -c copy -f mpegts udp://127.0.0.1:5000`, and open udp://127.0.0.1:5000")
     if isinstance(e, PermissionError):
         return "access denied: check credentials in the URL or device permissions"
     return "check the address, e.g. with `ffprobe <url>`, and that the sender is running"

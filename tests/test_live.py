@@ -324,6 +324,8 @@ def test_missing_webcam_and_non_stream_specs_are_clear_errors():
         LiveSource("ftp://127.0.0.1/x.ts")
     with pytest.raises(StreamError, match="webcam:0"):
         LiveSource("webcam:front")
+    with pytest.raises(StreamError, match=r"srt://127\.0\.0\.1"):  # PyAV wheels lack SRT; the error says how to relay
+        LiveSource(f"srt://127.0.0.1:{_free_port(socket.SOCK_DGRAM)}", open_timeout=1)
     assert is_live_spec("rtsp://cam/1") and is_live_spec("webcam:0") and is_live_spec("UDP://127.0.0.1:5000")
     assert not is_live_spec("video.mp4") and not is_live_spec("file:///x.mp4") and not is_live_spec(["x"])
 
