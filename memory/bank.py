@@ -333,10 +333,9 @@ class MemoryBank(QueryMixin):
                 raise TypeError(f"expected a ClipRecord, got {type(record).__name__}")
             vid, where = self._vid(record.video_id), f"clip {record.clip_index} of {record.video_id!r}"
             key = (vid, int(record.clip_index))
-            if key in seen or self._db().execute("SELECT 1 FROM clips WHERE vid=? AND clip_index=?", key).fetchone():
-                raise BankInputError(f"{where} is already in the bank (last committed clip: "
-                                     f"{self.last_clip(record.video_id)}). Resume after bank.last_clip().")
-            seen.add(key)
+            if key in seen:
+                raise BankInputError(f"{where} appears twice in one batch")
+            seen.add(key)  # a clip already committed is caught by the UNIQUE constraint inside the transaction
             if not (math.isfinite(record.t0) and math.isfinite(record.t1) and record.t0 <= record.t1):
                 raise BankInputError(f"{where} has times t0={record.t0}, t1={record.t1}; need finite t0 <= t1")
             try:
@@ -373,28 +372,37 @@ class MemoryBank(QueryMixin):
         return a
 
     def _commit(self, prepared, offsets, new_dims) -> list[int]:
-        db, ids, counts = self._db(), [], Counter()
+        db, ids = self._db(), []
         db.execute("BEGIN IMMEDIATE")
         try:
             for space, dim in new_dims.items():
                 db.execute(f"CREATE TABLE IF NOT EXISTS vec_{space}(id INTEGER PRIMARY KEY, vec BLOB NOT NULL)")
                 db.execute("INSERT INTO spaces(space, dim, n) VALUES (?, ?, 0)", (space, dim))
+            vec_rows, tok_rows = defaultdict(list), []
             for i, (rec, vid, vecs, toks, meta) in enumerate(prepared):
-                rid = db.execute("INSERT INTO clips(vid, clip_index, t0, t1, caption, ocr_text, meta) "
-                                 "VALUES (?,?,?,?,?,?,?)", (vid, int(rec.clip_index), float(rec.t0), float(rec.t1),
-                                                            str(rec.caption), str(rec.ocr_text), meta)).lastrowid
+                try:
+                    rid = db.execute("INSERT INTO clips(vid, clip_index, t0, t1, caption, ocr_text, meta) "
+                                     "VALUES (?,?,?,?,?,?,?)", (vid, int(rec.clip_index), float(rec.t0),
+                                                                float(rec.t1), str(rec.caption), str(rec.ocr_text),
+                                                                meta)).lastrowid
+                except sqlite3.IntegrityError:
+                    db.execute("ROLLBACK")
+                    raise BankInputError(f"clip {rec.clip_index} of {rec.video_id!r} is already in the bank (last "
+                                         f"committed clip: {self.last_clip(rec.video_id)}). Resume after "
+                                         f"bank.last_clip().") from None
                 for space, a in vecs.items():
-                    db.execute(f"INSERT INTO vec_{space}(id, vec) VALUES (?, ?)", (rid, a.tobytes()))
-                    counts[space] += 1
+                    vec_rows[space].append((rid, a.tobytes()))
                 for kind, (data, n, d, dtype) in toks.items():
-                    db.execute("INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?)",
-                               (rid, kind, vid, offsets[(i, kind)], len(data), n, d, dtype))
+                    tok_rows.append((rid, kind, vid, offsets[(i, kind)], len(data), n, d, dtype))
                 ids.append(rid)
-            for space, count in counts.items():
-                db.execute("UPDATE spaces SET n = n + ? WHERE space=?", (count, space))
+            for space, rows in vec_rows.items():
+                db.executemany(f"INSERT INTO vec_{space}(id, vec) VALUES (?, ?)", rows)
+                db.execute("UPDATE spaces SET n = n + ? WHERE space=?", (len(rows), space))
+            db.executemany("INSERT INTO tokens VALUES (?,?,?,?,?,?,?,?)", tok_rows)
             db.execute("COMMIT")
         except BaseException:
-            db.execute("ROLLBACK")
+            if db.in_transaction:
+                db.execute("ROLLBACK")
             raise
         return ids
 

@@ -13,6 +13,7 @@ import numpy as np
 # A filtered search over at most this many candidates reconstructs them and scores exactly: per-video sets
 # (an hour of 4 s clips is 900 entries) stay exact whatever the archive-wide index is.
 EXACT_SUBSET_MAX = 50_000
+MIN_APPROX = 1000
 
 
 def faiss_module():
@@ -76,7 +77,8 @@ class VectorIndex:
         return int(self._index.ntotal)
 
     def wanted_kind(self, n: int) -> str:
-        return "flat" if n < self.config.approx_threshold else self.config.approx
+        # Below MIN_APPROX vectors k-means has too little to train on, and exact search is fast anyway.
+        return "flat" if n < max(self.config.approx_threshold, MIN_APPROX) else self.config.approx
 
     def stale_for(self, n: int) -> bool:
         """True when n vectors call for another index type or a much larger IVF than the one trained."""
@@ -118,8 +120,9 @@ class VectorIndex:
         faiss = faiss_module()
         rng = np.random.default_rng(1)
         nq, k = min(200, len(vecs)), 10
-        # Queries near stored keys, as a question lands near the captions that answer it.
-        q = vecs[rng.choice(len(vecs), nq, replace=False)] + rng.normal(0, 0.5 / math.sqrt(self.dim), (nq, self.dim))
+        # Queries near stored keys, as a question lands near the captions that answer it; the noise is as large as
+        # the key itself so the sample is not easier than real questions.
+        q = vecs[rng.choice(len(vecs), nq, replace=False)] + rng.normal(0, 1 / math.sqrt(self.dim), (nq, self.dim))
         q = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
         _, rows = faiss.knn(q, vecs, k, metric=faiss.METRIC_INNER_PRODUCT)
         truth = ids[rows]
@@ -183,7 +186,15 @@ class VectorIndex:
         elif sel is not None:
             params = faiss.SearchParameters(sel=sel)
         index = self._search_index() if params is None else self._index
-        return index.search(q, k, params=params) if params is not None else index.search(q, k)
+        # A few queries gain nothing from OpenMP, and its barriers cost 5x when the cores are busy. The setting
+        # is per calling thread, so builds and batch searches elsewhere keep their threads.
+        threads = faiss.omp_get_max_threads()
+        if len(q) < 20:
+            faiss.omp_set_num_threads(1)
+        try:
+            return index.search(q, k, params=params) if params is not None else index.search(q, k)
+        finally:
+            faiss.omp_set_num_threads(threads)
 
     def _exact_subset(self, q: np.ndarray, k: int, subset: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         vecs = self.reconstruct(subset)
