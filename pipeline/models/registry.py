@@ -106,7 +106,7 @@ def resolve_weights(model: str | Path) -> Path:
         except Exception as exc:  # the hub raises several types for "not in the local cache"
             raise ModelError(
                 f"weights for {model} are not in the local Hugging Face cache ({_hf_cache()}). "
-                f"On a machine with network run `longwatch models pull {model}` (or `huggingface-cli download "
+                f"On a machine with network run `longwatch models pull {model}` (or `hf download "
                 f"{model}`), or pass a local directory; offline, use the `offline` preset. ({type(exc).__name__})"
             ) from None
     if not any(local.glob("*.safetensors")):
