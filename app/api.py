@@ -316,6 +316,7 @@ class LiveSession:
         self._feed = _LiveFeed(self.source, watch._lock)
         self._clips = 0
         self._until = 0.0
+        self.answered_until: float | None = None
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name=f"longwatch-watch {video_id}", daemon=True)
 
@@ -355,8 +356,13 @@ class LiveSession:
             error=None if self._error is None else f"{type(self._error).__name__}: {self._error}")
 
     def ask(self, question: str):
-        """Answer from the clips of this stream committed so far; citations never reach past `ingested_until`."""
-        return self.watch.ask(question, videos=[self.video_id])
+        """Answer from the clips of this stream committed so far; citations never reach past `answered_until`,
+        the end of the last clip committed when the question was taken (read under the same lock)."""
+        if not question or not question.strip():
+            raise ValueError("question is empty; type what you want to know about the stream")
+        with self.watch._lock:
+            self.answered_until = self._until
+            return self.watch._pipeline().ask(question.strip(), videos=[self.video_id])
 
     async def aask(self, question: str):
         return await asyncio.to_thread(self.ask, question)

@@ -1,0 +1,172 @@
+"""The public API on real parts: generated videos, the tiny preset's real model classes, a real bank, real streams.
+
+Live sessions read an `ffmpeg` sender serving MPEG-TS over HTTP on loopback, as a camera or encoder would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from longwatch.app.api import LongWatch, video_id_for
+from longwatch.app.config import Config, LiveConfig, load_config
+from longwatch.pipeline.errors import BankError, UnsupportedVideo
+
+PIPELINE = {"clip_seconds": 2.0, "fps": 2.0, "max_side": 160, "answer_tokens": 4, "min_new_tokens": 1, "ocr": False}
+STREAM_FPS = 25
+
+
+@pytest.fixture(scope="module")
+def lw(tmp_path_factory) -> LongWatch:
+    """One tiny-preset LongWatch (models cached under the default home) on a fresh bank."""
+    config = load_config(preset="tiny", pipeline=dict(PIPELINE))
+    with LongWatch.open(tmp_path_factory.mktemp("bank"), config=config) as watch:
+        yield watch
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    from longwatch.samples.videos import make_sample
+
+    path = tmp_path_factory.mktemp("videos") / "lecture.mp4"
+    make_sample(path, 6.0, fps=10.0, size=(320, 180), texts=[(2.0, 4.0, "BUDGET 42")])
+    return path
+
+
+def test_config_reads_toml_and_names_unknown_keys(tmp_path):
+    path = tmp_path / "longwatch.toml"
+    path.write_text('bank = "lab"\npreset = "tiny"\n[pipeline]\nclip_seconds = 2.0\n'
+                    '[live]\nqueue_frames = 8\n[ui]\nport = 9000\nauth = "ann:secret"\n')
+    config = load_config(path, bank="override")
+    assert config.bank == "override" and config.preset == "tiny" and config.pipeline == {"clip_seconds": 2.0}
+    assert config.live.queue_frames == 8 and config.ui.port == 9000 and config.ui.auth_pair() == ("ann", "secret")
+    assert config.ui.host == "127.0.0.1"  # local-only unless asked
+    assert config.bank_root == config.home / "banks" / "override"
+    assert Config(bank=str(tmp_path / "b")).bank_root == tmp_path / "b"
+    path.write_text("[ui]\nprot = 1\n")
+    with pytest.raises(ValueError, match="prot"):
+        load_config(path)
+    with pytest.raises(ValueError, match="queue_frames"):
+        LiveConfig(queue_frames=0)
+
+
+def test_ingest_reports_progress_then_resumes_as_a_no_op(lw, sample):
+    events = []
+    ref = lw.ingest(sample, progress=events.append)
+    assert ref.video_id == video_id_for(sample) and ref.complete and ref.clips == 3
+    assert [e.clips_done for e in events] == [1, 2, 3]
+    assert [e.t for e in events] == pytest.approx([2.0, 4.0, 6.0], abs=0.11)
+    assert events[-1].eta == pytest.approx(0.0, abs=0.5)
+    again = []
+    assert lw.ingest(sample, progress=again.append).clips == 3 and again == []
+    assert [v.video_id for v in lw.videos()] == [ref.video_id]
+
+
+def test_ask_cites_time_ranges_inside_the_video(lw, sample):
+    video_id = lw.ingest(sample).video_id
+    answer = lw.ask("When is the budget on screen?")
+    assert answer.citations and answer.text
+    for c in answer.citations:
+        assert c.video == video_id and 0.0 <= c.t0 < c.t1 <= 6.0 + 1e-6
+    assert asyncio.run(lw.aask("When is the budget on screen?", [video_id])).citations
+    with pytest.raises(BankError, match="nope"):
+        lw.ask("anything", ["nope"])
+    with pytest.raises(ValueError, match="empty"):
+        lw.ask("   ")
+
+
+def test_uploads_are_validated_copied_under_their_id_and_removed_with_the_video(tmp_path, sample):
+    config = load_config(preset="tiny", pipeline=dict(PIPELINE))
+    with LongWatch.open(tmp_path / "bank", config=config) as watch:
+        fake = tmp_path / "notes.mp4"
+        fake.write_text("these are my notes, not a video\n")
+        with pytest.raises(UnsupportedVideo, match="notes.mp4"):
+            watch.store_upload(fake)
+        assert not watch.uploads_dir.exists() or not any(watch.uploads_dir.iterdir())
+        video_id, copy = watch.store_upload(sample)
+        assert copy.parent == watch.uploads_dir and copy.read_bytes() == sample.read_bytes()
+        assert watch.store_upload(sample) == (video_id, copy)  # same bytes, same id: a re-upload resumes
+        watch.ingest(copy, video_id)
+        assert watch.video(video_id).path == str(copy) and watch.video(video_id).bytes_on_disk == copy.stat().st_size
+        watch.delete(video_id)
+        assert watch.videos() == [] and not copy.exists() and sample.exists()
+        with pytest.raises(BankError):
+            watch.delete(video_id)
+
+
+# ---- live ---------------------------------------------------------------------------------------------------
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def stream_url(tmp_path):
+    """An HTTP MPEG-TS stream sent in real time (-re) by ffmpeg from a generated 30 s test pattern."""
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs the ffmpeg CLI to send a local live stream (apt-get install ffmpeg)")
+    video = tmp_path / "cam.ts"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    f"testsrc2=size=320x240:rate={STREAM_FPS}", "-t", "30", "-c:v", "libx264", "-preset", "ultrafast",
+                    "-g", "12", "-bf", "0", "-pix_fmt", "yuv420p", "-f", "mpegts", str(video)], check=True, timeout=120)
+    url = f"http://127.0.0.1:{_free_port()}/live.ts"
+    proc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", str(video), "-c", "copy",
+                             "-f", "mpegts", "-listen", "1", url], stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while not any(c.status == psutil.CONN_LISTEN for c in psutil.Process(proc.pid).net_connections("tcp")):
+        assert proc.poll() is None and time.monotonic() < deadline, "ffmpeg sender did not start listening"
+        time.sleep(0.05)
+    yield url
+    proc.kill()
+    proc.wait(timeout=10)
+
+
+def _wait(predicate, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {seconds:g} s waiting for {what}"
+        time.sleep(0.05)
+
+
+def test_live_session_answers_while_running_counts_lag_and_drops_and_stops_cleanly(lw, stream_url):
+    session = lw.watch(stream_url, video_id="cam", live=LiveConfig(queue_frames=2))
+    try:
+        _wait(lambda: session.stats.clips_committed >= 2, 60, "two committed clips")
+        assert session.running
+        answer = session.ask("What is happening on the camera?")
+        assert answer.citations and session.answered_until >= 4.0 - 1e-6
+        for c in answer.citations:  # only stream time that was already in memory when the question came
+            assert c.video == "cam" and c.t1 <= session.answered_until + 1e-6
+
+        # A long-running question elsewhere holds the bank: ingest stalls, the queue overflows and drops,
+        # and the lag behind the live edge grows with the stall.
+        with lw._lock:
+            before = session.stats
+            time.sleep(4.0)
+            during = session.stats
+        assert during.ingested_until == before.ingested_until
+        assert during.live_edge - before.live_edge == pytest.approx(4.0, abs=1.0)
+        assert during.lag_seconds >= before.lag_seconds + 3.0
+        assert during.frames_dropped >= before.frames_dropped + 4  # 2 fps x 4 s into a 2-frame queue
+        _wait(lambda: session.stats.ingested_until > during.ingested_until, 30, "ingest to resume")
+    finally:
+        started = time.monotonic()
+        final = session.stop()
+    assert time.monotonic() - started < 10 and not session.running and final.error is None
+    records = lw.bank.clips("cam")
+    assert final.clips_committed == len(records) >= 3
+    assert final.ingested_until == pytest.approx(records[-1].t1)
+    assert sum(r.meta["frames"] for r in records) == final.frames_ingested  # every frame taken is in a clip
+    assert final.frames_ingested == session.source.stats.frames_delivered
+    assert final.live_edge == pytest.approx((final.frames_received - 1) / STREAM_FPS, abs=0.05)
+    assert final.lag_seconds == pytest.approx(final.live_edge - final.ingested_until)
+    assert not lw.video("cam").complete  # a stopped stream is not a finished video
