@@ -99,21 +99,26 @@ def decoded_frames() -> int:
     return DECODE_STATS.frames_decoded
 
 
-def ingest_and_ask(tmp_path, tiny, seconds: float):
+QUESTIONS = ["What does the moving square do?", "What colour is the background at the end?", "Summarize the video."]
+
+
+def ingest(root, video, tiny, progress=None):
     from longwatch.memory import MemoryBank
     from longwatch.pipeline.core import Pipeline
 
-    video = make_video(tmp_path / "v.mp4", seconds)
-    questions = ["What does the moving square do?", "What colour is the background at the end?",
-                 "Summarize the video."]
-    with MemoryBank(tmp_path / "bank") as bank:
+    with MemoryBank(root) as bank:
+        return Pipeline(bank, tiny, tiny_config()).ingest(video, "v", progress=progress)
+
+
+def check_answers(root, tiny, seconds: float) -> list:
+    """Three questions from one bank: no decoding, citations inside the video, budget kept, timings given."""
+    from longwatch.memory import MemoryBank
+    from longwatch.pipeline.core import Pipeline
+
+    with MemoryBank(root) as bank:
         pipe = Pipeline(bank, tiny, tiny_config())
-        seen = []
-        report = pipe.ingest(video, "v", progress=seen.append)
-        assert report.complete and report.clips_added == report.clips_total == len(seen) == int(seconds / 4)
-        assert seen[-1].eta == 0.0 and seen[-1].t == pytest.approx(seconds, abs=0.5)
         before = decoded_frames()
-        answers = [pipe.ask(q) for q in questions]
+        answers = [pipe.ask(q) for q in QUESTIONS]
         assert decoded_frames() == before, "answers must come from the bank, not from decoding the video again"
     for ans in answers:
         assert ans.text
@@ -124,65 +129,76 @@ def ingest_and_ask(tmp_path, tiny, seconds: float):
     return answers
 
 
-def test_ingest_once_then_answer_from_the_bank(tmp_path, tiny):
-    ingest_and_ask(tmp_path, tiny, 60)
+@pytest.fixture(scope="module")
+def ingested(tmp_path_factory, tiny):
+    """A 24-second video (6 clips) ingested once without interruption; (video path, bank root, progress seen)."""
+    tmp = tmp_path_factory.mktemp("ingested")
+    video = make_video(tmp / "v.mp4", 24)
+    seen = []
+    report = ingest(tmp / "bank", video, tiny, progress=seen.append)
+    return video, tmp / "bank", seen, report
+
+
+def test_ingest_reports_progress_and_completes(ingested):
+    _, _, seen, report = ingested
+    assert report.complete and report.resumed_from is None
+    assert report.clips_added == report.clips_total == len(seen) == 6
+    assert [p.clips_done for p in seen] == [1, 2, 3, 4, 5, 6]
+    assert seen[-1].eta == 0.0 and seen[-1].t == pytest.approx(24, abs=0.5)
+    assert {"decode", "vision", "encode", "caption", "embed", "commit"} <= set(report.timings)
+
+
+def test_questions_are_answered_from_the_bank_without_decoding(ingested, tiny):
+    check_answers(ingested[1], tiny, 24)
 
 
 @pytest.mark.slow
 def test_ten_minute_video_three_questions_zero_decoding(tmp_path, tiny):
-    answers = ingest_and_ask(tmp_path, tiny, 600)
-    for ans in answers:
+    ingest(tmp_path / "bank", make_video(tmp_path / "v.mp4", 600), tiny)
+    for ans in check_answers(tmp_path / "bank", tiny, 600):
         print(ans.describe())
 
 
-def test_streaming_ingest_equals_batch_encoding(tmp_path, tiny):
+def test_streaming_ingest_equals_batch_encoding(ingested, tiny):
     import torch
 
     from longwatch.memory import MemoryBank
-    from longwatch.pipeline.core import Pipeline
+    from longwatch.pipeline.encoder import StreamingEncoder
     from longwatch.pipeline.sources import open_source
 
-    video = make_video(tmp_path / "v.mp4", 24)
+    video, root, _, _ = ingested
     cfg = tiny_config()
-    with MemoryBank(tmp_path / "bank") as bank:
-        pipe = Pipeline(bank, tiny, cfg)
-        pipe.ingest(video, "v")
-        records = bank.clips("v")
-        stored = bank.tokens([r.record_id for r in records], "memory")
+    with MemoryBank(root) as bank:
+        stored = bank.tokens([r.record_id for r in bank.clips("v")], "memory")
     with open_source(video) as src:
         vis = [tiny.answerer.encode_frames(c.frames).float()
                for c in src.clips(cfg.clip_seconds, cfg.fps, cfg.max_side)]
-    batch, _ = pipe.encoder.encode(vis)
+    batch, _ = StreamingEncoder(tiny.answerer.hidden_size, cfg.memory_grid).encode(vis)
     assert len(batch) == len(stored) == 6
     for s, b in zip(stored, batch):
         torch.testing.assert_close(s.float(), b, atol=2e-3, rtol=2e-3)
 
 
-def test_interrupted_ingest_resumes_after_the_last_committed_clip(tmp_path, tiny):
+def test_interrupted_ingest_resumes_after_the_last_committed_clip(tmp_path, ingested, tiny):
     import numpy as np
 
     from longwatch.memory import MemoryBank
-    from longwatch.pipeline.core import Pipeline
 
-    video = make_video(tmp_path / "v.mp4", 40)
+    video, straight_root, _, _ = ingested
 
     class Crash(Exception):
         pass
 
-    def crash_after_4(p):
-        if p.clips_done == 4:
+    def crash_after_2(p):
+        if p.clips_done == 2:
             raise Crash
 
-    with MemoryBank(tmp_path / "a") as bank:
-        pipe = Pipeline(bank, tiny, tiny_config())
-        with pytest.raises(Crash):
-            pipe.ingest(video, "v", progress=crash_after_4)
-        report = pipe.ingest(video, "v")
-        assert report.resumed_from == 3 and report.clips_added == 6 and report.clips_total == 10
-        resumed = snapshot(bank, "v")
-    with MemoryBank(tmp_path / "b") as bank:
-        Pipeline(bank, tiny, tiny_config()).ingest(video, "v")
-        straight = snapshot(bank, "v")
+    with pytest.raises(Crash):
+        ingest(tmp_path / "bank", video, tiny, progress=crash_after_2)
+    report = ingest(tmp_path / "bank", video, tiny)
+    assert report.resumed_from == 1 and report.clips_added == 4 and report.clips_total == 6 and report.complete
+    with MemoryBank(tmp_path / "bank") as a, MemoryBank(straight_root) as b:
+        resumed, straight = snapshot(a, "v"), snapshot(b, "v")
     assert resumed.keys() == straight.keys()
     for key in straight:
         np.testing.assert_array_equal(resumed[key], straight[key], err_msg=str(key))
@@ -201,16 +217,16 @@ def snapshot(bank, video_id: str) -> dict:
     return out
 
 
-def test_unknown_video_and_empty_question_are_refused(tmp_path, tiny):
+def test_unknown_video_and_empty_question_are_refused(tmp_path, ingested, tiny):
     from longwatch.memory import MemoryBank
     from longwatch.pipeline.core import Pipeline
     from longwatch.pipeline.errors import BankError
 
-    with MemoryBank(tmp_path / "bank") as bank:
-        pipe = Pipeline(bank, tiny, tiny_config())
+    with MemoryBank(tmp_path / "empty") as bank:
         with pytest.raises(BankError, match="no ingested clips"):
-            pipe.ask("what happens?")
-        pipe.ingest(make_video(tmp_path / "v.mp4", 8), "v")
+            Pipeline(bank, tiny, tiny_config()).ask("what happens?")
+    with MemoryBank(ingested[1]) as bank:
+        pipe = Pipeline(bank, tiny, tiny_config())
         with pytest.raises(BankError, match="'nope'"):
             pipe.ask("what happens?", ["nope"])
         with pytest.raises(ValueError, match="non-empty"):
