@@ -43,6 +43,12 @@ class BatchSettings:
     executor: Literal["local", "ray"] = "local"
     workers: int = 1
     queue_clips: int = 64  # clips in flight between workers and the writer; bounds memory (backpressure)
+    threads: int = 0  # torch threads per worker; 0 = the machine's cores split across workers
+
+    def worker_threads(self) -> int:
+        # Set explicitly in both executors: Ray pins actors' thread pools to their CPU share, and equal
+        # thread counts keep float reductions, hence greedy answers, identical between executors.
+        return self.threads or max(1, (os.cpu_count() or 1) // max(1, self.workers))
 
 
 @dataclass
@@ -111,8 +117,12 @@ class IngestWorker:
     """Loads the models once and turns a video into serialized clip memories (plus one final status)."""
 
     def __init__(self, settings: BatchSettings):
+        import torch
+
         from longwatch.pipeline.core import Pipeline, PipelineConfig
         from longwatch.pipeline.models import load_preset
+
+        torch.set_num_threads(settings.worker_threads())
 
         self.pipeline = Pipeline(bank=None, models=load_preset(settings.preset),
                                  config=PipelineConfig(**settings.pipeline))
@@ -230,7 +240,7 @@ def run_ray(settings: BatchSettings, work: list[tuple]) -> Iterator[dict]:
     rows = [{"video_id": j.video_id, "path": j.path, "start_clip": s, "resume": pickle.dumps(r)} for j, s, r in work]
     ds = ray.data.from_items(rows).map_batches(
         _RayIngest, fn_constructor_kwargs={"settings": settings}, batch_size=1,
-        concurrency=max(1, settings.workers), num_cpus=1, batch_format="numpy")
+        concurrency=max(1, settings.workers), num_cpus=settings.worker_threads(), batch_format="numpy")
     for batch in ds.iter_batches(batch_size=1, batch_format="numpy"):
         yield json.loads(batch["event"][0]) | ({"payload": batch["payload"][0]} if batch["payload"][0] else {})
 

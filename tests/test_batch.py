@@ -1,0 +1,96 @@
+"""`longwatch batch` end to end: generated videos plus bad files, tiny real-architecture models, a real bank.
+
+Local processes first, a rerun that must skip everything, then the same batch through a local Ray cluster.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from longwatch.app.batch import BatchSettings, discover_videos, run_batch
+from longwatch.app.mcq import load_questions
+
+PIPELINE = {"ocr": False, "min_new_tokens": 2, "answer_tokens": 8, "caption_tokens": 8, "clip_seconds": 4.0}
+N_GOOD = 5
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory):
+    from longwatch.samples.videos import make_sample
+
+    root = tmp_path_factory.mktemp("archive")
+    for i in range(N_GOOD):
+        make_sample(root / f"talk{i}.mp4", duration=8.0, fps=4, size=(192, 108), seed=i,
+                    texts=[(2.0, 6.0, f"ROOM {100 + i}")])
+    (root / "noise.mp4").write_bytes(bytes(range(256)) * 64)                # random-looking bytes
+    good = (root / "talk0.mp4").read_bytes()
+    (root / "cut.mp4").write_bytes(good[: len(good) // 3])                  # truncated mid-stream
+    rows = [{"id": f"room{i}", "video": f"talk{i}", "question": "Which room number is shown?"} for i in range(N_GOOD)]
+    rows += [{"id": "mc0", "video": "talk1", "question": "What is on screen?", "options": ["a room", "a car"],
+              "answer": "A"},
+             {"id": "all", "question": "Which rooms appear across the archive?"},
+             {"id": "bad", "video": "noise", "question": "Anything?"}]
+    (root / "questions.jsonl").write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+    return root
+
+
+def run(archive, out, executor):
+    settings = BatchSettings(bank=str(out / "bank"), preset="tiny", pipeline=PIPELINE, executor=executor)
+    return run_batch(settings, discover_videos([archive]), load_questions(archive / "questions.jsonl"), out)
+
+
+def read_jsonl(path):
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+@pytest.fixture(scope="module")
+def local_run(archive, tmp_path_factory):
+    out = tmp_path_factory.mktemp("local")
+    return out, run(archive, out, "local")
+
+
+def test_local_batch_answers_good_videos_and_reports_bad_ones(local_run):
+    out, summary = local_run
+    assert (summary.videos_ingested, summary.videos_failed, summary.videos_skipped) == (N_GOOD, 2, 0)
+    assert summary.clips_committed == N_GOOD * 2  # 8 s at 4 s per clip
+    status = {r["video_id"]: r for r in read_jsonl(out / "status.jsonl")}
+    assert status["noise"]["status"] == "error" and status["noise"]["error"] == "UnsupportedVideo"
+    assert status["cut"]["status"] == "error" and status["cut"]["error"] == "CorruptVideo"
+    assert "cut.mp4" in status["cut"]["message"]
+    answers = {r["id"]: r for r in read_jsonl(out / "answers.jsonl")}
+    assert set(answers) == {f"room{i}" for i in range(N_GOOD)} | {"mc0", "all", "bad"}
+    for i in range(N_GOOD):
+        row = answers[f"room{i}"]
+        assert row["answer"] and row["citations"]
+        assert all(c["video"] == f"talk{i}" and 0 <= c["t0"] < c["t1"] <= 8.0 + 1e-6 for c in row["citations"])
+    assert {c["video"] for c in answers["all"]["citations"]} <= {f"talk{i}" for i in range(N_GOOD)}
+    assert answers["bad"]["error"] == "UnknownVideo" and "ingest failed" in answers["bad"]["message"]
+    assert answers["mc0"]["correct"] in (True, False)  # scored, whatever a random tiny model picks
+    assert summary.questions_answered == N_GOOD + 2 and summary.questions_failed == 1 and summary.scored == 1
+    assert (out / "answers.csv").read_text().count("\n") == len(answers) + 1
+    assert json.loads((out / "summary.json").read_text())["videos_ingested"] == N_GOOD
+
+
+def test_rerun_skips_finished_work(archive, local_run):
+    out, _ = local_run
+    before = read_jsonl(out / "answers.jsonl")
+    again = run(archive, out, "local")
+    assert again.videos_skipped == N_GOOD and again.videos_ingested == 0 and again.clips_committed == 0
+    assert again.videos_failed == 2  # bad files are tried again and fail again, nothing crashes
+    assert again.questions_skipped == N_GOOD + 2 and again.questions_answered == 0
+    assert read_jsonl(out / "answers.jsonl")[: len(before)] == before
+
+
+def test_ray_executor_gives_the_same_answers(archive, local_run, tmp_path):
+    ray = pytest.importorskip("ray", reason="pip install 'longwatch[distributed]'")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    try:
+        summary = run(archive, tmp_path, "ray")
+    finally:
+        ray.shutdown()
+    assert (summary.videos_ingested, summary.videos_failed) == (N_GOOD, 2)
+    local = {r["id"]: (r.get("answer"), r.get("citations"), r.get("error")) for r in read_jsonl(local_run[0] / "answers.jsonl")}
+    remote = {r["id"]: (r.get("answer"), r.get("citations"), r.get("error")) for r in read_jsonl(tmp_path / "answers.jsonl")}
+    assert remote == local
