@@ -98,8 +98,8 @@ class FileSource(_SourceBase):
         path: the file.
         limits: what the file may declare (see VideoLimits).
         backend: "pyav" decodes in-process, straight through; "decord" reads sampled frames by index in a worker
-            process (only after its timestamps are checked against PyAV's); "auto" picks decord for sparse
-            sampling of codecs it handles, PyAV otherwise.
+            process (only after its timestamps are checked against PyAV's; H.264 and MPEG-4 only, else PyAV);
+            "auto" is PyAV, the faster of the two in benchmarks/decode.py.
         isolate: probe in a worker process (keep True for files you did not make).
     """
 
@@ -120,22 +120,21 @@ class FileSource(_SourceBase):
         """Frames with t = pts seconds from the stream start, sampled to `fps` (None = all), upright, resized."""
         if fps is not None and fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        if self._use_decord(fps):
+        if self._use_decord():
             self.used_backend = "decord"
             return self._decord_frames(fps, max_side, start)
         self.used_backend = "pyav"
         return self._pyav_frames(fps, max_side, start)
 
-    def _use_decord(self, fps: float | None) -> bool:
-        if self.backend == "pyav" or self.info.codec not in _DECORD_CODECS:
-            if self.backend == "decord":
-                log.info("%s: decord is not trusted with %s; decoding with PyAV", self.path, self.info.codec)
+    def _use_decord(self) -> bool:
+        # "auto" means PyAV: measured here (benchmarks/decode.py, 1 fps from an hour of 640x360 H.264), straight
+        # PyAV decoding with RGB conversion only for kept frames ran ~14x faster than decord's sparse get_batch.
+        if self.backend != "decord":
             return False
-        if self.backend == "auto" and (fps is None or not self.info.fps or fps * 4 > self.info.fps):
+        if self.info.codec not in _DECORD_CODECS:
+            log.info("%s: decord is not trusted with %s; decoding with PyAV", self.path, self.info.codec)
             return False
-        from importlib.util import find_spec
-
-        return find_spec("decord") is not None
+        return True
 
     def _upright(self, image: np.ndarray, max_side: int | None) -> np.ndarray:
         if self._k:
@@ -233,7 +232,7 @@ class FileSource(_SourceBase):
         self._workers.append(worker)
         timeout = self.limits.timeout
         try:
-            reply, _ = worker.call({"op": "decord_open", "path": str(self.path), "threads": 1}, timeout)
+            reply, _ = worker.call({"op": "decord_open", "path": str(self.path)}, timeout)
             ok, why = _same_timeline(times, reply)
             k = self._decord_turns(reply.get("shape"))
             if k is None:
