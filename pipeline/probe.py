@@ -9,6 +9,7 @@ import atexit
 import os
 import re
 import stat
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -151,16 +152,19 @@ def check_path(path: str | Path, limits: VideoLimits | None = None) -> tuple[Pat
 
 
 _WORKER = None
+_WORKER_LOCK = threading.Lock()
 
 
 def _worker():
+    """The process-wide probe worker, started on first use and stopped at exit."""
     global _WORKER
-    if _WORKER is None:
-        from longwatch.pipeline._decode_worker import Worker
+    with _WORKER_LOCK:
+        if _WORKER is None:
+            from longwatch.pipeline._decode_worker import Worker
 
-        _WORKER = Worker()
-        atexit.register(_WORKER.close)
-    return _WORKER
+            _WORKER = Worker()
+            atexit.register(_WORKER.close)
+        return _WORKER
 
 
 def probe(path: str | Path, limits: VideoLimits | None = None, *, isolate: bool = True) -> VideoInfo:

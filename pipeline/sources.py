@@ -164,7 +164,14 @@ class FileSource(_SourceBase):
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"  # frame threads: the decoder keeps both cores busy
             if start > 0:
-                container.seek(int((start + self._start) / stream.time_base), stream=stream, backward=True)
+                try:
+                    container.seek(int((start + self._start) / stream.time_base), stream=stream, backward=True)
+                except av.error.FFmpegError as e:  # some files cannot seek: decode from the top, skip early frames
+                    log.info("%s: seek to %.1f s failed (%s); decoding from the start", self.path, start, e)
+                    container.close()
+                    container = open_container(str(self.path))
+                    stream = container.streams.video[0]
+                    stream.thread_type = "AUTO"
             packets = container.demux(stream)
             while True:
                 try:

@@ -223,3 +223,14 @@ def test_one_hour_at_1fps_is_exact_and_memory_bounded(tmp_path_factory):
     assert np.isin(np.round(times, 6), np.round(pts, 6)).all()  # every time is a real frame's pts
     assert np.abs(np.asarray(times) - np.arange(len(times))).max() < interval
     assert peak[0] < 1 << 30, f"peak RSS {peak[0] / 2**20:.0f} MiB"
+
+
+@pytest.mark.parametrize("name", ["mpeg4", "vp9", "vfr", "rotated"])
+def test_resuming_mid_file_gives_the_same_frames_as_a_full_pass(standard, name):
+    m = standard[name]
+    with open_source(m.path) as src:
+        full = [(f.t, f.image) for f in src.frames(fps=4.0, max_side=120)]
+        tail = [(f.t, f.image) for f in src.frames(fps=4.0, max_side=120, start=2.0)]
+    first = next(i for i, (t, _) in enumerate(full) if t >= 2.0 - 1e-9)
+    assert [t for t, _ in tail][:3] == [t for t, _ in full[first:first + 3]]
+    assert mad(tail[0][1], full[first][1]) < 1.0  # decoding after a seek gives the same picture
