@@ -120,14 +120,15 @@ class VectorIndex:
         faiss = faiss_module()
         rng = np.random.default_rng(1)
         nq, k = min(200, len(vecs)), 10
-        # Queries near stored keys, as a question lands near the captions that answer it; the noise is as large as
-        # the key itself so the sample is not easier than real questions.
-        q = vecs[rng.choice(len(vecs), nq, replace=False)] + rng.normal(0, 1 / math.sqrt(self.dim), (nq, self.dim))
+        # Queries near stored keys (noise half a key's norm), as a question lands near the captions that answer it.
+        # On clustered keys this sample's recall tracked held-out queries' within 0.01 (benchmarks/memory.py).
+        q = vecs[rng.choice(len(vecs), nq, replace=False)] + rng.normal(0, 0.5 / math.sqrt(self.dim), (nq, self.dim))
         q = (q / np.linalg.norm(q, axis=1, keepdims=True)).astype(np.float32)
         _, rows = faiss.knn(q, vecs, k, metric=faiss.METRIC_INNER_PRODUCT)
         truth = ids[rows]
         limit = self._index.nlist if self.kind == "ivf" else 4096
-        probe, recall = 1 if self.kind == "ivf" else 16, 0.0
+        # efSearch below 64 let held-out recall fall well under the sample's on small graphs.
+        probe, recall = 1 if self.kind == "ivf" else 64, 0.0
         while True:
             self.probe = probe
             _, got = self.search(q, k)

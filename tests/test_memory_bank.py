@@ -144,6 +144,14 @@ def test_approximate_index_past_threshold_survives_reopen(tmp_path):
         vec_of = dict(zip(ids, x))
         got = [h.record_id for h in bank.search(x[17], 10, videos=["v"])]
         assert got == brute(vec_of, x[17], 10)  # per-video search stays exact
+        # Clips added to a trained IVF index are searchable at once, archive-wide and per video.
+        bank.add_video("w")
+        y = unit(rng, 20, 32)
+        new = bank.add_many([(ClipRecord("w", i, i, i + 1), {"text": y[i]}, None) for i in range(20)])
+        assert bank.stats()["spaces"]["text"]["kind"] == "ivf"
+        assert [bank.search(y[i], 1)[0].record_id for i in range(20)] == new
+        vec_of.update(zip(new, y))
+        assert [h.record_id for h in bank.search(y[3], 10, videos=["w", "v"])] == brute(vec_of, y[3], 10)
 
 
 # --- bad inputs: clear errors, nothing lost --------------------------------------------------------------
