@@ -66,6 +66,6 @@ def _report(session, args, answers: list[dict], bank_error: type) -> None:
             answer = session.ask(question)
         except bank_error:
             continue  # no clip committed yet: nothing to answer from
-        answers.append({"at": s.ingested_until, "question": question, **answer.to_dict()})
+        answers.append({"answered_until": session.answered_until, "question": question, **answer.to_dict()})
         if not args.json:
             print(f"Q: {question}\n{answer.describe()}\n")

@@ -1,0 +1,129 @@
+"""The `longwatch` commands of the app layer, run through `cli.main` as a user would: --json output and exit codes.
+
+Models come from the tiny preset (cached under the default home); every bank lives in a temporary folder.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from longwatch.app import cli
+
+MINE = ["ingest", "ask", "watch", "serve", "videos", "demo"]
+
+
+@pytest.fixture(autouse=True)
+def commands(monkeypatch):
+    """Register the app-layer commands (a no-op once cli.COMMANDS lists them)."""
+    for name in MINE:
+        monkeypatch.setitem(cli.COMMANDS, name, f"longwatch.app.cmd_{name}")
+
+
+@pytest.fixture
+def bank_args(tmp_path) -> list[str]:
+    config = tmp_path / "longwatch.toml"
+    config.write_text('preset = "tiny"\n[pipeline]\nclip_seconds = 2.0\nfps = 2.0\nmax_side = 160\n'
+                      'answer_tokens = 4\nmin_new_tokens = 1\nocr = false\n')
+    return ["--config", str(config), "--bank", str(tmp_path / "bank")]
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory):
+    from longwatch.samples.videos import make_sample
+
+    path = tmp_path_factory.mktemp("videos") / "talk.mp4"
+    make_sample(path, 4.0, fps=10.0, size=(320, 180), texts=[(0.0, 2.0, "HELLO")])
+    return path
+
+
+def _run(capsys, argv: list[str]) -> tuple[int, dict | str]:
+    code = cli.main(argv)
+    out = capsys.readouterr().out
+    return code, (json.loads(out) if "--json" in argv else out)
+
+
+def test_ingest_ask_list_and_remove_with_json(capsys, bank_args, sample):
+    code, out = _run(capsys, ["--json", "ingest", str(sample), "--no-progress", *bank_args])
+    assert code == 0
+    (video,) = out["videos"]
+    assert video["clips"] == 2 and video["complete"] and video["duration"] == pytest.approx(4.0)
+    code, out = _run(capsys, ["--json", "ask", "What does the card say?", "--video", video["video_id"], *bank_args])
+    assert code == 0 and out["text"] and out["citations"]
+    assert all(c["video"] == video["video_id"] and 0 <= c["t0"] < c["t1"] <= 4.0 + 1e-6 for c in out["citations"])
+    code, text = _run(capsys, ["ask", "What does the card say?", *bank_args])
+    assert code == 0 and "Sources: [00:00:0" in text  # the human form prints the time ranges
+    code, out = _run(capsys, ["--json", "videos", *bank_args])
+    assert [v["video_id"] for v in out["videos"]] == [video["video_id"]]
+    code, out = _run(capsys, ["--json", "videos", "rm", video["video_id"], *bank_args])
+    assert code == 0 and out == {"removed": [video["video_id"]]}
+    assert _run(capsys, ["--json", "videos", *bank_args])[1] == {"videos": []}
+
+
+def test_errors_map_to_exit_codes_with_a_json_payload(capsys, bank_args, tmp_path):
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("not a video at all\n")
+    code, out = _run(capsys, ["--json", "ingest", str(notes), "--no-progress", *bank_args])
+    assert code == 3 and out["error"] == "UnsupportedVideo" and "notes.mp4" in out["message"]
+    code, out = _run(capsys, ["--json", "ask", "anything?", *bank_args])
+    assert code == 5 and out["error"] == "BankError" and "ingest" in out["message"]
+    code, out = _run(capsys, ["--json", "watch", "http://127.0.0.1:9/none.ts", "--seconds", "1", *bank_args])
+    assert code == 3 and out["error"] == "StreamError"
+
+
+@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg CLI (apt-get install ffmpeg)")
+def test_watch_a_stream_for_a_few_seconds_and_answer(capsys, bank_args, tmp_path):
+    import subprocess
+    import time
+
+    import psutil
+
+    video = tmp_path / "cam.ts"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:rate=25", "-t", "20", "-c:v", "libx264", "-preset", "ultrafast", "-g", "12",
+                    "-pix_fmt", "yuv420p", "-f", "mpegts", str(video)], check=True, timeout=120)
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"http://127.0.0.1:{port}/live.ts"
+    proc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", str(video), "-c", "copy",
+                             "-f", "mpegts", "-listen", "1", url], stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 15
+        while not any(c.status == psutil.CONN_LISTEN for c in psutil.Process(proc.pid).net_connections("tcp")):
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.05)
+        code, out = _run(capsys, ["--json", "watch", url, "--id", "cam", "--seconds", "7", "--every", "3",
+                                  "--ask", "What is on the camera?", *bank_args])
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
+    assert code == 0
+    stats = out["stats"]
+    assert stats["video_id"] == "cam" and stats["clips_committed"] >= 2 and not stats["running"]
+    assert out["answers"]
+    for a in out["answers"]:  # each answer cites only stream time committed when it was asked
+        assert all(c["t1"] <= a["answered_until"] + 1e-6 for c in a["citations"])
+
+
+@pytest.mark.slow
+def test_demo_prints_an_answer_with_time_ranges(capsys, tmp_path):
+    # Encoding the 60 s sample dominates (~20 s idle, 90 s on a loaded 2-core box); the tiny preset and coarse
+    # clips keep the rest short. The offline (README) run is the next test.
+    config = tmp_path / "fast.toml"
+    config.write_text('preset = "tiny"\n[pipeline]\nclip_seconds = 10.0\nfps = 0.3\nmax_side = 160\n'
+                      'answer_tokens = 4\nmin_new_tokens = 1\n')
+    code, out = _run(capsys, ["--json", "demo", "--config", str(config), "--bank", str(tmp_path / "bank"),
+                              "--out", str(tmp_path / "demo.mp4")])
+    assert code == 0 and out["answer"]["citations"] and len(out["on_screen"]) == 3
+    assert out["video"]["complete"] and out["video"]["duration"] == pytest.approx(60.0)
+
+
+@pytest.mark.slow
+def test_demo_on_the_offline_default_cites_the_vault_card(capsys, tmp_path):
+    code, text = _run(capsys, ["demo", "--bank", str(tmp_path / "bank"), "--out", str(tmp_path / "demo.mp4")])
+    assert code == 0 and "Sources: " in text and "[00:00:2" in text.split("Sources: ")[1].splitlines()[0]
