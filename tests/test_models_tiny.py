@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from longwatch.kernels import pool_spatial
 from longwatch.pipeline.models import PromptBlock, format_span, load_preset, load_vlm
 from longwatch.pipeline.models.build import build_tiny
 
@@ -34,11 +35,7 @@ def frames():
 
 
 def pool(tokens: torch.Tensor, h: int, w: int) -> torch.Tensor:
-    """[t, H, W, D] -> [t, h, w, D] through the kernels dispatcher when it has landed, else torch's adaptive pool."""
-    try:
-        from longwatch.kernels import pool_spatial
-    except ImportError:
-        return torch.nn.functional.adaptive_avg_pool2d(tokens.permute(0, 3, 1, 2), (h, w)).permute(0, 2, 3, 1)
+    """[t, H, W, D] -> [t, h, w, D] through the kernels dispatcher, as the pipeline pools."""
     return pool_spatial(tokens, (h, w))
 
 
@@ -123,15 +120,20 @@ def test_mrope_positions_of_pooled_grid_match_native_video(adapters, family):
 def test_relevance_is_a_deterministic_probability_per_block(adapters, frames, family):
     adapter = adapters[family]
     tokens = pool(adapter.encode_frames(frames), 2, 2)
-    blocks = [PromptBlock(format_span(0, 8), tokens), PromptBlock(format_span(8, 16), tokens.flip(0), "text")]
-    scores = adapter.relevance("Where is the red car?", blocks)
-    assert len(scores) == 2 and all(0.0 <= s <= 1.0 for s in scores)
-    assert scores == adapter.relevance("Where is the red car?", blocks)
-    margin = adapter.logits([blocks[0]], "Question: Where is the red car?\nIs this clip relevant to the question? "
-                                         "Answer Yes or No.")
+    blocks = [PromptBlock(format_span(0, 8), tokens), PromptBlock(format_span(8, 16), tokens.flip(0), "text"),
+              PromptBlock(format_span(16, 24), tokens[:1], "a much longer caption about a red car on a road")]
+    question = "Where is the red car?"
+    scores = adapter.relevance(question, blocks)
+    assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
+    assert scores == adapter.relevance(question, blocks)
+    # The padded batch scores each block as its own single prompt would.
     yes, no = adapter._yes_no
-    expected = torch.sigmoid(torch.logsumexp(margin[yes], 0) - torch.logsumexp(margin[no], 0))
-    assert scores[0] == pytest.approx(float(expected), abs=1e-6)
+    for block, score in zip(blocks, scores):
+        logits = adapter.logits([block], f"Question: {question}\nIs this clip relevant to the question? "
+                                         "Answer Yes or No.")
+        single = torch.sigmoid(torch.logsumexp(logits[yes], 0) - torch.logsumexp(logits[no], 0))
+        assert score == pytest.approx(float(single), abs=1e-5)
+    assert adapter.relevance(question, blocks, batch_size=1) == pytest.approx(scores, abs=1e-5)
 
 
 @pytest.mark.parametrize("family", ["smolvlm", "llava_onevision"])

@@ -218,14 +218,45 @@ class VLMAdapter:
         return self.generate([PromptBlock(text=context, tokens=tokens)], CAPTION_REQUEST,
                              max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens)
 
-    def relevance(self, question: str, blocks: list[PromptBlock]) -> list[float]:
-        """Per block, sigmoid(logit(Yes) - logit(No)) for "is this clip relevant to the question?" (Tempo's prior)."""
+    def relevance(self, question: str, blocks: list[PromptBlock], batch_size: int = 8) -> list[float]:
+        """Per block, sigmoid(logit(Yes) - logit(No)) for "is this clip relevant to the question?" (Tempo's prior).
+
+        Blocks are scored independently, `batch_size` prompts per forward (right-padded, so no padded row is
+        ever fully masked), reading the LM head only at each prompt's last token.
+        """
+        import torch
+
+        request = f"Question: {question.strip()}\n{RELEVANCE_QUESTION}"
+        prompts = [self.build_prompt([block], request) for block in blocks]
+        scores: list[float] = []
+        for i in range(0, len(prompts), batch_size):
+            last = self._last_hidden(prompts[i:i + batch_size])
+            with torch.inference_mode():
+                logits = self.model.get_output_embeddings()(last).float()  # [B, V]
+            scores += self._yes_no_score(logits).tolist()
+        return scores
+
+    def _yes_no_score(self, logits: torch.Tensor) -> torch.Tensor:
         import torch
 
         yes, no = self._yes_no
-        scores = []
-        for block in blocks:
-            logits = self.logits([block], f"Question: {question.strip()}\n{RELEVANCE_QUESTION}")
-            margin = torch.logsumexp(logits[yes], 0) - torch.logsumexp(logits[no], 0)
-            scores.append(float(torch.sigmoid(margin)))
-        return scores
+        return torch.sigmoid(torch.logsumexp(logits[:, yes], -1) - torch.logsumexp(logits[:, no], -1))
+
+    def _last_hidden(self, prompts: list[Prompt]) -> torch.Tensor:
+        """Final hidden state [B, D] at the last token of each prompt, run as one right-padded batch."""
+        import torch
+
+        lengths = [p.input_ids.shape[1] for p in prompts]
+        B, L = len(prompts), max(lengths)
+        embeds = torch.zeros(B, L, self.hidden_size, dtype=self.dtype, device=self.model.device)
+        mask = torch.zeros(B, L, dtype=torch.long, device=self.model.device)
+        positions = [self.position_ids(p) for p in prompts]
+        pos = torch.zeros(*positions[0].shape[:-2], B, L, dtype=torch.long)
+        for b, (prompt, n) in enumerate(zip(prompts, lengths)):
+            embeds[b, :n] = self.embed(prompt)[0]
+            mask[b, :n] = 1
+            pos[..., b, :n] = positions[b][..., 0, :]
+        with torch.inference_mode():
+            hidden = self.model.model(inputs_embeds=embeds, attention_mask=mask, position_ids=pos.to(self.model.device),
+                                      use_cache=False).last_hidden_state
+        return hidden[torch.arange(B), torch.tensor(lengths) - 1]

@@ -151,18 +151,13 @@ def build_processor(family: str, tokenizer, config):
     raise ValueError(f"unknown VLM family {family!r}; expected one of {FAMILIES}")
 
 
-def _model_class(family: str):
-    from transformers import AutoModelForImageTextToText
-
-    return AutoModelForImageTextToText
-
-
 def build_tiny(family: str, root: str | Path, spec: TinySpec = TinySpec(), seed: int = 0) -> Path:
     """Save a tiny random `family` model + processor under `root` (reused when already built); return its dir.
 
     The directory name carries a hash of the spec and seed, so a changed spec never reuses stale weights.
     """
     import torch
+    from transformers import AutoModelForImageTextToText
 
     key = hashlib.sha1(json.dumps([family, spec.__dict__, seed, 2]).encode()).hexdigest()[:10]
     out = Path(root) / f"tiny-{family}-{key}"
@@ -172,7 +167,7 @@ def build_tiny(family: str, root: str | Path, spec: TinySpec = TinySpec(), seed:
     config = tiny_config(family, tokenizer, spec)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        model = _model_class(family).from_config(config)
+        model = AutoModelForImageTextToText.from_config(config)
     tmp = out.with_name(out.name + ".tmp")
     model.save_pretrained(tmp, safe_serialization=True)
     build_processor(family, tokenizer, config).save_pretrained(tmp)
@@ -215,6 +210,7 @@ SIZED: dict[str, tuple[str, dict]] = {
 def build_sized(name: str, dtype=None):
     """(model, processor) with random weights at the published size `name` (see SIZED), built in memory."""
     import torch
+    from transformers import AutoModelForImageTextToText
 
     if name not in SIZED:
         raise ValueError(f"unknown sized model {name!r}; expected one of {sorted(SIZED)}")
@@ -231,7 +227,7 @@ def build_sized(name: str, dtype=None):
     # The library's per-module init takes minutes at these sizes; speed does not depend on the values,
     # so fill N(0, 0.02) directly (norm scales at 1 keep activations finite through every layer).
     with no_init_weights():
-        model = _model_class(family).from_config(config, dtype=dtype or torch.float32)
+        model = AutoModelForImageTextToText.from_config(config, dtype=dtype or torch.float32)
     with torch.no_grad():
         for name, param in model.named_parameters():
             param.fill_(1.0) if param.ndim == 1 and "norm" in name else param.normal_(0.0, 0.02)

@@ -106,12 +106,15 @@ class TextAnswerer:
         self._yes = sorted({first("Yes"), first(" Yes")})
         self._no = sorted({first("No"), first(" No")})
 
-    def _prompt(self, blocks: list[PromptBlock], question: str):
+    def _chat(self, blocks: list[PromptBlock], question: str) -> str:
         notes = "\n".join(t for t in (block_text(b) for b in blocks) if t)
         user = (f"Notes:\n{notes}\n\n" if notes else "") + question.strip()
         messages = [{"role": "system", "content": ANSWER_SYSTEM}, {"role": "user", "content": user}]
-        text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        return self.tokenizer(text, return_tensors="pt", add_special_tokens=False).to(self.model.device)
+        return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+
+    def _prompt(self, blocks: list[PromptBlock], question: str):
+        return self.tokenizer(self._chat(blocks, question), return_tensors="pt",
+                              add_special_tokens=False).to(self.model.device)
 
     def generate(self, blocks: list[PromptBlock], question: str, max_new_tokens: int = 128,
                  min_new_tokens: int = 0) -> str:
@@ -124,17 +127,22 @@ class TextAnswerer:
                                       do_sample=False, pad_token_id=self.tokenizer.eos_token_id)
         return self.tokenizer.decode(out[0, inputs["input_ids"].shape[1]:], skip_special_tokens=True).strip()
 
-    def relevance(self, question: str, blocks: list[PromptBlock]) -> list[float]:
-        """Per block, sigmoid(logit(Yes) - logit(No)) over the block's text."""
+    def relevance(self, question: str, blocks: list[PromptBlock], batch_size: int = 8) -> list[float]:
+        """Per block, sigmoid(logit(Yes) - logit(No)) over the block's text; right-padded batches of prompts."""
         import torch
 
-        scores = []
-        for block in blocks:
-            inputs = self._prompt([block], f"Question: {question.strip()}\n{RELEVANCE_QUESTION}")
+        request = f"Question: {question.strip()}\n{RELEVANCE_QUESTION}"
+        texts = [self._chat([block], request) for block in blocks]
+        scores: list[float] = []
+        for i in range(0, len(texts), batch_size):
+            batch = self.tokenizer(texts[i:i + batch_size], return_tensors="pt", padding=True, padding_side="right",
+                                   add_special_tokens=False).to(self.model.device)
             with torch.inference_mode():
-                logits = self.model(**inputs, logits_to_keep=1).logits[0, -1].float()
-            margin = torch.logsumexp(logits[self._yes], 0) - torch.logsumexp(logits[self._no], 0)
-            scores.append(float(torch.sigmoid(margin)))
+                hidden = self.model.model(**batch).last_hidden_state
+                last = hidden[torch.arange(hidden.shape[0]), batch["attention_mask"].sum(1) - 1]
+                logits = self.model.get_output_embeddings()(last).float()
+            margin = torch.logsumexp(logits[:, self._yes], -1) - torch.logsumexp(logits[:, self._no], -1)
+            scores += torch.sigmoid(margin).tolist()
         return scores
 
 
