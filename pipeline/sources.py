@@ -244,10 +244,7 @@ class FileSource(_SourceBase):
             k = self._decord_turns(reply.get("shape"))
             if k is None:
                 ok, why = False, f"cannot tell whether decord applied the {self.info.rotation} degree rotation"
-            if not ok:
-                if self.backend == "decord":
-                    raise CorruptVideo(self.path, why, "decord disagrees with the container's timestamps",
-                                       "use backend='pyav' for this file")
+            if not ok:  # the contract is PyAV's frames and times, so an unsure decord hands over to PyAV
                 log.info("%s: decord unsafe (%s); decoding with PyAV", self.path, why)
                 self.used_backend = "pyav"
                 yield from self._pyav_frames(fps, max_side, start)
