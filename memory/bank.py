@@ -13,6 +13,7 @@ import threading
 import time
 import warnings
 from collections import Counter
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -63,8 +64,9 @@ class MemoryBank(IngestMixin, QueryMixin):
             if not readonly:
                 self._recover()
             self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
-            self._deletes = self._meta_deletes()
-            self._load_indexes()
+            with self._snapshot():
+                self._deletes = self._meta_deletes()
+                self._load_indexes()
         except BaseException:
             self.close()
             raise
@@ -161,7 +163,7 @@ class MemoryBank(IngestMixin, QueryMixin):
                                                (header["max_id"],)).fetchone()[0]
                     if header["ntotal"] + newer == n:
                         idx = VectorIndex.from_bytes(payload, header, self.config)
-                    else:
+                    elif not self.readonly:  # a reader's snapshot may simply predate the writer's newest cache
                         problem = f"holds {header['ntotal']} vectors up to id {header['max_id']}, SQLite has {n}"
             except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
                 problem = f"is damaged ({e})"
@@ -216,19 +218,32 @@ class MemoryBank(IngestMixin, QueryMixin):
         if version == self._data_version:
             return
         self._data_version = version
-        deletes = self._meta_deletes()
-        if deletes != self._deletes:
-            self._deletes = deletes
-            self._vids.clear()
-            self._load_indexes()
+        with self._snapshot():
+            deletes = self._meta_deletes()
+            if deletes != self._deletes:
+                self._deletes = deletes
+                self._vids.clear()
+                self._load_indexes()
+                return
+            for space, dim, n in self._db().execute("SELECT space, dim, n FROM spaces").fetchall():
+                if space not in self._indexes:
+                    self._dims[space] = dim
+                    self._indexes[space] = self._open_index(space, dim, n)
+                else:
+                    idx = self._indexes[space]
+                    idx.add(*store.read_vectors(self._db(), space, dim, after=idx.max_id))
+
+    @contextmanager
+    def _snapshot(self):
+        """A reader reads the delete counter, counts and vectors from one WAL snapshot, not across commits."""
+        if not self.readonly:
+            yield
             return
-        for space, dim, n in self._db().execute("SELECT space, dim, n FROM spaces").fetchall():
-            if space not in self._indexes:
-                self._dims[space] = dim
-                self._indexes[space] = self._open_index(space, dim, n)
-            else:
-                idx = self._indexes[space]
-                idx.add(*store.read_vectors(self._db(), space, dim, after=idx.max_id))
+        self._db().execute("BEGIN")
+        try:
+            yield
+        finally:
+            self._db().execute("COMMIT")
 
     # --- videos -------------------------------------------------------------------------------------------
     def add_video(self, video_id: str, source: str = "", info: dict | None = None) -> VideoRecord:
