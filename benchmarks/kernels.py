@@ -166,7 +166,8 @@ def main() -> None:
         print("| op | torch ms | triton ms | torch / triton |")
         print("|---|---|---|---|")
         for r in gpu_rows:
-            print(f"| {r['op']} | {r['torch_ms']:.3f} | {r['triton_ms']:.3f} | {r['torch_ms'] / r['triton_ms']:.2f}x |")
+            ratio = r["torch_ms"] / r["triton_ms"]
+            print(f"| {r['op']} | {r['torch_ms']:.3f} | {r['triton_ms']:.3f} | {ratio:.2f}x |")
     else:
         print("\nNo CUDA device: Triton timings skipped (the interpreter measures Python, not kernels).")
 

@@ -100,7 +100,7 @@ def cross_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kv_start:
     out = torch.empty((B, HQ, M, D), device=q.device, dtype=store_dtype(q.dtype))
     lse = torch.empty((B, HQ, M), device=q.device, dtype=torch.float32) if return_lse else None
     if out.numel() == 0:
-        return out, lse
+        return out.to(q.dtype), lse
     block_m, block_n, block_d = _blocks(G * M, D)
     skb = k.stride(0) if k.shape[0] > 1 else 0
     svb = v.stride(0) if v.shape[0] > 1 else 0
@@ -115,6 +115,7 @@ def cross_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, kv_start:
         out.stride(0), out.stride(1), out.stride(2), smb, smm, smn,
         M, G, HKV, HQ, D, scale * _LOG2E,
         HAS_MASK=mask is not None, DOT_FP32=INTERPRET and q.dtype == torch.bfloat16,
+        # fp32 inputs get exact fp32 dots, as torch computes them; fp16/bf16 keep triton's default.
         PRECISION="ieee" if q.dtype == torch.float32 or INTERPRET else "tf32",
         STORE_LSE=return_lse, BLOCK_M=block_m, BLOCK_N=block_n, BLOCK_D=block_d,
     )

@@ -6,7 +6,6 @@ Triton is imported lazily and guarded, so `import longwatch.kernels` never needs
 from __future__ import annotations
 
 import importlib
-import os
 from types import ModuleType
 from typing import Literal
 
@@ -20,10 +19,6 @@ class KernelUnavailable(RuntimeError):
     """An explicitly requested backend cannot run for these tensors on this machine."""
 
 
-def _env_interpret() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
-
-
 def triton_module(name: str) -> ModuleType | None:
     """Import `longwatch.kernels.<name>` (a Triton module) or return None when triton is missing.
 
@@ -33,13 +28,6 @@ def triton_module(name: str) -> ModuleType | None:
         return importlib.import_module(f"{__package__}.{name}")
     except ImportError:
         return None
-
-
-def interpreter_mode(module: ModuleType | None) -> bool:
-    """True when the kernels of `module` were defined under TRITON_INTERPRET (run on CPU tensors)."""
-    if module is None:
-        return _env_interpret()
-    return bool(module.INTERPRET)
 
 
 def choose_impl(op: str, impl: str, module_name: str, *tensors: torch.Tensor) -> ModuleType | None:
@@ -66,7 +54,8 @@ def choose_impl(op: str, impl: str, module_name: str, *tensors: torch.Tensor) ->
         )
     if devices == {"cuda"}:
         return module
-    if devices == {"cpu"} and interpreter_mode(module):
+    # Read from the module, not the environment: its kernels were built in the mode the env had then.
+    if devices == {"cpu"} and module.INTERPRET:
         return module
     if devices == {"cpu"}:
         raise KernelUnavailable(

@@ -92,7 +92,8 @@ def _validate(q, k, v, kv_lens, kv_offsets, mask, scale) -> _Inputs:
         try:
             mask = mask.to(q.device).expand(B, M, n_max)
         except RuntimeError:
-            raise ValueError(f"mask: shape {_shape(mask)} does not broadcast to [B, M, N] = {[B, M, n_max]}") from None
+            raise ValueError(f"mask: shape {_shape(mask)} does not broadcast to [B, M, N] = {[B, M, n_max]}"
+                             ) from None
     if scale is None:
         scale = 1.0 / math.sqrt(D)
     return _Inputs(k, v, starts, lens, n_max, mask, float(scale))
@@ -102,7 +103,8 @@ def _padded(inp: _Inputs, B: int) -> tuple[torch.Tensor, torch.Tensor]:
     """k, v as [B, Hkv, n_max, d] (a gather only for the packed layout)."""
     if inp.starts is None:
         return inp.k, inp.v
-    idx = (inp.starts[:, None] + torch.arange(inp.n_max, device=inp.k.device)).clamp_(max=max(inp.k.shape[2] - 1, 0))
+    idx = inp.starts[:, None] + torch.arange(inp.n_max, device=inp.k.device)
+    idx = idx.clamp_(max=max(inp.k.shape[2] - 1, 0))  # rows past a clip's end are masked out by its length
     return inp.k[0][:, idx].transpose(0, 1), inp.v[0][:, idx].transpose(0, 1)
 
 
@@ -124,7 +126,7 @@ def _cross_attention_torch(q, inp: _Inputs, return_lse: bool, upcast: bool):
     HKV = k.shape[1]
     G = HQ // HKV
     dtype = q.dtype
-    if upcast:
+    if upcast and q.element_size() < 4:
         q, k, v = q.float(), k.float(), v.float()
     # Query head h reads kv head h // G; stacking the G heads as rows lets SDPA run with Hkv heads
     # and never copies k or v.
@@ -148,8 +150,8 @@ def _cross_attention_torch(q, inp: _Inputs, return_lse: bool, upcast: bool):
         out = torch.matmul(p, v)
         lse = lse.float().reshape(B, HQ, M)
     else:
-        out = F.scaled_dot_product_attention(qg, k, v, attn_mask=rows, scale=inp.scale) if n else torch.zeros_like(qg)
         lse = None
+        out = F.scaled_dot_product_attention(qg, k, v, attn_mask=rows, scale=inp.scale) if n else torch.zeros_like(qg)
     out = out.reshape(B, HQ, M, D)
     if vis is not None:
         # SDPA backends disagree on rows with no visible key (nan or 0); the contract is 0.
@@ -161,8 +163,8 @@ def cross_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
                         kv_lens: torch.Tensor | None = None, kv_offsets: torch.Tensor | None = None,
                         mask: torch.Tensor | None = None, scale: float | None = None,
                         return_lse: bool = False, upcast: bool = True):
-    """Pure-torch cross-attention; same contract as `cross_attention`. upcast=True computes in fp32
-    and returns q.dtype (lse is always fp32)."""
+    """Pure-torch cross-attention; same contract as `cross_attention`. upcast=True computes fp16/bf16
+    inputs in fp32 and returns q.dtype (lse is always fp32)."""
     inp = _validate(q, k, v, kv_lens, kv_offsets, mask, scale)
     out, lse = _cross_attention_torch(q, inp, return_lse, upcast)
     return (out, lse) if return_lse else out

@@ -116,3 +116,6 @@ def test_triton_launchers_name_non_contiguous_and_unsupported_tensors():
         pool_spatial(torch.randn(2, 40, 8), (2, 2), grid=(7, 6))
     with pytest.raises(ValueError, match="out_hw: output sizes must be positive"):
         pool_spatial(torch.randn(4, 4, 8), (0, 2))
+    for impl in ("torch", "triton"):  # [N, D] has no time axis at the default dim=-4
+        with pytest.raises(ValueError, match=r"x: dim=-4 is not an axis of shape \(6, 8\)"):
+            pool_temporal(torch.randn(6, 8), 2, impl=impl)
