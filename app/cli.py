@@ -17,10 +17,16 @@ from longwatch.pipeline.errors import LongwatchError
 
 # name -> module; modules stay import-light so `longwatch --help` is instant.
 COMMANDS: dict[str, str] = {
-    "probe": "longwatch.app.cmd_probe",
-    "models": "longwatch.app.cmd_models",
-    "samples": "longwatch.app.cmd_samples",
+    "demo": "longwatch.app.cmd_demo",
+    "ingest": "longwatch.app.cmd_ingest",
+    "ask": "longwatch.app.cmd_ask",
+    "watch": "longwatch.app.cmd_watch",
+    "videos": "longwatch.app.cmd_videos",
+    "serve": "longwatch.app.cmd_serve",
     "batch": "longwatch.app.cmd_batch",
+    "probe": "longwatch.app.cmd_probe",
+    "samples": "longwatch.app.cmd_samples",
+    "models": "longwatch.app.cmd_models",
 }
 
 EXIT_USAGE = 2
