@@ -113,7 +113,7 @@ def run_trials(root, trials: int, seed: int) -> list[int]:
         try:
             line = child.stdout.readline()
             assert line.strip() == "ready", child.stderr.read()
-            time.sleep(rnd.uniform(0.0, 0.5))
+            time.sleep(rnd.uniform(0.0, 1.0))
             assert child.poll() is None, f"writer died on its own: {child.stderr.read()}"
             child.send_signal(signal.SIGKILL)
         finally:
@@ -126,7 +126,8 @@ def run_trials(root, trials: int, seed: int) -> list[int]:
 
 
 def _assert_progress(counts: list[int]) -> None:
-    assert max(counts) > 20, f"the writer hardly committed anything before the kills: {counts}"
+    # Each add fsyncs, so on a busy machine few clips land per trial; some must, or nothing was tested.
+    assert max(counts) >= 5, f"the writer hardly committed anything before the kills: {counts}"
 
 
 def test_sigkill_writer_five_times(tmp_path):
