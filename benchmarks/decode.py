@@ -73,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("video", nargs="?")
     parser.add_argument("--fps", type=float, default=1.0)
     parser.add_argument("--max-side", type=int, default=None)
+    parser.add_argument("--backends", nargs="+", default=["pyav", "decord", "auto"], choices=["pyav", "decord", "auto"])
     parser.add_argument("--minutes", type=float, default=10.0, help="length of the generated sample without VIDEO")
     args = parser.parse_args(argv)
     from longwatch.pipeline.probe import probe
@@ -89,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{info.describe()}\nsampling at {args.fps:g} fps, max_side={args.max_side}")
     rows = []
     runs = [("plain PyAV, every frame to RGB (baseline)", lambda: plain_pyav(path, args.fps))]
-    for backend in ("pyav", "decord", "auto"):
+    for backend in args.backends:
         runs.append((f"longwatch FileSource backend={backend}",
                      lambda b=backend: longwatch_source(path, args.fps, b, args.max_side)))
     for name, fn in runs:
