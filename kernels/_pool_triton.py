@@ -19,9 +19,11 @@ DTYPES = (torch.float16, torch.bfloat16, torch.float32)
 def _pool1d_fwd(x_ptr, y_ptr, L, LO, INNER, KMAX: tl.constexpr,
                 BLOCK_O: tl.constexpr, BLOCK_I: tl.constexpr):
     # x: [outer, L, INNER] -> y: [outer, LO, INNER]; output o averages rows floor(o*L/LO) .. ceil((o+1)*L/LO)-1.
-    pid_outer = tl.program_id(0).to(tl.int64)
+    # Axis 0 enumerates (outer, inner block) pairs: only it may exceed a GPU's 65,535 grid limit.
+    n_iblocks = tl.cdiv(INNER, BLOCK_I)
+    pid_outer = (tl.program_id(0) // n_iblocks).to(tl.int64)
     o = tl.program_id(1) * BLOCK_O + tl.arange(0, BLOCK_O)
-    i = tl.program_id(2) * BLOCK_I + tl.arange(0, BLOCK_I)
+    i = (tl.program_id(0) % n_iblocks) * BLOCK_I + tl.arange(0, BLOCK_I)
     o_ok = o < LO
     i_ok = i < INNER
     start = (o * L) // LO
@@ -42,9 +44,10 @@ def _pool1d_bwd(g_ptr, dx_ptr, L, LO, INNER, CMAX: tl.constexpr,
                 BLOCK_L: tl.constexpr, BLOCK_I: tl.constexpr):
     # Transpose of _pool1d_fwd: input row l gathers g[o] / count(o) from every window o that covers it;
     # the first such window is floor(l*LO/L) and at most CMAX windows cover one row.
-    pid_outer = tl.program_id(0).to(tl.int64)
+    n_iblocks = tl.cdiv(INNER, BLOCK_I)
+    pid_outer = (tl.program_id(0) // n_iblocks).to(tl.int64)
     l = tl.program_id(1) * BLOCK_L + tl.arange(0, BLOCK_L)
-    i = tl.program_id(2) * BLOCK_I + tl.arange(0, BLOCK_I)
+    i = (tl.program_id(0) % n_iblocks) * BLOCK_I + tl.arange(0, BLOCK_I)
     l_ok = l < L
     i_ok = i < INNER
     first = (l * LO) // L
@@ -78,7 +81,7 @@ def pool1d(x: torch.Tensor, out_len: int, out_dtype: torch.dtype | None = None) 
         return y.to(dtype)
     kmax = max(((o + 1) * length + out_len - 1) // out_len - (o * length) // out_len for o in range(out_len))
     block_o, block_i = _blocks(out_len, inner)
-    grid = (outer, triton.cdiv(out_len, block_o), triton.cdiv(inner, block_i))
+    grid = (outer * triton.cdiv(inner, block_i), triton.cdiv(out_len, block_o))
     _pool1d_fwd[grid](x, y, length, out_len, inner, KMAX=kmax, BLOCK_O=block_o, BLOCK_I=block_i)
     return y.to(dtype)
 
@@ -92,7 +95,7 @@ def pool1d_backward(g: torch.Tensor, in_len: int, out_dtype: torch.dtype | None 
         return dx.to(dtype)
     cmax = triton.cdiv(out_len, in_len) + 1
     block_l, block_i = _blocks(in_len, inner)
-    grid = (outer, triton.cdiv(in_len, block_l), triton.cdiv(inner, block_i))
+    grid = (outer * triton.cdiv(inner, block_i), triton.cdiv(in_len, block_l))
     _pool1d_bwd[grid](g, dx, in_len, out_len, inner, CMAX=cmax, BLOCK_L=block_l, BLOCK_I=block_i)
     return dx.to(dtype)
 

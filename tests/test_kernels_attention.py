@@ -135,3 +135,25 @@ def test_custom_scale_and_broadcast_mask():
     # Masking keys out equals dropping them.
     torch.testing.assert_close(gold, cross_attention_ref(q, k[:, :, key_mask[0, 0]], v[:, :, key_mask[0, 0]],
                                                          scale=0.05))
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
+def test_compiled_kernels_on_cuda_match_reference(dtype):
+    """The same rule on a GPU, compiled (run: TRITON_INTERPRET=0 pytest -m gpu tests/test_kernels_*)."""
+    from longwatch.kernels import _attn_triton, pool_spatial, pool_spatial_ref
+
+    if not torch.cuda.is_available():
+        pytest.skip("needs a CUDA device")
+    if _attn_triton.INTERPRET:
+        pytest.skip("kernels were defined under TRITON_INTERPRET=1; run with TRITON_INTERPRET=0")
+    for case, (B, HQ, HKV, M, N, D, lens, with_mask) in CASES.items():
+        q, k, v, kv_lens, mask = (t.cuda() if t is not None else None
+                                  for t in _inputs(B, HQ, HKV, M, N, D, lens, with_mask, dtype))
+        gold = cross_attention_ref(*_fp32(q, k, v), kv_lens=kv_lens, mask=mask)
+        same = cross_attention_ref(q, k, v, kv_lens=kv_lens, mask=mask, upcast=False)
+        out = cross_attention(q, k, v, kv_lens=kv_lens, mask=mask)  # auto takes Triton on CUDA
+        assert_within_rule(f"cuda {case} {dtype}", out, same, gold, FLOOR[dtype])
+    x = torch.randn(2, 3, 27, 27, 80, device="cuda", dtype=dtype)
+    assert_within_rule(f"cuda pool {dtype}", pool_spatial(x, (8, 8)), pool_spatial_ref(x, (8, 8), upcast=False),
+                       pool_spatial_ref(x.float(), (8, 8)), FLOOR[dtype])
