@@ -132,13 +132,18 @@ class VLMAdapter:
         segments += [question, self.assistant_prefix]
         ids: list[int] = []
         prompt = Prompt(input_ids=torch.empty(0))
-        for seg in segments:
+        text = ""  # adjacent text is tokenised as one string, as the chat template would
+        for seg in segments + [None]:
+            if isinstance(seg, str):
+                text += seg
+                continue
+            if text:
+                ids.extend(self.tokenizer.encode(text, add_special_tokens=False))
+                text = ""
             if isinstance(seg, Visual):
                 prompt.visuals.append(seg)
                 prompt.starts.append(len(ids))
                 ids.extend([seg.placeholder_id] * len(seg.embeds))
-            elif seg:
-                ids.extend(self.tokenizer.encode(seg, add_special_tokens=False))
         prompt.input_ids = torch.tensor([ids], dtype=torch.long)
         return prompt
 

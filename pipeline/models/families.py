@@ -28,7 +28,7 @@ class SmolVLMAdapter(VLMAdapter):
     """SmolVLM2 / Idefics3: SigLIP tower, pixel-shuffle connector, one square tile per video frame."""
 
     family = "smolvlm"
-    user_prefix = "<|im_start|>User:"
+    user_prefix = "<|im_start|>User: "
     assistant_prefix = "<end_of_utterance>\nAssistant:"
 
     def encode_frames(self, frames: np.ndarray) -> torch.Tensor:
