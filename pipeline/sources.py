@@ -356,7 +356,7 @@ def open_source(spec: object, limits: VideoLimits | None = None, **kwargs: Any) 
         if is_live_spec(spec) or spec.strip().startswith("webcam:"):
             from longwatch.pipeline.live import LiveSource
 
-            return LiveSource(spec, **kwargs)
+            return LiveSource(spec, limits=limits, **kwargs)
     if isinstance(spec, (str, Path)):
         return FileSource(spec, limits, **kwargs)
     if isinstance(spec, np.ndarray) or not isinstance(spec, Iterable):
