@@ -316,3 +316,28 @@ def test_one_hour_flat_memory_sigkill_resume_and_storyline(tmp_path, tiny):
     regions = {int(t // 600) for t in starts}  # which 10-minute sixth of the hour each citation falls in
     print(ans.describe())
     assert len(ans.citations) >= 5 and len(regions) >= 5
+
+
+@pytest.mark.slow
+def test_offline_preset_answers_from_on_screen_text_and_declines_visual_questions(tmp_path):
+    """Text-only answerer (SmolLM2) + real OCR: the needle's clip is cited; a colour question is declined."""
+    from longwatch.memory import MemoryBank
+    from longwatch.pipeline.core import NEEDS_VISION, Pipeline
+    from longwatch.pipeline.models.registry import load_preset
+    from longwatch.pipeline.sources import open_source
+    from longwatch.samples.niah import haystack_frames, plan_haystack
+
+    plan = plan_haystack(60, n_needles=1, fps=1.0, seed=3)
+    needle = plan.needles[0]
+    models = load_preset("offline")
+    with MemoryBank(tmp_path / "bank") as bank:
+        pipe = Pipeline(bank, models, tiny_config(ocr=True))
+        assert pipe.encoder is None and pipe.captioner is None
+        with open_source(haystack_frames(plan)) as src:
+            pipe.ingest(src, "v")
+        assert any(r.ocr_text for r in bank.clips("v"))
+        ans = pipe.ask(needle.question)
+        assert ans.tokens_used == 0 and not ans.needs_vision
+        assert any(c.t0 < needle.t1 and needle.t0 < c.t1 for c in ans.citations), (ans.citations, needle)
+        visual = pipe.ask("What colour is the presenter's jacket?")
+    assert visual.needs_vision and visual.text == NEEDS_VISION and not visual.citations
