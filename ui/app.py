@@ -72,7 +72,7 @@ def create_app(lw: LongWatch) -> gr.Blocks:
                                      elem_id="upload", height=110)
                     status = gr.Markdown("No video ingested in this session yet.", elem_id="ingest-status")
                     videos = gr.Dropdown(h.video_ids(), value=[], multiselect=True, label="Ask about (none = all)",
-                                         elem_id="videos")
+                                         elem_id="videos", allow_custom_value=True)
                     chat = gr.Chatbot(label="Answers", elem_id="chat", height=300)
                     question = gr.Textbox(label="Question", elem_id="question", placeholder="What is written on "
                                           "the sign? When does the speaker mention the budget?", submit_btn=True)
@@ -85,7 +85,8 @@ def create_app(lw: LongWatch) -> gr.Blocks:
             library = gr.Dataframe(h.library(), headers=LIBRARY_COLUMNS, interactive=False, elem_id="library")
             with gr.Row():
                 refresh = gr.Button("Refresh")
-                doomed = gr.Dropdown(h.video_ids(), label="Video to delete", elem_id="delete-id")
+                doomed = gr.Dropdown(h.video_ids(), label="Video to delete", elem_id="delete-id",
+                                     allow_custom_value=True)
                 delete = gr.Button("Delete", variant="stop")
         with gr.Tab("Live", id="live"):
             session = gr.State(None, delete_callback=_stop_session)
@@ -109,8 +110,9 @@ def create_app(lw: LongWatch) -> gr.Blocks:
                         api_name="ask", show_progress_on=chat)
         chips.click(h.seek_target, None, player, api_name=False)
         videos.input(lambda ids: h.player_for(ids[-1]) if ids else gr.skip(), videos, player, api_name="show")
-        refresh.click(h.refresh, videos, [library, videos], api_name="videos")
-        library_tab.select(h.refresh, videos, [library, videos], api_name=False)
+        refresh.click(h.refresh, videos, [library, videos, doomed], api_name="videos")
+        library_tab.select(h.refresh, videos, [library, videos, doomed], api_name=False)
+        app.load(h.refresh, videos, [library, videos, doomed], api_name=False)  # a reload shows today's bank
         delete.click(h.delete, [doomed, videos], [library, videos, doomed], api_name="delete")
         start.click(h.live_start, [url, session], [session, live_status, ticker], api_name="live_start")
         stop.click(h.live_stop, session, [session, live_status, ticker], api_name="live_stop")

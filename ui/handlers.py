@@ -60,7 +60,7 @@ class Handlers:
     def refresh(self, selected: list[str] | None):
         ids = self.video_ids()
         keep = [v for v in (selected or []) if v in ids]
-        return self.library(), gr.update(choices=ids, value=keep)
+        return self.library(), gr.update(choices=ids, value=keep), gr.update(choices=ids)
 
     def delete(self, video_id: str, selected: list[str] | None):
         if not video_id:
@@ -69,8 +69,8 @@ class Handlers:
             self.lw.delete(video_id)
         except LongwatchError as e:
             raise _toast(e) from None
-        rows, dropdown = self.refresh(selected)
-        return rows, dropdown, gr.update(value=None)
+        rows, dropdown, _ = self.refresh(selected)
+        return rows, dropdown, gr.update(choices=self.video_ids(), value=None)
 
     def player_for(self, video_id: str | None) -> str | None:
         if not video_id:
