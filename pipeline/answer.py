@@ -25,6 +25,19 @@ def format_span(t0: float, t1: float) -> str:
     return f"[{format_time(t0)}\u2013{format_time(t1, ceil=True)}]"
 
 
+NEEDS_VISION = ("This question needs a vision model: the offline preset answers from on-screen text and time only, "
+                "and no text in the video matches it. Use the 'vlm' preset (`longwatch models pull`) to answer it.")
+
+_VISUAL_WORDS = ("colour", "color", "look", "wear", "see", "shown", "appear", "who", "what happens", "doing",
+                 "how many", "where", "scene", "person", "people", "animal", "object", "describe")
+
+
+def is_visual_question(question: str) -> bool:
+    """Words that ask about what is seen; a text-only answerer declines these unless stored text supports them."""
+    q = question.lower()
+    return any(w in q for w in _VISUAL_WORDS)
+
+
 @dataclass(frozen=True)
 class Citation:
     """A time range of one video that supports the answer, with its relevance in [0, 1]."""

@@ -13,13 +13,10 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 import numpy as np
 
 from longwatch.pipeline.allocate import allocate, grid_for
-from longwatch.pipeline.answer import Answer, ContextItem, build_blocks, cite
+from longwatch.pipeline.answer import (NEEDS_VISION, Answer, ContextItem, build_blocks, cite,
+                                       is_visual_question)
 from longwatch.pipeline.errors import BankError
 from longwatch.pipeline.select import is_whole_video_question, select_clips
-
-NEEDS_VISION = ("This question needs a vision model: the offline preset answers from on-screen text and time only, "
-                "and no text in the video matches it. Use the 'vlm' preset (`longwatch models pull`) to answer it.")
-
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -355,7 +352,7 @@ class Pipeline:
         # Text-only answerers refuse visual questions that no stored text supports instead of inventing;
         # a whole-video question is still answerable from whatever text the video carries.
         unsupported = nothing_textual or (not whole and max(scores, default=0.0) < 0.5)
-        needs_vision = text_only and unsupported and (whole or _is_visual(question))
+        needs_vision = text_only and unsupported and (whole or is_visual_question(question))
         blocks = build_blocks(items, PromptBlock)
         prefill = None
         if hasattr(self.models.answerer, "build_prompt"):
@@ -423,15 +420,6 @@ class Pipeline:
         kind, grid = ("memory", mgrid) if n <= int(np.prod(mgrid)) else ("detail", dgrid)
         stored = self.bank.tokens([record.record_id], kind)[0].float().reshape(*grid, -1)
         return pool_grid(stored, grid_for(n, grid))
-
-
-_VISUAL_WORDS = ("colour", "color", "look", "wear", "see", "shown", "appear", "who", "what happens", "doing",
-                 "how many", "where", "scene", "person", "people", "animal", "object", "describe")
-
-
-def _is_visual(question: str) -> bool:
-    q = question.lower()
-    return any(w in q for w in _VISUAL_WORDS)
 
 
 def _info_dict(info) -> dict:

@@ -1,6 +1,6 @@
 """Training-free propagated-memory streaming encoder (after VideoStreaming): a fixed-size memory per clip.
 
-Each clip's memory is read by cross-attention from the clip's tokens and the previous clip's memory, so it carries the story so far.
+Each clip's memory reads, by cross-attention, the clip's tokens and the previous memory: it carries the story.
 """
 
 from __future__ import annotations
