@@ -142,21 +142,48 @@ def _cross_attention_torch(q, inp: _Inputs, return_lse: bool, upcast: bool):
         return out.reshape(B, HQ, M, D).to(dtype), None
     rows = vis.repeat(1, G, 1)[:, None] if vis is not None else None  # [B, 1, G*M, n]
     if return_lse:
-        s = torch.matmul(qg, k.transpose(-1, -2)) * inp.scale
-        if rows is not None:
-            s = s.masked_fill(~rows, float("-inf"))
-        lse = torch.logsumexp(s, -1) if n else s.new_full(s.shape[:-1], float("-inf"))
-        p = torch.exp(s - lse.masked_fill(lse == float("-inf"), 0.0)[..., None])
-        out = torch.matmul(p, v)
-        lse = lse.float().reshape(B, HQ, M)
+        if n:
+            out, lse = _attention_with_lse(qg, k, v, rows, inp.scale)
+        else:
+            out, lse = torch.zeros_like(qg), qg.new_full(qg.shape[:-1], float("-inf"), dtype=torch.float32)
+        lse = lse.reshape(B, HQ, M)
     else:
         lse = None
         out = F.scaled_dot_product_attention(qg, k, v, attn_mask=rows, scale=inp.scale) if n else torch.zeros_like(qg)
     out = out.reshape(B, HQ, M, D)
     if vis is not None:
-        # SDPA backends disagree on rows with no visible key (nan or 0); the contract is 0.
-        out = out.masked_fill(~vis.any(-1)[:, None, :, None], 0.0)
+        # SDPA backends disagree on rows with no visible key (nan or 0, lse 0); the contract is 0 and -inf.
+        blind = ~vis.any(-1)[:, None, :]
+        out = out.masked_fill(blind[..., None], 0.0)
+        lse = lse.masked_fill(blind, float("-inf")) if lse is not None else None
     return out.to(dtype), lse
+
+
+def _cpu_flash_op():
+    return getattr(torch.ops.aten, "_scaled_dot_product_flash_attention_for_cpu", None)
+
+
+def _attention_with_lse(q, k, v, rows, scale):
+    """SDPA that also returns the log-sum-exp: q [B, H, L, d], k, v [B, H, n, d] with n > 0,
+    rows bool [B, 1, L, n] or None -> out [B, H, L, d], lse [B, H, L] fp32."""
+    flash_cpu = _cpu_flash_op()
+    if q.device.type == "cpu" and flash_cpu is not None and q.numel():
+        # SDPA's CPU kernel computes the lse anyway but returns it only from this private op, which
+        # wants an additive float mask (20x faster than the explicit path in bf16, 2x in fp32).
+        bias = None if rows is None else torch.zeros(rows.shape, dtype=q.dtype).masked_fill_(~rows, float("-inf"))
+        try:
+            out, lse = flash_cpu(q, k, v, 0.0, False, attn_mask=bias, scale=scale)
+            return out, lse.float()
+        except RuntimeError:
+            pass  # a configuration the private op rejects: the explicit formula below is always right
+    if q.element_size() < 4:
+        q, k, v = q.float(), k.float(), v.float()
+    s = torch.matmul(q, k.transpose(-1, -2)) * scale
+    if rows is not None:
+        s = s.masked_fill(~rows, float("-inf"))
+    lse = torch.logsumexp(s, -1)
+    p = torch.exp(s - lse.masked_fill(lse == float("-inf"), 0.0)[..., None])
+    return torch.matmul(p, v), lse.float()
 
 
 def cross_attention_ref(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,

@@ -71,12 +71,27 @@ def _naive(q, k, v, kv_lens, mask, scale):
 def test_torch_path_matches_naive_formula(case):
     B, HQ, HKV, M, N, D, lens, with_mask = CASES[case]
     q, k, v, kv_lens, mask = _inputs(B, HQ, HKV, M, N, D, lens, with_mask, torch.float32)
+    k, v = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in (k, v))  # heads split off [B, N, H*d]
     out_naive, lse_naive = _naive(q, k, v, kv_lens, mask, 0.3)
     out, lse = cross_attention(q, k, v, kv_lens=kv_lens, mask=mask, scale=0.3, impl="torch", return_lse=True)
     out_sdpa = cross_attention(q, k, v, kv_lens=kv_lens, mask=mask, scale=0.3, impl="torch")
     torch.testing.assert_close(out.double(), out_naive, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(out_sdpa.double(), out_naive, atol=1e-5, rtol=1e-5)
     torch.testing.assert_close(lse.double(), lse_naive, atol=1e-5, rtol=1e-5)
+
+
+def test_lse_without_the_private_cpu_op_matches_naive_formula(monkeypatch):
+    """The explicit fallback (torch builds without SDPA's private CPU lse op), on strided head views."""
+    from longwatch.kernels import attention
+
+    monkeypatch.setattr(attention, "_cpu_flash_op", lambda: None)
+    for case, (B, HQ, HKV, M, N, D, lens, with_mask) in CASES.items():
+        q, k, v, kv_lens, mask = _inputs(B, HQ, HKV, M, N, D, lens, with_mask, torch.float32)
+        k, v = (t.transpose(1, 2).contiguous().transpose(1, 2) for t in (k, v))  # [B, N, H, d] memory
+        out_naive, lse_naive = _naive(q, k, v, kv_lens, mask, 0.3)
+        out, lse = cross_attention(q, k, v, kv_lens=kv_lens, mask=mask, scale=0.3, impl="torch", return_lse=True)
+        torch.testing.assert_close(out.double(), out_naive, atol=1e-5, rtol=1e-5, msg=case)
+        torch.testing.assert_close(lse.double(), lse_naive, atol=1e-5, rtol=1e-5, msg=case)
 
 
 @pytest.mark.parametrize("dtype", DTYPES, ids=str)
@@ -127,8 +142,9 @@ def test_packed_offsets_equal_padded_lengths(dtype):
     assert_within_rule(f"packed {dtype}", out, same, gold, FLOOR[dtype])
 
 
-def test_custom_scale_and_broadcast_mask():
-    q, k, v = torch.randn(2, 4, 3, 64), torch.randn(2, 4, 33, 64), torch.randn(2, 4, 33, 64)
+def test_custom_scale_broadcast_mask_and_strided_heads():
+    # Heads split off a [B, L, H*d] projection: strided [B, H, L, d] views, as the encoder passes them.
+    q, k, v = (torch.randn(2, n, 4, 64).transpose(1, 2) for n in (3, 33, 33))
     key_mask = (torch.arange(33) % 3 != 0)[None, None, :]  # [1, 1, N] broadcasts over B and M
     gold = cross_attention_ref(q, k, v, mask=key_mask, scale=0.05)
     torch.testing.assert_close(cross_attention(q, k, v, mask=key_mask, scale=0.05, impl="triton"), gold)
