@@ -74,3 +74,14 @@ def test_models_cli_lists_presets_and_fails_clearly_offline(capsys, monkeypatch)
     assert "HF_HUB_OFFLINE" in capsys.readouterr().err
     assert main(["--json", "models", "info", "sized:smolvlm2-256m"]) == 0
     assert json.loads(capsys.readouterr().out)["family"] == "smolvlm"
+
+
+def test_vlm_preset_takes_local_directories(tmp_path):
+    from longwatch.pipeline.models.build import build_tiny
+
+    answerer, svlm = build_tiny("qwen2_vl", tmp_path), build_tiny("smolvlm", tmp_path)
+    models = load_preset("vlm", answerer=str(answerer), svlm=str(svlm), dtype="fp32")
+    assert models.answerer.family == "qwen2_vl" and models.svlm.family == "smolvlm"
+    assert models.answerer.name == str(answerer)
+    same = load_preset("vlm", answerer=str(svlm), svlm=str(svlm), dtype="fp32")
+    assert same.svlm is same.answerer  # one model in memory when the SVLM is also the answerer
