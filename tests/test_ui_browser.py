@@ -1,0 +1,170 @@
+"""The web UI in headless Chromium: upload with progress, ask, click a time chip, read the player's currentTime.
+
+Also: bad uploads end in an error toast while the app keeps working, and /gradio_api/file= serves nothing outside
+the app's directories. Screenshots go to artifacts/ (git-ignored) for CI to keep.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import shutil
+import socket
+import time
+import urllib.parse
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+PIPELINE = {"clip_seconds": 2.0, "fps": 2.0, "max_side": 160, "answer_tokens": 4, "min_new_tokens": 1, "ocr": False}
+ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
+MAX_UPLOAD_MB = 1
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory):
+    pytest.importorskip("gradio", reason="the UI needs: pip install 'longwatch[ui]'")
+    from longwatch.app.api import LongWatch
+    from longwatch.app.config import UIConfig, load_config
+    from longwatch.ui.app import create_app, launch
+
+    config = load_config(preset="tiny", pipeline=dict(PIPELINE))
+    with LongWatch.open(tmp_path_factory.mktemp("bank"), config=config) as lw:
+        app = create_app(lw)
+        launch(app, lw, UIConfig(port=_free_port(), max_upload_mb=MAX_UPLOAD_MB), prevent_thread_lock=True,
+               quiet=True)
+        try:
+            yield lw, app.local_url.rstrip("/")
+        finally:
+            app.close()
+
+
+@pytest.fixture(scope="module")
+def browser():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="needs: pip install playwright")
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        pytest.skip("needs a chromium binary on PATH (apt-get install chromium)")
+    with sync_api.sync_playwright() as p:
+        b = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+@pytest.fixture
+def page(browser, served):
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(60_000)
+    page.goto(served[1] + "/")
+    page.wait_for_selector("#upload input[type=file]", state="attached")
+    yield page
+    page.close()
+
+
+@pytest.fixture(scope="module")
+def sample(tmp_path_factory) -> Path:
+    from longwatch.samples.videos import make_sample
+
+    path = tmp_path_factory.mktemp("videos") / "harbour.mp4"
+    make_sample(path, 8.0, fps=10.0, size=(320, 180), texts=[(4.0, 6.0, "PIER 7")])
+    return path
+
+
+def _upload_and_wait(page, path: Path) -> str:
+    page.locator("#upload input[type=file]").set_input_files(str(path))
+    page.wait_for_function("document.querySelector('#ingest-status').innerText.includes('100%')", timeout=180_000)
+    return page.locator("#ingest-status").inner_text()
+
+
+def test_upload_ask_and_a_time_chip_seeks_the_player(page, sample):
+    seen: list[str] = []  # progress as the browser showed it, sampled while the ingest runs
+    page.locator("#upload input[type=file]").set_input_files(str(sample))
+    deadline = time.monotonic() + 180
+    while "100%" not in (text := page.locator("#ingest-status").inner_text()):
+        assert time.monotonic() < deadline, f"ingest did not finish; last status: {text}"
+        seen.append(text)
+        page.wait_for_timeout(100)
+    assert any("Decoding and ingesting" in s for s in seen)
+    assert "4 clips" in text
+    page.wait_for_function("(() => { const v = document.querySelector('#player video');"
+                           " return v && v.readyState >= 1 && v.duration > 7; })()")
+
+    page.locator("#question textarea").fill("When is the pier number on screen?")
+    page.locator("#question textarea").press("Enter")
+    chip = page.locator("#chips .lw-chip").first
+    chip.wait_for()
+    assert page.locator("#chat").inner_text().count("[00:00:0") >= 1  # the reply lists its time ranges
+    target = float(chip.get_attribute("data-t"))
+    assert 0.0 <= target < 8.0
+    page.evaluate("document.querySelector('#player video').currentTime = 7.5")  # start away from the target
+    chip.click()
+    page.wait_for_function(f"Math.abs(document.querySelector('#player video').currentTime - {target}) < 0.25",
+                           timeout=10_000)
+    assert page.locator("#thumbs img").count() == page.locator("#chips .lw-chip").count()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui_answer.png"), full_page=True)
+
+
+def _toast_with(page, words: str) -> str:
+    toast = page.locator(".toast-body", has_text=words).first
+    toast.wait_for(timeout=60_000)
+    return toast.inner_text()
+
+
+def test_bad_uploads_show_an_error_toast_and_the_app_keeps_working(page, tmp_path, sample):
+    notes = tmp_path / "notes.mp4"
+    notes.write_text("minutes of the meeting, not a video\n")
+    page.locator("#upload input[type=file]").set_input_files(str(notes))
+    assert "notes.mp4" in _toast_with(page, "UnsupportedVideo")
+    big = tmp_path / "big.mp4"
+    big.write_bytes(os.urandom((MAX_UPLOAD_MB + 1) * 2**20))
+    page.wait_for_function("document.querySelector('#upload input[type=file]') !== null")
+    page.locator("#upload input[type=file]").set_input_files(str(big))
+    assert "big.mp4" in _toast_with(page, "maximum")
+    page.wait_for_function("document.querySelector('#upload input[type=file]') !== null")
+    assert "100%" in _upload_and_wait(page, sample)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui_bad_uploads.png"))
+
+
+def _get(base: str, raw_path: str) -> tuple[int, bytes]:
+    """GET with the path sent byte for byte (no client-side normalisation of ../ or %2e%2e)."""
+    url = urllib.parse.urlsplit(base)
+    conn = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    try:
+        conn.request("GET", raw_path)
+        response = conn.getresponse()
+        return response.status, response.read()
+    finally:
+        conn.close()
+
+
+def test_file_route_serves_nothing_outside_the_app_directories(served, tmp_path, sample):
+    lw, base = served
+    video_id, copy = lw.store_upload(sample)
+    status, body = _get(base, "/gradio_api/file=" + urllib.parse.quote(str(copy)))
+    assert status == 200 and body == copy.read_bytes()  # control: the bank's own uploads are served
+    secret = tmp_path / "secret.txt"
+    secret.write_text("TOP-SECRET-7781\n")
+    bank_file = next(p for p in lw.root.iterdir() if p.is_file())
+    up = "../" * 12
+    targets = {"/etc/passwd": b"root:", str(secret): b"TOP-SECRET-7781", str(bank_file): bank_file.read_bytes()[:64]}
+    for path, marker in targets.items():
+        rel = path.lstrip("/")
+        forms = [path, up + rel, str(lw.uploads_dir) + "/" + up + rel,
+                 urllib.parse.quote(path, safe=""), urllib.parse.quote(up + rel, safe=""),
+                 up.replace("..", "%2e%2e") + rel, str(lw.uploads_dir) + "/" + up.replace("/", "%2F") + rel]
+        for form in forms:
+            status, body = _get(base, "/gradio_api/file=" + form)
+            assert marker not in body, f"{form} returned the content of {path} (HTTP {status})"
+            assert status in (400, 403, 404), f"{form}: HTTP {status}"
