@@ -100,3 +100,27 @@ def test_refusals_are_recognised_and_invented_times_are_not():
     assert score(row, "The video doesn’t say.", [(1.0, 5.0)]) == {"refused": True, "refused_strict": False}
     assert not says_absent("The hotel is the Grand Budapest.")
     assert not says_absent("It is not named, but see 00:41:08.")
+
+
+def test_written_haystack_decodes_to_the_planned_needles(tmp_path):
+    from longwatch.pipeline.ocr import OcrEngine, OcrLane
+    from longwatch.pipeline.sources import open_source
+
+    sample = niah.make_niah(tmp_path, 120, n_needles=3, seed=5)
+    rows = [json.loads(line) for line in sample.questions.read_text().splitlines()]
+    assert [r["kind"] for r in rows].count("needle") == 3 and rows[0]["video"] == sample.video.name
+    lane = OcrLane(OcrEngine(threads=2))
+    with open_source(sample.video) as source:
+        assert abs(source.info.duration - 120) <= 1.0
+        for clip in source.clips(4.0, fps=1.0, max_side=448):
+            lane.process(clip)
+    spans = lane.spans()
+    for needle in sample.plan.needles:
+        found = [s for s in spans if contains_answer(s.text, needle.answer)]
+        assert found, (needle, spans)
+        # The decoded file shows each needle exactly when the plan says (to one sampled frame).
+        assert abs(found[0].t0 - needle.t0) <= 1.0 and abs(found[0].t1 - needle.t1) <= 1.0, (needle, found)
+    # Static scenes: only scene cuts are read, far fewer than the 120 sampled frames.
+    assert lane.stats.ocr_calls <= len(sample.plan.scenes) + 2
+    again = niah.make_niah(tmp_path, 120, n_needles=3, seed=5)
+    assert again.video.stat().st_mtime_ns == sample.video.stat().st_mtime_ns  # same plan: the file is reused

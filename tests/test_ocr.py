@@ -151,3 +151,14 @@ def test_lane_refuses_clips_out_of_order(engine):
 def test_engine_names_bad_input(engine):
     with pytest.raises(TypeError, match=r"\[H, W, 3\] uint8"):
         engine.read(np.zeros((10, 10), np.float32))
+
+
+def test_spaces_dropped_by_ocr_are_put_back_without_splitting_names():
+    from longwatch.pipeline.ocr import respace
+
+    pytest.importorskip("wordninja")
+    assert respace("THANKSFORWATCHING") == "THANKS FOR WATCHING"
+    assert respace("Thevaultcodeis4-7-1-9") == "The vault code is 4-7-1-9"
+    assert respace("The launch is at19:25tomorrow") == "The launch is at 19:25 tomorrow"
+    assert respace("The agent's codename is Nightjar") == "The agent's codename is Nightjar"
+    assert respace("Gate B4 is now boarding") == "Gate B4 is now boarding"
