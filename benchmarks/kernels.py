@@ -61,7 +61,8 @@ def pool_nchw(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
 
 
 def attention_naive(q, k, v, kv_lens):
-    """Naive baseline: matmul + softmax with kv heads repeated for grouped queries and a length mask."""
+    """Naive baseline: matmul + softmax with kv heads repeated for grouped queries and a length mask
+    (its softmax holds what the log-sum-exp needs)."""
     g = q.shape[1] // k.shape[1]
     k, v = k.repeat_interleave(g, 1), v.repeat_interleave(g, 1)
     s = q @ k.transpose(-1, -2) / q.shape[-1] ** 0.5
@@ -100,22 +101,24 @@ def bench_pooling(repeats: int, dtype: torch.dtype) -> list[dict]:
     return rows
 
 
-ATTENTION = [  # (label, B, Hq, Hkv, M, N, d, kv_lens)
-    ("64 q x 8192 keys, 12 heads, d 64", 1, 12, 12, 64, 8192, 64, None),
-    ("64 q x 8192 keys, 8q/2kv heads, d 128", 1, 8, 2, 64, 8192, 128, None),
-    ("4 clips x 64 q, lens 8192/6000/3000/512, 12 heads, d 64", 4, 12, 12, 64, 8192, 64, [8192, 6000, 3000, 512]),
+ATTENTION = [  # (label, B, Hq, Hkv, M, N, d, kv_lens, return_lse)
+    ("64 q x 8192 keys, 12 heads, d 64", 1, 12, 12, 64, 8192, 64, None, False),
+    ("64 q x 8192 keys, 8q/2kv heads, d 128", 1, 8, 2, 64, 8192, 128, None, False),
+    ("4 clips x 64 q, lens 8192/6000/3000/512, 12 heads, d 64", 4, 12, 12, 64, 8192, 64, [8192, 6000, 3000, 512],
+     False),
+    ("same 4 clips, also returning the log-sum-exp", 4, 12, 12, 64, 8192, 64, [8192, 6000, 3000, 512], True),
 ]
 
 
 def bench_attention(repeats: int, dtype: torch.dtype) -> list[dict]:
     rows = []
-    for label, B, HQ, HKV, M, N, D, lens in ATTENTION:
+    for label, B, HQ, HKV, M, N, D, lens, lse in ATTENTION:
         q, k, v = (torch.randn(B, h, n, D).to(dtype) for h, n in ((HQ, M), (HKV, N), (HKV, N)))
         kv_lens = torch.tensor(lens) if lens is not None else None
-        ms = compare({"ours": lambda: cross_attention(q, k, v, kv_lens=kv_lens, impl="torch"),
+        ms = compare({"ours": lambda: cross_attention(q, k, v, kv_lens=kv_lens, impl="torch", return_lse=lse),
                       "naive": lambda: attention_naive(q, k, v, kv_lens),
                       "plain": lambda: attention_sdpa(q, k, v, kv_lens)}, repeats)
-        rows.append(_row(f"cross_attention {label}", dtype, "SDPA (+ length mask, enable_gqa)", ms))
+        rows.append(_row(f"cross_attention {label}", dtype, "SDPA (+ length mask, enable_gqa; no lse)", ms))
     return rows
 
 
@@ -127,12 +130,12 @@ def bench_triton(repeats: int) -> list[dict]:
     ms = compare({"torch": lambda: pool_spatial(x, (8, 8), impl="torch"),
                   "triton": lambda: pool_spatial(x, (8, 8), impl="triton")}, repeats, sync)
     rows.append(dict(op="pool_spatial 8x(32x32)x768 -> 8x8", torch_ms=ms["torch"], triton_ms=ms["triton"]))
-    for label, B, HQ, HKV, M, N, D, lens in ATTENTION:
+    for label, B, HQ, HKV, M, N, D, lens, lse in ATTENTION:
         q, k, v = (torch.randn(B, h, n, D, device="cuda", dtype=torch.float16)
                    for h, n in ((HQ, M), (HKV, N), (HKV, N)))
         kv_lens = torch.tensor(lens, device="cuda") if lens is not None else None
-        ms = compare({"torch": lambda: cross_attention(q, k, v, kv_lens=kv_lens, impl="torch"),
-                      "triton": lambda: cross_attention(q, k, v, kv_lens=kv_lens, impl="triton")}, repeats, sync)
+        ms = compare({impl: (lambda impl=impl: cross_attention(q, k, v, kv_lens=kv_lens, impl=impl, return_lse=lse))
+                      for impl in ("torch", "triton")}, repeats, sync)
         rows.append(dict(op=f"cross_attention {label}", torch_ms=ms["torch"], triton_ms=ms["triton"]))
     return rows
 
