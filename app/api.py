@@ -19,7 +19,7 @@ from pathlib import Path
 from longwatch.app.config import Config, LiveConfig, load_config
 from longwatch.pipeline.errors import BankError
 
-UPLOADS = "uploads"  # files the UI copies in live next to the bank they were ingested into
+UPLOADS = "uploads"  # the UI's uploads live inside the bank's own folder, deleted with their video
 
 
 @dataclass(frozen=True)
@@ -32,7 +32,7 @@ class VideoRef:
     clips: int
     complete: bool
     path: str | None  # a local file the player can show, when it still exists
-    bytes_on_disk: int  # the bank's share for this video (tokens + index rows are counted by the bank as a whole)
+    bytes_on_disk: int  # size of the bank's uploaded copy; memories and index are reported by LongWatch.stats()
 
 
 def video_id_for(path: str | Path) -> str:

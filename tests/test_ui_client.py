@@ -82,7 +82,7 @@ def test_ingest_streams_progress_then_ask_shows_answer_chips_and_timeline(served
     assert chips and all(c["video"] == video_id and 0 <= c["t0"] < 6.0 for c in chips)
     assert all(c["label"] in str(chat[1]["content"]) for c in chips)  # the reply names its time ranges
     assert len(thumbs) == len(chips)
-    assert relevance["columns"] == ["video", "clip start (s)", "relevance"] and tokens["columns"][-1] == "tokens"
+    assert relevance["columns"] == ["video", "clip start", "relevance"] and tokens["columns"][-1] == "tokens"
     assert relevance["data"] and all(row[0] == video_id and 0.0 <= row[2] <= 1.0 for row in relevance["data"])
 
     assert _path(client.predict([video_id], api_name="/show")) == _path(player)

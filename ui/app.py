@@ -43,6 +43,7 @@ document.addEventListener('loadedmetadata', (event) => {
 </script>"""
 CSS = """
 .lw-chips { display: flex; flex-wrap: wrap; gap: 6px; }
+#thumbs .grid-container { grid-template-columns: repeat(auto-fill, 160px) !important; }
 .lw-chip { border: 1px solid var(--color-accent); border-radius: 999px; padding: 2px 10px; cursor: pointer;
            background: var(--color-accent-soft); font-family: var(--font-mono); font-size: 0.85em; }
 """
@@ -77,9 +78,9 @@ def create_app(lw: LongWatch) -> gr.Blocks:
                     question = gr.Textbox(label="Question", elem_id="question", placeholder="What is written on "
                                           "the sign? When does the speaker mention the budget?", submit_btn=True)
             with gr.Row():
-                relevance = gr.BarPlot(x="clip start (s)", y="relevance", color="video", elem_id="relevance",
+                relevance = gr.BarPlot(x="clip start", y="relevance", color="video", elem_id="relevance",
                                        label="Relevance per clip (last question)", height=200, y_lim=[0, 1])
-                tokens = gr.BarPlot(x="clip start (s)", y="tokens", color="video", elem_id="tokens",
+                tokens = gr.BarPlot(x="clip start", y="tokens", color="video", elem_id="tokens",
                                     label="Visual tokens allocated per clip", height=200)
         with gr.Tab("Library", id="library") as library_tab:
             library = gr.Dataframe(h.library(), headers=LIBRARY_COLUMNS, interactive=False, elem_id="library")

@@ -199,13 +199,19 @@ def live_text(session: LiveSession, stats=None) -> str:
 def timeline(answer) -> tuple:
     """Two plot tables for the last question: relevance per clip, and visual tokens allocated per clip.
 
-    Per-clip allocation comes from `answer.clips` when the pipeline reports it; otherwise only the cited
-    ranges (with their relevance) are known.
+    Per-clip allocation comes from `answer.clips` (video, t0, relevance, tokens per considered clip) when the
+    pipeline reports it; otherwise only the cited ranges and their relevance are known, and the token plot is empty.
     """
     import pandas as pd
 
-    rows = [(c.video, c.t0, c.relevance, c.tokens) for c in getattr(answer, "clips", None) or []]
-    if not rows:
-        rows = [(c.video, c.t0, c.score, 0) for c in answer.citations]
-    frame = pd.DataFrame(rows, columns=["video", "clip start (s)", "relevance", "tokens"])
-    return frame[["video", "clip start (s)", "relevance"]], frame[["video", "clip start (s)", "tokens"]]
+    columns = ["video", "clip start"]  # hh:mm:ss labels read better than raw seconds on a bar axis
+    clips = sorted(getattr(answer, "clips", None) or [], key=lambda c: (c.video, c.t0))
+    if clips:
+        relevance = [(c.video, format_time(c.t0), c.relevance) for c in clips]
+        tokens = [(c.video, format_time(c.t0), c.tokens) for c in clips]
+    else:
+        cited = sorted(answer.citations, key=lambda c: (c.video, c.t0))
+        relevance = [(c.video, format_time(c.t0), c.score) for c in cited]
+        tokens = []
+    return (pd.DataFrame(relevance, columns=[*columns, "relevance"]),
+            pd.DataFrame(tokens, columns=[*columns, "tokens"]))
