@@ -1,6 +1,6 @@
 """Memory bank benchmark: add throughput, search latency p50/p99 and recall@10 (exact vs IVF/HNSW), disk bytes.
 
-Run: .venv/bin/python benchmarks/memory.py [--sizes 1e3,1e4,1e5,1e6] [--dims 384,1024] [--max-1024 1e5]
+Run: .venv/bin/python benchmarks/memory.py [--sizes 1e3,1e4,1e5,1e6] [--dims 384,1024] [--centers 4000]
 """
 
 from __future__ import annotations
@@ -86,6 +86,7 @@ def main() -> None:
     ap.add_argument("--max-1024", type=float, default=1e5, help="largest size run at 1024-d (4 GB of keys at 1e6)")
     ap.add_argument("--hnsw-max", type=float, default=1e4, help="largest size with an HNSW build (slow on 2 cores)")
     ap.add_argument("--queries", type=int, default=200)
+    ap.add_argument("--centers", type=int, default=4000, help="clusters in the synthetic keys (more = harder)")
     ap.add_argument("--dir", default=None, help="where to build banks (default: a temp folder, removed after)")
     args = ap.parse_args()
     import faiss
@@ -102,9 +103,9 @@ def main() -> None:
             if d == 1024 and n > args.max_1024:
                 continue
             root = work / f"bank-{d}-{n}"
-            x = clustered(n, d, seed=1)
+            x = clustered(n, d, seed=1, centers=args.centers)
             bulk = fill(root, x)
-            q = clustered(args.queries, d, seed=2)
+            q = clustered(args.queries, d, seed=2, centers=args.centers)
             _, truth = faiss.knn(q, x, 10, metric=faiss.METRIC_INNER_PRODUCT)
             del x
             kinds = ["exact", "ivf"] + (["hnsw"] if n <= args.hnsw_max else [])
