@@ -165,9 +165,10 @@ class VLMAdapter:
         """One prefill over the prompt; returns the model output (logits of the last `logits_to_keep` positions)."""
         import torch
 
+        positions = self.position_ids(prompt).to(self.model.device)
         with torch.inference_mode():
-            return self.model(inputs_embeds=self.embed(prompt), position_ids=self.position_ids(prompt).to(self.model.device),
-                              use_cache=True, logits_to_keep=logits_to_keep)
+            return self.model(inputs_embeds=self.embed(prompt), position_ids=positions, use_cache=True,
+                              logits_to_keep=logits_to_keep)
 
     def logits(self, blocks: list[PromptBlock], question: str) -> torch.Tensor:
         """Next-token logits [V] (float32) after the prompt."""
@@ -257,11 +258,11 @@ class VLMAdapter:
         mask = torch.zeros(B, L, dtype=torch.long, device=self.model.device)
         positions = [self.position_ids(p) for p in prompts]
         pos = torch.zeros(*positions[0].shape[:-2], B, L, dtype=torch.long)
-        for b, (prompt, n) in enumerate(zip(prompts, lengths)):
-            embeds[b, :n] = self.embed(prompt)[0]
-            mask[b, :n] = 1
-            pos[..., b, :n] = positions[b][..., 0, :]
         with torch.inference_mode():
+            for b, (prompt, n) in enumerate(zip(prompts, lengths)):
+                embeds[b, :n] = self.embed(prompt)[0]
+                mask[b, :n] = 1
+                pos[..., b, :n] = positions[b][..., 0, :]
             hidden = self.model.model(inputs_embeds=embeds, attention_mask=mask, position_ids=pos.to(self.model.device),
                                       use_cache=False).last_hidden_state
         return hidden[torch.arange(B), torch.tensor(lengths) - 1]
