@@ -128,11 +128,11 @@ def store_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if INTERPRET and dtype == torch.bfloat16 else dtype
 
 
-def check(name: str, x: torch.Tensor) -> None:
-    """Launcher preconditions, with messages that name the tensor."""
+def problem(name: str, x: torch.Tensor) -> Exception | None:
+    """What keeps `x` from this launcher (dtype, layout), as an error that names the tensor; None if fine."""
     if x.dtype not in DTYPES:
-        raise TypeError(f"{name}: Triton cross_attention supports {DTYPES}, got {x.dtype}; cast {name} first")
+        return TypeError(f"{name}: Triton cross_attention supports {DTYPES}, got {x.dtype}; cast {name} first")
     if x.stride(-1) != 1:
-        raise ValueError(f"{name}: Triton cross_attention needs a contiguous last dim (stride 1), got strides "
-                         f"{tuple(x.stride())}; pass {name}.contiguous()")
-
+        return ValueError(f"{name}: Triton cross_attention needs a contiguous last dim (stride 1), got strides "
+                          f"{tuple(x.stride())}; pass {name}.contiguous()")
+    return None

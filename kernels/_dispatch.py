@@ -30,18 +30,29 @@ def triton_module(name: str) -> ModuleType | None:
         return None
 
 
-def choose_impl(op: str, impl: str, module_name: str, *tensors: torch.Tensor) -> ModuleType | None:
-    """Return the Triton module to use for `op`, or None for the torch path.
+def choose_impl(op: str, impl: str, module_name: str, **tensors: torch.Tensor) -> ModuleType | None:
+    """Return the Triton module to use for `op` on the named tensors, or None for the torch path.
 
-    auto: Triton for CUDA tensors when triton imports, torch otherwise (CPU tensors always take torch,
-    even under the interpreter, because the interpreter is a debugging tool, not a fast path).
-    triton: Triton or a KernelUnavailable naming why it cannot run here.
+    auto: Triton for CUDA tensors when triton imports and the module takes them (dtype, layout), torch
+    otherwise (CPU tensors always take torch, even under the interpreter: it is a debugging tool).
+    triton: Triton, or KernelUnavailable naming why it cannot run here, or the module's error naming
+    the tensor it cannot take.
     """
+    module = _triton_for(op, impl, module_name, {t.device.type for t in tensors.values()})
+    for name, t in tensors.items():
+        error = module.problem(name, t) if module is not None else None
+        if error is not None:
+            if impl == "auto":
+                return None
+            raise error
+    return module
+
+
+def _triton_for(op: str, impl: str, module_name: str, devices: set[str]) -> ModuleType | None:
     if impl not in IMPLS:
         raise ValueError(f"{op}: impl must be one of {IMPLS}, got {impl!r}")
     if impl == "torch":
         return None
-    devices = {t.device.type for t in tensors}
     if impl == "auto":
         if devices != {"cuda"}:
             return None

@@ -106,10 +106,11 @@ def store_dtype(dtype: torch.dtype) -> torch.dtype:
     return torch.float32 if INTERPRET and dtype == torch.bfloat16 else dtype
 
 
-def check(x: torch.Tensor, name: str) -> None:
-    """Launcher preconditions, with messages that name the tensor."""
+def problem(name: str, x: torch.Tensor) -> Exception | None:
+    """What keeps `x` from this launcher (dtype, layout), as an error that names the tensor; None if fine."""
     if x.dtype not in DTYPES:
-        raise TypeError(f"{name}: Triton pooling supports {DTYPES}, got {x.dtype}; cast {name} first")
+        return TypeError(f"{name}: Triton pooling supports {DTYPES}, got {x.dtype}; cast {name} first")
     if not x.is_contiguous():
-        raise ValueError(f"{name}: Triton pooling needs a contiguous tensor, got strides {tuple(x.stride())}; "
-                         f"pass {name}.contiguous()")
+        return ValueError(f"{name}: Triton pooling needs a contiguous tensor, got strides {tuple(x.stride())}; "
+                          f"pass {name}.contiguous()")
+    return None

@@ -220,12 +220,10 @@ def cross_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, *,
     visible key gets out = 0 and lse = -inf.
     """
     inp = _validate(q, k, v, kv_lens, kv_offsets, mask, scale)
-    module = choose_impl("cross_attention", impl, _MODULE, q, inp.k, inp.v)
+    module = choose_impl("cross_attention", impl, _MODULE, q=q, k=inp.k, v=inp.v)
     if module is None:
         out, lse = _cross_attention_torch(q, inp, return_lse, upcast=False)
         return (out, lse) if return_lse else out
-    for name, t in (("q", q), ("k", k), ("v", v)):
-        module.check(name, t)
     B = q.shape[0]
     starts = inp.starts if inp.starts is not None else torch.zeros(B, dtype=torch.int64, device=q.device)
     lens = inp.lens if inp.lens is not None else torch.full((B,), inp.k.shape[2], dtype=torch.int64,

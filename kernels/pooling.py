@@ -125,14 +125,13 @@ def pool_spatial(x: torch.Tensor, out_hw: tuple[int, int], *, grid: tuple[int, i
     out_hw: (h, w), any positive sizes (non-divisible windows overlap exactly as in torch).
     Returns [..., h, w, D] (or [..., h*w, D] with grid) in x.dtype; fp32 accumulation on both paths.
     """
-    module = choose_impl("pool_spatial", impl, _MODULE, x)
+    module = choose_impl("pool_spatial", impl, _MODULE, x=x)
     if module is None:
         return pool_spatial_ref(x, out_hw, grid=grid, upcast=False)
     h, w = out_hw
     _check_size("out_hw", h)
     _check_size("out_hw", w)
     xg = _grid_view(x, grid)
-    module.check(xg, "x")
     y = _SpatialPool.apply(xg, h, w, module)
     return y.flatten(-3, -2) if grid is not None else y
 
@@ -143,10 +142,9 @@ def pool_temporal(x: torch.Tensor, t_out: int, *, dim: int = -4, impl: Impl = "a
     x: T at `dim`; the default -4 fits [B, T, H, W, D] and [T, H, W, D]; use dim=1 for [B, T, N, D].
     Returns x's shape with t_out at `dim`, in x.dtype.
     """
-    module = choose_impl("pool_temporal", impl, _MODULE, x)
+    module = choose_impl("pool_temporal", impl, _MODULE, x=x)
     if module is None:
         return pool_temporal_ref(x, t_out, dim=dim, upcast=False)
     _check_size("t_out", t_out)
     _check_input(x, 1, "a tensor with a time axis")
-    module.check(x, "x")
     return _TemporalPool.apply(x, _time_dim(x, dim), t_out, module)

@@ -7,12 +7,13 @@ import re
 import subprocess
 import sys
 import textwrap
+import types
 
 import pytest
 import torch
 
-from longwatch.kernels import (KernelUnavailable, cross_attention, pool_spatial, pool_temporal,
-                               _attn_triton, _pool_triton)
+from longwatch.kernels import (KernelUnavailable, _attn_triton, _dispatch, _pool_triton, cross_attention,
+                               pool_spatial, pool_temporal)
 
 
 def _refuse(*_args, **_kwargs):
@@ -27,6 +28,25 @@ def test_auto_takes_the_torch_path_for_cpu_tensors(monkeypatch):
     x = torch.randn(2, 6, 6, 8)
     assert torch.equal(pool_spatial(x, (3, 3)), pool_spatial(x, (3, 3), impl="torch"))
     assert torch.equal(pool_temporal(x, 1), pool_temporal(x, 1, impl="torch"))
+
+
+def test_auto_on_cuda_takes_triton_unless_the_kernel_cannot_take_a_tensor(monkeypatch):
+    """Decision logic only (no GPU here): stand-ins carry the device; a stub module judges the tensors."""
+    class OnCuda:
+        device = types.SimpleNamespace(type="cuda")
+
+        def __init__(self, fits: bool):
+            self.fits = fits
+
+    stub = types.SimpleNamespace(INTERPRET=False,
+                                 problem=lambda name, t: None if t.fits else ValueError(f"{name}: cannot take it"))
+    monkeypatch.setattr(_dispatch, "triton_module", lambda name: stub)
+    assert _dispatch.choose_impl("op", "auto", "m", q=OnCuda(True), k=OnCuda(True)) is stub
+    assert _dispatch.choose_impl("op", "auto", "m", q=OnCuda(True), k=OnCuda(False)) is None
+    with pytest.raises(ValueError, match="k: cannot take it"):
+        _dispatch.choose_impl("op", "triton", "m", q=OnCuda(True), k=OnCuda(False))
+    monkeypatch.setattr(_dispatch, "triton_module", lambda name: None)  # triton missing: auto stays quiet
+    assert _dispatch.choose_impl("op", "auto", "m", q=OnCuda(True)) is None
 
 
 def test_without_interpreter_import_is_cuda_free_and_explicit_triton_refuses_cpu():
