@@ -1,0 +1,78 @@
+"""Regenerate the README's UI screenshot: serve the UI, upload the demo sample in Chromium, ask, click a chip, capture.
+
+Run: `python -m longwatch.ui.screenshot docs/ui.png [--preset offline] [--question ...]` (needs chromium + playwright).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def capture(out: Path, preset: str, question: str) -> Path:
+    from playwright.sync_api import sync_playwright
+
+    from longwatch.app.api import LongWatch
+    from longwatch.app.cmd_demo import SCRIPT
+    from longwatch.app.config import UIConfig, load_config
+    from longwatch.samples.videos import make_sample
+    from longwatch.ui.app import create_app, launch
+
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium is None:
+        raise SystemExit("needs a chromium binary on PATH (apt-get install chromium)")
+    with tempfile.TemporaryDirectory() as tmp:
+        video = Path(tmp) / "briefing.mp4"
+        make_sample(video, 60.0, fps=10.0, size=(640, 360), texts=SCRIPT)
+        with LongWatch.open(Path(tmp) / "bank", config=load_config(preset=preset)) as lw:
+            app = create_app(lw)
+            launch(app, lw, UIConfig(port=_free_port()), prevent_thread_lock=True, quiet=True)
+            try:
+                with sync_playwright() as p:
+                    browser = p.chromium.launch(executable_path=chromium, headless=True, args=CHROMIUM_ARGS)
+                    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+                    page.set_default_timeout(1_800_000)  # the offline answerer on a busy 2-core box takes minutes
+                    page.goto(app.local_url)
+                    page.locator("#upload input[type=file]").set_input_files(str(video))
+                    page.wait_for_function("document.querySelector('#ingest-status').innerText.includes('100%')")
+                    page.locator("#question textarea").fill(question)
+                    page.locator("#question textarea").press("Enter")
+                    page.locator("#chips .lw-chip").first.wait_for()
+                    page.locator("#chips .lw-chip").first.click()
+                    page.wait_for_function("[...document.querySelectorAll('#thumbs img')].every(i => i.complete)")
+                    page.wait_for_timeout(1000)
+                    out.parent.mkdir(parents=True, exist_ok=True)
+                    page.screenshot(path=str(out), full_page=True)
+                    browser.close()
+            finally:
+                app.close()
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    from longwatch.app.cmd_demo import QUESTION
+
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("out", type=Path)
+    parser.add_argument("--preset", default="offline")
+    parser.add_argument("--question", default=QUESTION)
+    args = parser.parse_args(argv)
+    path = capture(args.out, args.preset, args.question)
+    print(f"{path}: {path.stat().st_size / 1024:.0f} KB")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
