@@ -139,11 +139,11 @@ def heatmap(results: list[dict], path: Path) -> None:
     depths = sorted({g["depth"] for r in results for g in r["rows"] if g["kind"] == "needle"})
     cols = [r["minutes"] for r in results]
     cw, ch, left, top, gap = 64, 24, 64, 44, 24
-    pw = left + cw * len(cols)
+    pw = left + max(cw * len(cols), 200)  # wide enough for the panel title even with one length
     im = Image.new("RGB", (2 * pw + gap + 8, top + ch * len(depths) + 40), "white")
     draw = ImageDraw.Draw(im)
     font, small = _font(13, True), _font(11)
-    for p, (key, name) in enumerate((("answer_ok", "answer contains the fact"), ("time_ok", "citation within ±2 s"))):
+    for p, (key, name) in enumerate((("answer_ok", "answer contains the fact"), ("time_ok", "a citation within ±2 s"))):
         x0 = p * (pw + gap)
         draw.text((x0 + left, 6), name, font=font, fill="black")
         for j, minutes in enumerate(cols):
@@ -160,7 +160,8 @@ def heatmap(results: list[dict], path: Path) -> None:
                 draw.rectangle(box, fill=(int(220 * (1 - v) + 30 * v), int(60 * (1 - v) + 170 * v), 70))
                 draw.text((box[0] + 20, box[1] + 5), f"{v:.0%}" if len(cell) > 1 else ("✓" if v else "✗"),
                           font=small, fill="white")
-        draw.text((x0 + 6, top + ch * len(depths) + 10), "depth ↓ / haystack length →", font=small, fill="black")
+        draw.text((x0 + 6, top + ch * len(depths) + 10), "rows: needle depth; columns: length", font=small,
+                  fill="black")
     path.parent.mkdir(parents=True, exist_ok=True)
     im.save(path, optimize=True)
 

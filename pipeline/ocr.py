@@ -267,7 +267,8 @@ class OcrLane:
             else:
                 self._active = [a for a in self._active if a is not match]
                 match.t1 = t_next
-                if line.confidence > match.confidence:  # keep the clearest reading of the text
+                # Keep the clearest reading, but never a part of it: a caption wiping out reads as its tail.
+                if line.confidence > match.confidence and key not in match.key:
                     match.text, match.key, match.confidence = line.text, key, line.confidence
             still.append(match)
         self._closed.extend(a for a in self._active if a not in still)

@@ -162,3 +162,25 @@ def test_spaces_dropped_by_ocr_are_put_back_without_splitting_names():
     assert respace("The launch is at19:25tomorrow") == "The launch is at 19:25 tomorrow"
     assert respace("The agent's codename is Nightjar") == "The agent's codename is Nightjar"
     assert respace("Gate B4 is now boarding") == "Gate B4 is now boarding"
+
+
+class _ScriptedEngine:
+    """Returns one scripted reading per call, as a caption animates out."""
+
+    def __init__(self, readings: list[list[OcrLine]]) -> None:
+        self.readings = readings
+
+    def read(self, image: np.ndarray) -> list[OcrLine]:
+        return self.readings.pop(0)
+
+
+def test_a_caption_wiping_out_keeps_its_full_text():
+    box = (0.0, 0.0, 100.0, 20.0)
+    engine = _ScriptedEngine([[OcrLine("THANKS FOR WATCHING", 0.97, box)],
+                              [OcrLine("HANKS FOR WATCHING", 0.99, box)], []])
+    frames = [Frame(float(t), np.full((90, 160, 3), 60 * t, np.uint8)) for t in range(3)]  # every frame differs
+    lane = OcrLane(engine)
+    for clip in make_clips(frames, 4.0):
+        lane.process(clip)
+    (span,) = lane.spans()
+    assert (span.text, span.t0, span.t1, span.confidence) == ("THANKS FOR WATCHING", 0.0, 2.0, 0.97)
