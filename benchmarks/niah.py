@@ -66,8 +66,13 @@ def run_length(minutes: float, args, models, ocr_engine) -> dict:
     result = {"minutes": minutes, "duration_s": duration, "generate_s": generate_s, **ingest,
               "speed_ratio": duration / ingest["ingest_s"], "cpu_ratio": duration / ingest["ingest_cpu_s"],
               "config": args.config, "rows": graded}
-    needles = [g for g in graded if g["kind"] == "needle"]
-    absent = [g for g in graded if g["kind"] == "absent"]
+    return summarise(result)
+
+
+def summarise(result: dict) -> dict:
+    """Accuracies of one length from its graded rows."""
+    needles = [g for g in result["rows"] if g["kind"] == "needle"]
+    absent = [g for g in result["rows"] if g["kind"] == "absent"]
     result["answer_acc"] = sum(g["answer_ok"] for g in needles) / max(1, len(needles))
     result["time_acc"] = sum(g["time_ok"] for g in needles) / max(1, len(needles))
     result["top_time_acc"] = sum(g["top_time_ok"] for g in needles) / max(1, len(needles))
@@ -191,10 +196,22 @@ def main(argv: list[str] | None = None) -> int:
                         help="PipelineConfig overrides, e.g. top_n=4 max_candidates=8")
     parser.add_argument("--reuse-bank", action="store_true",
                         help="ask again over a bank this script already ingested (its ingest numbers are reused)")
+    parser.add_argument("--regrade", nargs="+", default=None, metavar="JSON",
+                        help="grade the replies saved by earlier --json runs again (no models loaded)")
     parser.add_argument("--real", nargs="?", const="gradio", default=None,
                         help="also ask about the text of a real video (default: gradio's a.mp4)")
     parser.add_argument("--real-question", default="What text appears on the screen?")
     args = parser.parse_args(argv)
+
+    if args.regrade:
+        from longwatch.samples.niah import score
+
+        results = [r for path in args.regrade for r in json.loads(Path(path).read_text())]
+        for r in results:
+            r["rows"] = [{**g, **score(g, g["reply"], [tuple(c) for c in g["citations"]], args.tolerance)}
+                         for g in r["rows"]]
+            summarise(r)
+        return _finish(results, args)
 
     from longwatch.pipeline.models import load_preset
     from longwatch.pipeline.ocr import OcrEngine
@@ -218,8 +235,13 @@ def main(argv: list[str] | None = None) -> int:
         check = real_text_check(real, args.real_question, Path(args.work), models, ocr_engine)
         print(f"real video {real.name}: {check['question']!r} -> {check['reply']!r} cites {check['citations']} "
               f"(clip OCR: {check['clip_ocr']})")
+    return _finish(results, args)
+
+
+def _finish(results: list[dict], args) -> int:
     if not results:
         return 0
+    results = sorted(results, key=lambda r: r["minutes"])
     heatmap(results, Path(args.heatmap))
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1, default=str))

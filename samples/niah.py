@@ -243,7 +243,8 @@ def questions(plan: HaystackPlan, video: str) -> list[dict]:
 
 
 def _words(text: str) -> str:
-    return " ".join(re.findall(r"[a-z0-9]+", text.casefold()))
+    # Numbers compare by value: "09:05" and "9:05" state the same time.
+    return " ".join(w.lstrip("0") or "0" if w.isdigit() else w for w in re.findall(r"[a-z]+|[0-9]+", text.casefold()))
 
 
 def contains_answer(text: str, answer: str) -> bool:

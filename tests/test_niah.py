@@ -92,6 +92,7 @@ def test_grading_needs_the_fact_and_an_overlapping_citation():
     # Spacing lost by OCR and copied by the answerer still states the fact; a longer number never does.
     assert contains_answer("The meeting moved to room175", "175") and not contains_answer("room 1175", "175")
     assert contains_answer("The rendezvous point is thered mill", "red mill")
+    assert contains_answer("The launch is at 9:05 tomorrow", "09:05") and not contains_answer("at 19:05", "09:05")
 
 
 def test_refusals_are_recognised_and_invented_times_are_not():
