@@ -141,7 +141,8 @@ def heatmap(results: list[dict], path: Path) -> None:
 
     from longwatch.samples.niah import _font
 
-    depths = sorted({g["depth"] for r in results for g in r["rows"] if g["kind"] == "needle"})
+    # Depths snap to whole percents: frame rounding moves a needle by a hair between lengths.
+    depths = sorted({round(g["depth"] * 100) for r in results for g in r["rows"] if g["kind"] == "needle"})
     cols = [r["minutes"] for r in results]
     cw, ch, left, top, gap = 64, 24, 64, 44, 24
     pw = left + max(cw * len(cols), 200)  # wide enough for the panel title even with one length
@@ -154,9 +155,9 @@ def heatmap(results: list[dict], path: Path) -> None:
         for j, minutes in enumerate(cols):
             draw.text((x0 + left + j * cw + 6, top - 18), f"{minutes:g} min", font=small, fill="black")
         for i, depth in enumerate(depths):
-            draw.text((x0 + 6, top + i * ch + 5), f"{depth * 100:.0f}%", font=small, fill="black")
+            draw.text((x0 + 6, top + i * ch + 5), f"{depth}%", font=small, fill="black")
             for j, r in enumerate(results):
-                cell = [g[key] for g in r["rows"] if g["kind"] == "needle" and g["depth"] == depth]
+                cell = [g[key] for g in r["rows"] if g["kind"] == "needle" and round(g["depth"] * 100) == depth]
                 box = (x0 + left + j * cw, top + i * ch, x0 + left + (j + 1) * cw - 2, top + (i + 1) * ch - 2)
                 if not cell:
                     draw.rectangle(box, fill=(235, 235, 235))
