@@ -28,6 +28,9 @@ def format_span(t0: float, t1: float) -> str:
 NEEDS_VISION = ("This question needs a vision model: the offline preset answers from on-screen text and time only, "
                 "and no text in the video matches it. Use the 'vlm' preset (`longwatch models pull`) to answer it.")
 
+NOT_IN_TEXT = ("The video's on-screen text does not mention this, so I cannot answer it from the video. "
+               "(The offline preset reads on-screen text only; the 'vlm' preset also sees the pictures.)")
+
 _VISUAL_WORDS = ("colour", "color", "look", "wear", "see", "shown", "appear", "who", "what happens", "doing",
                  "how many", "where", "scene", "person", "people", "animal", "object", "describe")
 

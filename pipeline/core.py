@@ -13,10 +13,11 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 import numpy as np
 
 from longwatch.pipeline.allocate import allocate, grid_for
-from longwatch.pipeline.answer import (NEEDS_VISION, Answer, ContextItem, build_blocks, cite,
-                                       is_visual_question)
+from longwatch.pipeline.answer import (NEEDS_VISION, NOT_IN_TEXT, Answer, Citation, ContextItem, build_blocks,
+                                       cite, format_span, is_visual_question)
 from longwatch.pipeline.errors import BankError
 from longwatch.pipeline.select import is_whole_video_question, select_clips
+from longwatch.pipeline.textqa import OCR_SEPARATOR
 
 @dataclass(frozen=True)
 class PipelineConfig:
@@ -135,6 +136,7 @@ class Pipeline:
         self.models = models
         self.config = config or PipelineConfig()
         self.ocr_engine = ocr_engine
+        self._lines = None  # textqa.LineIndex, built on the first text-only question
         self.visual = not getattr(models.answerer, "is_text_only", False)
         self.encoder = None
         if self.visual:
@@ -288,7 +290,10 @@ class Pipeline:
             t = lap("caption", t)
         ocr_text = ""
         if lane is not None:
-            ocr_text = " | ".join(dict.fromkeys(s.text for s in lane.process(clip)))
+            spans = lane.process(clip)
+            ocr_text = OCR_SEPARATOR.join(dict.fromkeys(s.text for s in spans))
+            if spans:  # seconds-precise ranges inside the clip, so answers cite when the text was visible
+                meta["ocr_spans"] = [[max(s.t0, clip.t0), min(max(s.t1, s.t0), clip.t1), s.text] for s in spans]
             t = lap("ocr", t)
         key_text = " ".join(p for p in (caption, ocr_text) if p) or "(no text)"
         vec = np.asarray(self.models.embedder.embed([key_text])[0], dtype=np.float32)
@@ -315,9 +320,11 @@ class Pipeline:
 
         t = time.perf_counter()
         records = {v: self.bank.clips(v) for v in scope}
+        whole = is_whole_video_question(question)
+        if not self.visual and not whole:
+            return self._ask_from_lines(question, qvec, records, scope, timings, t)
         by_key = {(v, r.clip_index): r for v, rs in records.items() for r in rs}
         hits = self.bank.search(qvec, cfg.top_n, space="text", videos=scope)
-        whole = is_whole_video_question(question)
         anchors = cfg.anchors_whole if whole else cfg.anchors
         cands = select_clips([(h.record.video_id, h.record.clip_index, h.score) for h in hits],
                              {v: [r.clip_index for r in rs] for v, rs in records.items()},
@@ -370,6 +377,47 @@ class Pipeline:
         return Answer(text=text, citations=citations, tokens_used=used, timings=timings,
                       clips_considered=len(items), budget=cfg.budget, needs_vision=needs_vision,
                       prefill_tokens=prefill, videos=list(scope))
+
+    def _ask_from_lines(self, question, qvec, records, scope, timings, t) -> Answer:
+        """Text-only answerers: quote the on-screen lines that match, or say that none does.
+
+        A 135M LM handed whole clips invents facts and times; handed only the matching lines it rephrases
+        them, and the quoted lines with their times stay in the answer as the evidence.
+        """
+        import torch
+
+        from longwatch.pipeline.models.base import PromptBlock
+        from longwatch.pipeline.textqa import LineIndex, all_lines, asks_for_any_text, grounded, quote
+
+        cfg = self.config
+        if self._lines is None:
+            self._lines = LineIndex(self.models.embedder)
+        evidence = self._lines.evidence(question, qvec, records)
+        generic = not evidence and asks_for_any_text(question)
+        if generic:
+            evidence = all_lines(records)
+        timings["retrieve"] = time.perf_counter() - t
+        t = time.perf_counter()
+        needs_vision = not evidence and is_visual_question(question)
+        multi = len(records) > 1
+        if not evidence:
+            text = NEEDS_VISION if needs_vision else NOT_IN_TEXT
+        elif generic:
+            text = "Text on screen:\n" + quote(evidence, multi)
+        else:
+            blocks = [PromptBlock(format_span(*line.spans[0]) + " ", text_after=f"On-screen text: {line.text}\n")
+                      for line in sorted(evidence, key=lambda l: (l.video, l.t0))]
+            with torch.inference_mode():
+                reply = self.models.answerer.generate(blocks, question, max_new_tokens=cfg.answer_tokens,
+                                                      min_new_tokens=cfg.min_new_tokens)
+            reply = grounded(reply, evidence, question)  # a small LM's aside must not add facts
+            text = (reply + "\n" if reply else "") + quote(evidence, multi)
+        timings["answer"] = time.perf_counter() - t
+        citations = [Citation(line.video, a, b, float(min(1.0, max(0.0, line.score))))
+                     for line in evidence for a, b in line.spans[:3]][: max(cfg.max_citations, 1) * 2]
+        return Answer(text=text, citations=citations, tokens_used=0, timings=timings,
+                      clips_considered=sum(len(r) for r in records.values()), budget=cfg.budget,
+                      needs_vision=needs_vision, prefill_tokens=None, videos=list(scope))
 
     def _scope(self, videos: list[str] | None) -> list[str]:
         known = [v.video_id for v in self.bank.videos() if v.clips > 0]
