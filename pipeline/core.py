@@ -408,7 +408,8 @@ class Pipeline:
             blocks = [PromptBlock(format_span(*line.spans[0]) + " ", text_after=f"On-screen text: {line.text}\n")
                       for line in sorted(evidence, key=lambda l: (l.video, l.t0))]
             with torch.inference_mode():
-                reply = self.models.answerer.generate(blocks, question, max_new_tokens=cfg.answer_tokens,
+                # Only the first sentence can survive `grounded`, so a sentence's worth of tokens is enough.
+                reply = self.models.answerer.generate(blocks, question, max_new_tokens=min(cfg.answer_tokens, 40),
                                                       min_new_tokens=cfg.min_new_tokens)
             reply = grounded(reply, evidence, question)  # a small LM's aside must not add facts
             text = (reply + "\n" if reply else "") + quote(evidence, multi)
