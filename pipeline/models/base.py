@@ -9,6 +9,8 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from longwatch.pipeline.answer import format_span, format_time  # noqa: F401  (re-exported: one time format)
+
 if TYPE_CHECKING:
     import numpy as np
     import torch
@@ -54,16 +56,6 @@ class Prompt:
     def n_visual(self) -> int:
         """Visual tokens injected (placeholder positions minus separators)."""
         return sum(len(v.embeds) - v.separators for v in self.visuals)
-
-
-def format_time(seconds: float) -> str:
-    """00:41:08 style clock time for prompts and citations."""
-    s = int(round(max(seconds, 0.0)))
-    return f"{s // 3600:02d}:{s % 3600 // 60:02d}:{s % 60:02d}"
-
-
-def format_span(t0: float, t1: float) -> str:
-    return f"[{format_time(t0)}-{format_time(t1)}]"
 
 
 class VLMAdapter:
