@@ -54,6 +54,17 @@ class Citation:
         return (f"{self.video} " if with_video else "") + format_span(self.t0, self.t1)
 
 
+@dataclass(frozen=True)
+class ClipUse:
+    """One clip the answer considered: its relevance and the visual tokens ATA gave it (0 = text only)."""
+
+    video: str
+    t0: float
+    t1: float
+    relevance: float
+    tokens: int
+
+
 @dataclass
 class Answer:
     """What `ask` returns: text, supporting time ranges, visual tokens read, per-stage seconds."""
@@ -67,6 +78,7 @@ class Answer:
     needs_vision: bool = False  # the question asks about visuals and the answerer reads text only
     prefill_tokens: int | None = None  # prompt length the answerer saw, when it reports one
     videos: list[str] = field(default_factory=list)
+    clips: list[ClipUse] = field(default_factory=list)  # per considered clip, for timelines and debugging
 
     def to_dict(self) -> dict:
         return asdict(self)

@@ -13,8 +13,8 @@ from dataclasses import asdict, dataclass, field, is_dataclass
 import numpy as np
 
 from longwatch.pipeline.allocate import allocate, grid_for
-from longwatch.pipeline.answer import (NEEDS_VISION, NOT_IN_TEXT, Answer, Citation, ContextItem, build_blocks,
-                                       cite, format_span, is_visual_question)
+from longwatch.pipeline.answer import (NEEDS_VISION, NOT_IN_TEXT, Answer, Citation, ClipUse, ContextItem,
+                                       build_blocks, cite, format_span, is_visual_question)
 from longwatch.pipeline.errors import BankError
 from longwatch.pipeline.select import is_whole_video_question, select_clips
 from longwatch.pipeline.textqa import OCR_SEPARATOR
@@ -376,7 +376,8 @@ class Pipeline:
         citations = [] if needs_vision else cite(items, n_cite, spread=n_cite if whole else 0)
         return Answer(text=text, citations=citations, tokens_used=used, timings=timings,
                       clips_considered=len(items), budget=cfg.budget, needs_vision=needs_vision,
-                      prefill_tokens=prefill, videos=list(scope))
+                      prefill_tokens=prefill, videos=list(scope),
+                      clips=[ClipUse(i.video, i.t0, i.t1, i.relevance, i.n_tokens) for i in items])
 
     def _ask_from_lines(self, question, qvec, records, scope, timings, t) -> Answer:
         """Text-only answerers: quote the on-screen lines that match, or say that none does.
@@ -418,7 +419,8 @@ class Pipeline:
                      for line in evidence for a, b in line.spans[:3]][: max(cfg.max_citations, 1) * 2]
         return Answer(text=text, citations=citations, tokens_used=0, timings=timings,
                       clips_considered=sum(len(r) for r in records.values()), budget=cfg.budget,
-                      needs_vision=needs_vision, prefill_tokens=None, videos=list(scope))
+                      needs_vision=needs_vision, prefill_tokens=None, videos=list(scope),
+                      clips=[ClipUse(c.video, c.t0, c.t1, c.score, 0) for c in citations])
 
     def _scope(self, videos: list[str] | None) -> list[str]:
         known = [v.video_id for v in self.bank.videos() if v.clips > 0]

@@ -59,25 +59,10 @@ def test_whole_video_citations_spread_over_the_timeline():
 
 # ---- the Pipeline on real videos, a real bank and tiny real-architecture models ---------------------------------
 def make_video(path, seconds: float, fps: int = 5, size: tuple[int, int] = (320, 180)) -> str:
-    """An H.264 file of moving shapes whose colours change every few seconds (PyAV; no binaries in git)."""
-    import av
-    import numpy as np
+    """An H.264 file of moving scenes (the project's sample generator; no binaries in git)."""
+    from longwatch.samples.videos import make_sample
 
-    w, h = size
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "g": str(fps * 4)})
-        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
-        for i in range(int(seconds * fps)):
-            t = i / fps
-            img = np.zeros((h, w, 3), np.uint8)
-            img[:] = (int(t * 7) % 256, int(t * 3) % 256, 90)
-            x = int(t * 20) % (w - 40)
-            img[60:100, x:x + 40] = (255 - int(t) % 256, 200, int(t * 11) % 256)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-    return str(path)
+    return make_sample(path, duration=seconds, fps=fps, size=size).path
 
 
 @pytest.fixture(scope="module")
@@ -124,6 +109,8 @@ def check_answers(root, tiny, seconds: float) -> list:
         assert ans.text
         assert ans.citations and all(0.0 <= c.t0 < c.t1 <= seconds + 1e-6 and c.video == "v" for c in ans.citations)
         assert 0 < ans.tokens_used <= ans.budget == 8192
+        assert len(ans.clips) == ans.clips_considered and sum(c.tokens for c in ans.clips) == ans.tokens_used
+        assert all(0.0 <= c.relevance <= 1.0 for c in ans.clips)
         assert {"embed", "retrieve", "relevance", "allocate", "answer"} <= set(ans.timings)
         assert ans.prefill_tokens and ans.prefill_tokens > ans.tokens_used
     return answers
