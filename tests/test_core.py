@@ -311,7 +311,6 @@ def long_ingest_check(tmp_path, tiny, seconds: int) -> dict:
     return {"rss_early": early, "rss_late": late, "bank": log[-1]["bytes"], "resumed_from": done["resumed_from"]}
 
 
-@pytest.mark.slow
 def test_offline_preset_answers_from_on_screen_text_and_declines_visual_questions(tmp_path):
     """Text-only answerer (SmolLM2) + real OCR: the needle's clip is cited; a colour question is declined."""
     from longwatch.memory import MemoryBank
