@@ -20,7 +20,7 @@ from glob import glob
 from pathlib import Path
 from typing import Literal
 
-from longwatch.app.mcq import Question, is_correct, load_questions, predicted_letter
+from longwatch.app.mcq import Question, is_correct, predicted_letter
 
 log = logging.getLogger(__name__)
 

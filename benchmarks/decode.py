@@ -100,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             wall = time.perf_counter() - t
         rows.append((name, wall, kept, decoded, mem.peak))
     base = rows[0][1]
-    print(f"\n| method | wall s | video s per wall s | speed vs baseline | frames out | peak RSS MiB |")
+    print("\n| method | wall s | video s per wall s | speed vs baseline | frames out | peak RSS MiB |")
     print("|---|---|---|---|---|---|")
     for name, wall, kept, decoded, peak in rows:
         print(f"| {name} | {wall:.1f} | {info.duration / wall:.0f} | {base / wall:.2f}x | {kept} | {peak / 2**20:.0f} |")

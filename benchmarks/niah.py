@@ -20,7 +20,7 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 def run_length(minutes: float, args, models, ocr_engine) -> dict:
     """One haystack: generate (cached), ingest into a fresh bank, ask every question, grade."""
     from longwatch.memory import MemoryBank
-    from longwatch.pipeline.core import Pipeline, PipelineConfig
+    from longwatch.pipeline.core import Pipeline
     from longwatch.samples.niah import make_niah, score
 
     work = Path(args.work)

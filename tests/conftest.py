@@ -30,3 +30,43 @@ def seed() -> int:
         return SEED
     torch.manual_seed(SEED)
     return SEED
+
+
+@pytest.fixture
+def http_live_stream(tmp_path):
+    """Start a real live stream on loopback: `start(seconds)` encodes an FFmpeg test pattern and serves it in
+    real time as MPEG-TS over HTTP (`ffmpeg -re … -listen 1`), returning the URL once the sender listens.
+    The sender is killed when the test ends."""
+    import shutil
+    import socket
+    import subprocess
+    import time
+
+    import psutil
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("needs the ffmpeg CLI to send a local live stream (apt-get install ffmpeg)")
+    senders: list[subprocess.Popen] = []
+
+    def start(seconds: float) -> str:
+        video = tmp_path / f"live{len(senders)}.ts"
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        "testsrc2=size=320x240:rate=25", "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast",
+                        "-g", "12", "-pix_fmt", "yuv420p", "-f", "mpegts", str(video)], check=True, timeout=120)
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        url = f"http://127.0.0.1:{port}/live.ts"
+        proc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", str(video), "-c", "copy",
+                                 "-f", "mpegts", "-listen", "1", url], stdin=subprocess.DEVNULL)
+        senders.append(proc)
+        deadline = time.monotonic() + 15
+        while not any(c.status == psutil.CONN_LISTEN for c in psutil.Process(proc.pid).net_connections("tcp")):
+            assert proc.poll() is None and time.monotonic() < deadline, "the ffmpeg sender did not start listening"
+            time.sleep(0.05)
+        return url
+
+    yield start
+    for proc in senders:
+        proc.kill()
+        proc.wait(timeout=10)

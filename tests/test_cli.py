@@ -6,7 +6,6 @@ Models come from the tiny preset (cached under the default home); every bank liv
 from __future__ import annotations
 
 import json
-import shutil
 
 import pytest
 
@@ -73,35 +72,10 @@ def test_errors_map_to_exit_codes_with_a_json_payload(capsys, bank_args, tmp_pat
     assert code == 3 and out["error"] == "StreamError"
 
 
-@pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="needs the ffmpeg CLI (apt-get install ffmpeg)")
-def test_watch_a_stream_for_a_few_seconds_and_answer(capsys, bank_args, tmp_path):
-    import subprocess
-    import time
-
-    import psutil
-
-    video = tmp_path / "cam.ts"
-    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                    "testsrc2=size=320x240:rate=25", "-t", "20", "-c:v", "libx264", "-preset", "ultrafast", "-g", "12",
-                    "-pix_fmt", "yuv420p", "-f", "mpegts", str(video)], check=True, timeout=120)
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"http://127.0.0.1:{port}/live.ts"
-    proc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", str(video), "-c", "copy",
-                             "-f", "mpegts", "-listen", "1", url], stdin=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 15
-        while not any(c.status == psutil.CONN_LISTEN for c in psutil.Process(proc.pid).net_connections("tcp")):
-            assert proc.poll() is None and time.monotonic() < deadline
-            time.sleep(0.05)
-        code, out = _run(capsys, ["--json", "watch", url, "--id", "cam", "--seconds", "7", "--every", "3",
-                                  "--ask", "What is on the camera?", *bank_args])
-    finally:
-        proc.kill()
-        proc.wait(timeout=10)
+def test_watch_a_stream_for_a_few_seconds_and_answer(capsys, bank_args, http_live_stream):
+    url = http_live_stream(20)
+    code, out = _run(capsys, ["--json", "watch", url, "--id", "cam", "--seconds", "7", "--every", "3",
+                              "--ask", "What is on the camera?", *bank_args])
     assert code == 0
     stats = out["stats"]
     assert stats["video_id"] == "cam" and stats["clips_committed"] >= 2 and not stats["running"]
