@@ -1,19 +1,20 @@
 """`longwatch samples make KIND OUT_DIR`: generate sample videos with known on-screen text, or the bad-input corpus.
 
-KIND is `standard` (short clips: codecs, rotation, VFR, one frame), `long` (an hour at 640x360) or `bad` (corrupt inputs).
+KIND is `standard` (short clips: codecs, rotation, VFR, one frame), `long` (an hour at 640x360), `bad` (corrupt
+inputs) or `mcq` (a small multiple-choice set in LVBench / Video-MME / MLVU shapes for `longwatch batch`).
 """
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "generate sample videos (standard, long) or the bad-input corpus (bad)"
+HELP = "generate sample videos (standard, long), the bad-input corpus (bad) or a multiple-choice set (mcq)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     make = sub.add_parser("make", help="write samples into a folder")
-    make.add_argument("kind", choices=["standard", "long", "bad"], help="which set to generate")
+    make.add_argument("kind", choices=["standard", "long", "bad", "mcq"], help="which set to generate")
     make.add_argument("out_dir", help="folder to write into (created if missing)")
     make.add_argument("--hours", type=float, default=1.0, help="length of the long sample (default 1)")
     make.add_argument("--fps", type=float, default=10.0, help="frame rate of the long sample (default 10)")
@@ -34,6 +35,13 @@ def run(args: argparse.Namespace) -> int:
         items = make_bad_inputs(out, seed=args.seed)
         emit(args, {"bad_inputs": [asdict(i) for i in items]},
              "\n".join(f"{i.path}: {i.what} -> {i.expect}" for i in items))
+        return 0
+    if args.kind == "mcq":
+        from longwatch.samples.mcq import make_mcq
+
+        path = make_mcq(out, seed=args.seed)
+        emit(args, {"questions": str(path), "videos": sorted(str(p) for p in out.glob("mcq*.mp4"))},
+             f"{path} (run: longwatch batch {out} -q {path} -o OUT)")
         return 0
     from longwatch.samples.videos import make_long, make_standard
 

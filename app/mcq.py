@@ -117,7 +117,11 @@ def predicted_letter(answer_text: str, options: tuple[str, ...]) -> str | None:
         match = re.search(pattern, text)
         if match:
             return match.group(1)
-    quoted = [LETTERS[i] for i, o in enumerate(options) if o and o.lower() in text.lower()]
+    # Else the one option the answer quotes: as a whole word, inner spaces optional (OCR reads "B7" as
+    # "B 7"), ignoring bracketed time ranges so option "8" does not match "[00:00:08–…]".
+    plain = re.sub(r"\[[^\]]*\]", " ", text).lower()
+    quoted = [LETTERS[i] for i, o in enumerate(options) if o.strip() and re.search(
+        r"(?<![a-z0-9])" + r"\s*".join(map(re.escape, re.sub(r"\s+", "", o.lower()))) + r"(?![a-z0-9])", plain)]
     return quoted[0] if len(quoted) == 1 else None
 
 

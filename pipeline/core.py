@@ -388,11 +388,14 @@ class Pipeline:
         import torch
 
         from longwatch.pipeline.models.base import PromptBlock
-        from longwatch.pipeline.textqa import LineIndex, all_lines, asks_for_any_text, grounded, quote
+        from longwatch.pipeline.textqa import LineIndex, all_lines, asks_for_any_text, grounded, question_stem, quote
 
         cfg = self.config
         if self._lines is None:
             self._lines = LineIndex(self.models.embedder)
+        stem = question_stem(question)
+        if stem != question:  # listed options and instructions dilute the match with the on-screen line
+            qvec = np.asarray(self.models.embedder.embed([stem])[0], dtype=np.float32)
         evidence = self._lines.evidence(question, qvec, records)
         generic = not evidence and asks_for_any_text(question)
         if generic:

@@ -73,6 +73,11 @@ def unglued(text: str) -> str:
     return re.sub(r"[A-Za-z]{6,}", lambda m: " ".join(wordninja.split(m.group())) or m.group(), text)
 
 
+def question_stem(question: str) -> str:
+    """The question without a multiple-choice tail ("Options: (A) …", "Answer with the letter")."""
+    return re.split(r"\n\s*(?:options?:|\(?[A-H][.)]\s)", question, maxsplit=1, flags=re.IGNORECASE)[0].strip()
+
+
 def asks_for_any_text(question: str) -> bool:
     """True for generic questions about on-screen text, with no topic of their own."""
     words = content_words(question)
@@ -131,7 +136,8 @@ def grounded(reply: str, evidence: Sequence[TextLine], question: str) -> str:
     if any(n not in squashed for n in re.findall(r"\d+", first)):
         return ""
     words = content_words(first)
-    known = content_words(source) | content_words(question)
+    # The question's wording may be echoed, not its listed options: those are claims, not evidence.
+    known = content_words(source) | content_words(question_stem(question))
     supported = [w for w in words if w in known or (len(w) >= 4 and w in squashed)]
     return first if words and len(supported) >= 0.7 * len(words) else ""
 
@@ -164,7 +170,7 @@ class LineIndex:
                 scored.append(TextLine(line.video, line.text, line.spans, float(s)))
         if not scored:
             return []
-        topic = content_words(question)
+        topic = content_words(question_stem(question))
         keep = [l for l in scored if l.score >= SURE_SCORE
                 or (l.score >= MIN_SCORE and shares_topic(topic, l.text))]
         if not keep:

@@ -94,3 +94,20 @@ def test_ray_executor_gives_the_same_answers(archive, local_run, tmp_path):
     local = {r["id"]: (r.get("answer"), r.get("citations"), r.get("error")) for r in read_jsonl(local_run[0] / "answers.jsonl")}
     remote = {r["id"]: (r.get("answer"), r.get("citations"), r.get("error")) for r in read_jsonl(tmp_path / "answers.jsonl")}
     assert remote == local
+
+
+def test_multiple_choice_sample_is_answered_and_scored_from_the_video(tmp_path):
+    """The shipped LVBench / Video-MME / MLVU-shaped sample, offline preset: the on-screen fact picks the option."""
+    from longwatch.samples.mcq import make_mcq
+
+    qfile = make_mcq(tmp_path / "set", n_videos=3, duration=20.0, seed=5)
+    questions = load_questions(qfile)
+    settings = BatchSettings(bank=str(tmp_path / "bank"), preset="offline")
+    summary = run_batch(settings, discover_videos([tmp_path / "set"]), questions, tmp_path / "out")
+    assert summary.videos_ingested == 3 and summary.scored == 3 and summary.accuracy == 1.0
+    refs = {q.id: q.time_reference for q in questions}
+    for row in read_jsonl(tmp_path / "out" / "answers.jsonl"):
+        assert row["correct"] is True, row
+        if refs[row["id"]]:
+            t0, t1 = refs[row["id"]]
+            assert any(c["t0"] <= t1 and t0 <= c["t1"] for c in row["citations"]), row

@@ -84,6 +84,10 @@ def test_grounded_keeps_faithful_rephrasing_only():
     assert grounded("The vault code is 1234.", ev, q) == ""
     assert grounded("The vault code is a code of the National Institute of Crypto-Laws.", ev, q) == ""
     assert grounded("", ev, q) == ""
+    mcq = "What is the password?\nOptions:\n(A) TULIP\n(B) COBALT\nAnswer with the option's letter."
+    cobalt = [TextLine("v", "THE PASSWORD IS COBALT", [(12.0, 18.0)])]
+    assert grounded("The password is TULIP.", cobalt, mcq) == ""  # an option is not evidence
+    assert grounded("The password is COBALT.", cobalt, mcq) == "The password is COBALT."
 
 
 def test_all_lines_and_quote_read_in_time_order():
