@@ -32,13 +32,26 @@ def seed() -> int:
     return SEED
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def free_port():
+    """A function that returns a free TCP port on 127.0.0.1, for the servers tests start."""
+    return _free_port
+
+
 @pytest.fixture
 def http_live_stream(tmp_path):
     """Start a real live stream on loopback: `start(seconds)` encodes an FFmpeg test pattern and serves it in
     real time as MPEG-TS over HTTP (`ffmpeg -re … -listen 1`), returning the URL once the sender listens.
     The sender is killed when the test ends."""
     import shutil
-    import socket
     import subprocess
     import time
 
@@ -53,10 +66,7 @@ def http_live_stream(tmp_path):
         subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                         "testsrc2=size=320x240:rate=25", "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast",
                         "-g", "12", "-pix_fmt", "yuv420p", "-f", "mpegts", str(video)], check=True, timeout=120)
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        url = f"http://127.0.0.1:{port}/live.ts"
+        url = f"http://127.0.0.1:{_free_port()}/live.ts"
         proc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", str(video), "-c", "copy",
                                  "-f", "mpegts", "-listen", "1", url], stdin=subprocess.DEVNULL)
         senders.append(proc)

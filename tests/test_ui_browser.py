@@ -9,7 +9,6 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
-import socket
 import time
 import urllib.parse
 from pathlib import Path
@@ -25,14 +24,9 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 MAX_UPLOAD_MB = 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, free_port):
     pytest.importorskip("gradio", reason="the UI needs: pip install 'longwatch[ui]'")
     from longwatch.app.api import LongWatch
     from longwatch.app.config import UIConfig, load_config
@@ -41,7 +35,7 @@ def served(tmp_path_factory):
     config = load_config(preset="tiny", pipeline=dict(PIPELINE))
     with LongWatch.open(tmp_path_factory.mktemp("bank"), config=config) as lw:
         app = create_app(lw)
-        launch(app, lw, UIConfig(port=_free_port(), max_upload_mb=MAX_UPLOAD_MB), prevent_thread_lock=True,
+        launch(app, lw, UIConfig(port=free_port(), max_upload_mb=MAX_UPLOAD_MB), prevent_thread_lock=True,
                quiet=True)
         try:
             yield lw, app.local_url.rstrip("/")

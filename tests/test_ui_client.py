@@ -6,7 +6,6 @@ The app runs on the tiny preset (real model classes, tiny random weights) and a 
 from __future__ import annotations
 
 import re
-import socket
 import time
 from pathlib import Path
 
@@ -27,20 +26,15 @@ def _path(video: dict) -> str:
     return (video.get("video") or video)["path"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
 
 @pytest.fixture(scope="module")
-def served(tmp_path_factory):
+def served(tmp_path_factory, free_port):
     from longwatch.ui.app import create_app, launch
 
     config = load_config(preset="tiny", pipeline=dict(PIPELINE))
     with LongWatch.open(tmp_path_factory.mktemp("bank"), config=config) as lw:
         app = create_app(lw)
-        launch(app, lw, UIConfig(port=_free_port(), max_upload_mb=5), prevent_thread_lock=True, quiet=True)
+        launch(app, lw, UIConfig(port=free_port(), max_upload_mb=5), prevent_thread_lock=True, quiet=True)
         try:
             yield lw, app, gradio_client.Client(app.local_url, download_files=False, verbose=False)
         finally:
@@ -112,10 +106,10 @@ def test_delete_removes_the_video_and_its_copy(served, sample):
     assert not list(lw.uploads_dir.glob(f"{video_id}.*"))
 
 
-def test_live_tab_watches_reports_answers_and_stops(served, http_live_stream):
+def test_live_tab_watches_reports_answers_and_stops(served, http_live_stream, free_port):
     _, _, client = served
     with pytest.raises(Exception, match="StreamError"):
-        client.predict(f"http://127.0.0.1:{_free_port()}/none.ts", api_name="/live_start")
+        client.predict(f"http://127.0.0.1:{free_port()}/none.ts", api_name="/live_start")
     url = http_live_stream(30)
     status, _timer = client.predict(url, api_name="/live_start")
     assert "0 clips" in status
