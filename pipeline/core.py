@@ -388,7 +388,7 @@ class Pipeline:
         import torch
 
         from longwatch.pipeline.models.base import PromptBlock
-        from longwatch.pipeline.textqa import LineIndex, all_lines, asks_for_any_text, grounded, question_stem, quote
+        from longwatch.pipeline.textqa import LineIndex, asks_for_any_text, grounded, question_stem, quote
 
         cfg = self.config
         if self._lines is None:
@@ -399,7 +399,7 @@ class Pipeline:
         evidence = self._lines.evidence(question, qvec, records)
         generic = not evidence and asks_for_any_text(question)
         if generic:
-            evidence = all_lines(records)
+            evidence = self._lines.all_lines(records)
         timings["retrieve"] = time.perf_counter() - t
         t = time.perf_counter()
         needs_vision = not evidence and is_visual_question(question)

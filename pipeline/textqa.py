@@ -44,17 +44,9 @@ def content_words(text: str) -> set[str]:
             for w in words if w not in _STOP}
 
 
-def shares_topic(topic: set[str], line: str) -> bool:
-    """Whether a line mentions a question's content word; OCR often drops spaces ("Thelaunch is at"), so
-    words of four letters or more also count when found inside the line with its spaces removed."""
-    if topic & content_words(line):
-        return True
-    squashed = re.sub(r"[^a-z0-9]+", "", line.lower())
-    return any(len(w) >= 4 and w in squashed for w in topic)
-
-
 def topic_coverage(topic: set[str], line: str) -> float:
-    """Fraction of the question's content words the line mentions (spaces ignored for words of 4+ letters)."""
+    """Fraction of the question's content words the line mentions; OCR often drops spaces ("Thelaunch is at"),
+    so words of four letters or more also count when found inside the line with its spaces removed."""
     if not topic:
         return 0.0
     words = content_words(line)
@@ -159,6 +151,11 @@ class LineIndex:
         self._cache[video] = (len(records), lines, vecs)
         return lines, vecs
 
+    def all_lines(self, records_by_video: dict[str, Sequence], limit: int = 12) -> list[TextLine]:
+        """Every distinct line in time order (for "what text appears?"), at most `limit`."""
+        lines = [l for v, rs in records_by_video.items() for l in self.lines(v, rs)[0]]
+        return sorted(lines, key=lambda l: (l.video, l.t0))[:limit]
+
     def evidence(self, question: str, qvec: np.ndarray, records_by_video: dict[str, Sequence]) -> list[TextLine]:
         """The lines that support an answer, best first; empty when nothing on screen matches."""
         scored: list[TextLine] = []
@@ -172,7 +169,7 @@ class LineIndex:
             return []
         topic = content_words(question_stem(question))
         keep = [l for l in scored if l.score >= SURE_SCORE
-                or (l.score >= MIN_SCORE and shares_topic(topic, l.text))]
+                or (l.score >= MIN_SCORE and topic_coverage(topic, l.text) > 0)]
         if not keep:
             return []
         # Rank by similarity plus how many of the question's words a line mentions (dense + lexical), so a
@@ -181,12 +178,6 @@ class LineIndex:
         keep.sort(key=lambda l: (-rank[id(l)], l.video, l.t0))
         best = rank[id(keep[0])]
         return [l for l in keep if rank[id(l)] >= best - NEAR_BEST][:MAX_EVIDENCE]
-
-
-def all_lines(records_by_video: dict[str, Sequence], limit: int = 12) -> list[TextLine]:
-    """Every distinct line in time order (for "what text appears?"), at most `limit`."""
-    lines = [l for v, rs in records_by_video.items() for l in collect_lines(v, rs)]
-    return sorted(lines, key=lambda l: (l.video, l.t0))[:limit]
 
 
 def quote(lines: Sequence[TextLine], multi_video: bool) -> str:

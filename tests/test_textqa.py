@@ -8,7 +8,7 @@ from __future__ import annotations
 import pytest
 
 from longwatch.memory.records import ClipRecord
-from longwatch.pipeline.textqa import (LineIndex, TextLine, all_lines, asks_for_any_text, collect_lines, grounded,
+from longwatch.pipeline.textqa import (LineIndex, TextLine, asks_for_any_text, collect_lines, grounded,
                                        quote)
 
 
@@ -90,7 +90,7 @@ def test_grounded_keeps_faithful_rephrasing_only():
     assert grounded("The password is COBALT.", cobalt, mcq) == "The password is COBALT."
 
 
-def test_all_lines_and_quote_read_in_time_order():
-    lines = all_lines({"v": HAYSTACK}, limit=3)
+def test_all_lines_and_quote_read_in_time_order(index):
+    lines = index.all_lines({"v": HAYSTACK}, limit=3)
     assert [l.text for l in lines] == ["TEAM MEETING", "City News", "Parking level 9 isfull"]
     assert quote(lines[:1], multi_video=True) == 'On screen in v [00:00:00\u201300:00:04], [00:00:20\u201300:00:24]: "TEAM MEETING"'
