@@ -32,6 +32,18 @@ def seed() -> int:
     return SEED
 
 
+@pytest.fixture(scope="module")
+def one_thread():
+    """One intra-op torch thread for a module of small model forwards: they are mostly overhead, and two
+    spinning OpenMP threads on a shared 2-core machine make them several times slower."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 def _free_port() -> int:
     import socket
 

@@ -15,18 +15,7 @@ from longwatch.pipeline.models import PromptBlock, load_preset, longwatch_home
 from longwatch.pipeline.models import text as text_models
 
 # ~30-60 s on the shared 2-core machine (model loads dominate); run with `-m slow`.
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: on a shared 2-core machine, OpenMP barriers of 2 threads make forwards ~5x slower."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("one_thread")]
 
 
 @pytest.fixture(scope="module")

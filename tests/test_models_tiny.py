@@ -15,15 +15,7 @@ from longwatch.pipeline.models.build import build_tiny
 
 FAMILIES = ["smolvlm", "qwen2_vl", "qwen2_5_vl", "llava_onevision"]
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """One intra-op thread: tiny forwards are all overhead, and 2 spinning OpenMP threads on a shared 2-core
-    machine make them orders of magnitude slower."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="session")
