@@ -5,7 +5,8 @@ Imports no torch models and no pipeline code.
 
 from longwatch.memory.bank import MemoryBank
 from longwatch.memory.index import IndexConfig
-from longwatch.memory.records import BankInputError, BankWarning, ClipRecord, Hit, TokenRef, VideoRecord
+from longwatch.memory.records import (BankInputError, BankWarning, ClipRecord, Gap, Hit, InvalidVideoId, TokenRef,
+                                      VideoRecord, check_video_id)
 
-__all__ = ["MemoryBank", "IndexConfig", "ClipRecord", "VideoRecord", "Hit", "TokenRef", "BankInputError",
-           "BankWarning"]
+__all__ = ["MemoryBank", "IndexConfig", "ClipRecord", "VideoRecord", "Gap", "Hit", "TokenRef", "BankInputError",
+           "InvalidVideoId", "check_video_id", "BankWarning"]

@@ -22,7 +22,7 @@ from longwatch.memory import store
 from longwatch.memory.index import IndexConfig, VectorIndex
 from longwatch.memory.ingest import IngestMixin
 from longwatch.memory.query import QueryMixin
-from longwatch.memory.records import BankInputError, BankWarning, VideoRecord
+from longwatch.memory.records import BankInputError, BankWarning, VideoRecord, check_video_id
 from longwatch.memory.shards import Shards
 from longwatch.pipeline.errors import BankError
 
@@ -248,8 +248,7 @@ class MemoryBank(IngestMixin, QueryMixin):
     # --- videos -------------------------------------------------------------------------------------------
     def add_video(self, video_id: str, source: str = "", info: dict | None = None) -> VideoRecord:
         """Register a video (idempotent: an existing video is returned unchanged)."""
-        if not isinstance(video_id, str) or not video_id.strip():
-            raise BankInputError(f"video id {video_id!r} must be a non-empty string")
+        check_video_id(video_id)
         with self._lock:
             self._writable()
             self._db().execute("INSERT OR IGNORE INTO videos(video_id, source, info, created) VALUES (?,?,?,?)",
@@ -258,6 +257,7 @@ class MemoryBank(IngestMixin, QueryMixin):
 
     def _vid(self, video_id: str) -> int:
         if video_id not in self._vids:
+            check_video_id(video_id)
             row = self._db().execute("SELECT vid FROM videos WHERE video_id=?", (video_id,)).fetchone()
             if row is None:
                 known = [v for (v,) in self._db().execute("SELECT video_id FROM videos ORDER BY vid LIMIT 5")]
@@ -273,6 +273,15 @@ class MemoryBank(IngestMixin, QueryMixin):
             row = self._db().execute("SELECT max(c.clip_index) FROM clips c JOIN videos v USING(vid) "
                                      "WHERE v.video_id=?", (video_id,)).fetchone()
             return row[0]
+
+    def add_gap(self, video_id: str, t0: float, t1: float, reason: str) -> None:
+        """Record that [t0, t1] seconds of a video could not be decoded, so it is reported, never hidden."""
+        if not (np.isfinite(t0) and np.isfinite(t1) and 0 <= t0 <= t1):
+            raise BankInputError(f"gap times t0={t0}, t1={t1}: need finite 0 <= t0 <= t1")
+        with self._lock:
+            self._writable()
+            self._db().execute("INSERT INTO gaps(vid, t0, t1, reason) VALUES (?,?,?,?)",
+                               (self._vid(video_id), float(t0), float(t1), str(reason)))
 
     def mark_complete(self, video_id: str) -> None:
         with self._lock:
@@ -290,7 +299,7 @@ class MemoryBank(IngestMixin, QueryMixin):
                 for space in self._dims:
                     cur = db.execute(f"DELETE FROM vec_{space} WHERE id IN (SELECT id FROM clips WHERE vid=?)", (vid,))
                     db.execute("UPDATE spaces SET n = n - ? WHERE space=?", (cur.rowcount, space))
-                for table in ("tokens", "clips", "videos"):
+                for table in ("tokens", "gaps", "clips", "videos"):
                     db.execute(f"DELETE FROM {table} WHERE vid=?", (vid,))
                 db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='deletes'")
                 db.execute("COMMIT")

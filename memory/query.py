@@ -9,7 +9,7 @@ import json
 
 import numpy as np
 
-from longwatch.memory.records import BankInputError, ClipRecord, Hit, TokenRef, VideoRecord
+from longwatch.memory.records import BankInputError, ClipRecord, Gap, Hit, TokenRef, VideoRecord
 from longwatch.memory.shards import check_kind
 from longwatch.pipeline.errors import BankError
 
@@ -130,12 +130,27 @@ class QueryMixin:
 
     def videos(self) -> list[VideoRecord]:
         with self._lock:
-            return [_video(r) for r in self._db().execute(f"{_VIDEO_SQL} GROUP BY v.vid ORDER BY v.vid")]
+            videos = [_video(r) for r in self._db().execute(f"{_VIDEO_SQL} GROUP BY v.vid ORDER BY v.vid")]
+            gaps: dict[str, list[Gap]] = {}
+            for video_id, t0, t1, reason in self._db().execute(
+                    "SELECT v.video_id, g.t0, g.t1, g.reason FROM gaps g JOIN videos v USING(vid) ORDER BY g.t0"):
+                gaps.setdefault(video_id, []).append(Gap(t0, t1, reason))
+            for v in videos:
+                v.gaps = gaps.get(v.video_id, [])
+            return videos
 
     def video(self, video_id: str) -> VideoRecord:
         with self._lock:
             row = self._db().execute(f"{_VIDEO_SQL} WHERE v.vid=? GROUP BY v.vid", (self._vid(video_id),)).fetchone()
-            return _video(row)
+            record = _video(row)
+            record.gaps = self.gaps(video_id)
+            return record
+
+    def gaps(self, video_id: str) -> list[Gap]:
+        """Time ranges of `video_id` that could not be decoded, in time order."""
+        with self._lock:
+            rows = self._db().execute("SELECT t0, t1, reason FROM gaps WHERE vid=? ORDER BY t0", (self._vid(video_id),))
+            return [Gap(t0, t1, reason) for t0, t1, reason in rows]
 
     def spaces(self) -> dict[str, int]:
         """Vector space name -> dimension."""

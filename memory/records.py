@@ -5,6 +5,7 @@ Plain Python only, so the pipeline and the app can import them without FAISS or 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from longwatch.pipeline.errors import BankError
@@ -12,6 +13,31 @@ from longwatch.pipeline.errors import BankError
 
 class BankInputError(BankError, ValueError):
     """A call the bank refused before writing anything: wrong dim, NaN, unknown video or space, duplicate clip."""
+
+
+class InvalidVideoId(BankInputError):
+    """A video id that is not a plain slug; ids name bank entries and must never act as paths or patterns."""
+
+
+VIDEO_ID_MAX = 128
+_VIDEO_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
+
+
+def check_video_id(video_id) -> str:
+    """Return `video_id` if it is a slug of letters, digits, `-`, `_`, `.` (no leading dot, at most 128 chars).
+
+    One validator for every entry point (API, CLI, batch, UI, live, the bank itself): an id is only ever a name,
+    so separators, `..`, wildcards and control characters are refused before anything is read or written.
+    """
+    if not isinstance(video_id, str):
+        raise InvalidVideoId(f"video id must be a string (found: {type(video_id).__name__}). Pass a short name "
+                             f"such as 'lecture-01'.")
+    if not video_id or len(video_id) > VIDEO_ID_MAX or not _VIDEO_ID.fullmatch(video_id):
+        shown = video_id if len(video_id) <= 40 else video_id[:40] + "..."
+        raise InvalidVideoId(f"video id {shown!r} is not allowed (found: {len(video_id)} characters). Use 1 to "
+                             f"{VIDEO_ID_MAX} letters, digits, '-', '_' or '.', not starting with '.', with no "
+                             f"path separators, wildcards or spaces, e.g. 'lecture-01'.")
+    return video_id
 
 
 class BankWarning(RuntimeWarning):
@@ -43,9 +69,18 @@ class ClipRecord:
     tokens: dict[str, TokenRef] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Gap:
+    """A time range of a video that could not be decoded (damage, dropped stream); recorded, never hidden."""
+
+    t0: float
+    t1: float
+    reason: str
+
+
 @dataclass
 class VideoRecord:
-    """One video in the bank; `last_clip` is None until a clip is committed."""
+    """One video in the bank; `last_clip` is None until a clip is committed; `gaps` lists undecodable ranges."""
 
     video_id: str
     source: str
@@ -55,6 +90,7 @@ class VideoRecord:
     last_clip: int | None
     duration: float | None
     created: float
+    gaps: list[Gap] = field(default_factory=list)
 
 
 @dataclass

@@ -12,11 +12,20 @@ os.environ.setdefault("TRITON_INTERPRET", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")  # tests never reach a model hub
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("PYTHONSAFEPATH", "1")  # subprocesses: keep the repo root (its kernels/ folder) off sys.path
 
 import numpy as np
 import pytest
 
 SEED = 1234
+SLOW_TIMEOUT = 3600  # seconds per slow-tier test; the default tier's limit is pyproject's `timeout`
+
+
+def pytest_collection_modifyitems(config, items):
+    """Hour-long runs and crash loops get an hour each; every other test keeps the short default limit."""
+    for item in items:
+        if item.get_closest_marker("slow") and not item.get_closest_marker("timeout"):
+            item.add_marker(pytest.mark.timeout(SLOW_TIMEOUT))
 
 
 @pytest.fixture(autouse=True)

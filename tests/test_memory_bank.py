@@ -328,3 +328,37 @@ def test_read_only_folder():
     finally:
         os.chmod(f"{root}/bank", 0o755)
         subprocess.run(["rm", "-rf", root], check=True)
+
+
+@pytest.mark.parametrize("bad", ["../../victim/thesis", "a/b", "*", "", ".hidden", "nul\x00byte", "x" * 129,
+                                 "sp ace", "back\\slash"])
+def test_invalid_video_ids_are_refused_before_anything_is_written(tmp_path, bad):
+    from longwatch.memory import InvalidVideoId
+
+    outside = tmp_path / "victim" / "thesis.txt"
+    outside.parent.mkdir()
+    outside.write_text("keep me")
+    with MemoryBank(tmp_path / "bank") as bank:
+        fill(bank, {"ok-video": 2})
+        for call in (lambda: bank.add_video(bad), lambda: bank.delete(bad), lambda: bank.video(bad),
+                     lambda: bank.add_gap(bad, 0.0, 1.0, "damaged")):
+            with pytest.raises(InvalidVideoId, match="not allowed|must be a string"):
+                call()
+        assert [v.video_id for v in bank.videos()] == ["ok-video"]
+    assert outside.read_text() == "keep me"
+
+
+def test_gaps_are_stored_listed_and_deleted_with_their_video(tmp_path):
+    with MemoryBank(tmp_path / "bank") as bank:
+        fill(bank, {"damaged": 3, "fine": 2})
+        bank.add_gap("damaged", 12.0, 16.5, "undecodable frames")
+        bank.add_gap("damaged", 4.0, 8.0, "undecodable frames")
+        with pytest.raises(BankInputError):
+            bank.add_gap("damaged", 9.0, 3.0, "backwards")
+        assert [(g.t0, g.t1) for g in bank.video("damaged").gaps] == [(4.0, 8.0), (12.0, 16.5)]
+        assert {v.video_id: len(v.gaps) for v in bank.videos()} == {"damaged": 2, "fine": 0}
+        bank.delete("damaged")
+        bank.add_video("damaged")
+        assert bank.gaps("damaged") == []
+    with MemoryBank(tmp_path / "bank", readonly=True) as reader:
+        assert reader.video("fine").gaps == []
