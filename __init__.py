@@ -3,4 +3,19 @@
 Importing the package is cheap; heavy modules (torch, transformers, faiss) load inside the functions that need them.
 """
 
+import os as _os
+import sys as _sys
+
 __version__ = "0.1.0"
+
+
+def _keep_checkout_root_off_sys_path() -> None:
+    """Our subpackages live at the root of a checkout (kernels/, app/, memory/, ui/), and Python (`python -m`,
+    `python -c`) and Ray workers put the current directory on sys.path. Run from a checkout, our `kernels/` then
+    shadows the pip package `kernels` that transformers imports, and every model load fails. Our modules are only
+    ever imported as `longwatch.*`, so the root itself is never needed on the path."""
+    root = _os.path.dirname(_os.path.abspath(__file__))
+    _sys.path[:] = [p for p in _sys.path if _os.path.abspath(p or _os.curdir) != root]
+
+
+_keep_checkout_root_off_sys_path()
