@@ -46,7 +46,7 @@ class VideoRef:
         return asdict(self) | {"gaps": [asdict(g) for g in self.gaps]}
 
     def gaps_text(self) -> str:
-        """"not decoded: [00:01:02–00:01:10] damaged packets, …" for the CLI and UI; "" without gaps."""
+        """The gaps for people, e.g. `not decoded: [00:01:02–00:01:10] damaged packets`; empty without gaps."""
         from longwatch.pipeline.answer import format_span
 
         if not self.gaps:
