@@ -25,7 +25,7 @@ VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mpg"
 # file:, pipe:, concat:, subfile:, data: or a listening tcp: on the server.
 _TRANSPORTS = {
     "http": "http,https,tcp,tls,crypto", "https": "http,https,tcp,tls,crypto",
-    "rtsp": "rtsp,rtsps,rtp,srtp,udp,tcp,tls", "rtsps": "rtsp,rtsps,rtp,srtp,udp,tcp,tls",
+    "rtsp": "rtsp,rtsps,rtp,srtp,udp,tcp,tls,http,https", "rtsps": "rtsp,rtsps,rtp,srtp,udp,tcp,tls,http,https",
     "rtmp": "rtmp,rtmps,tcp,tls", "rtmps": "rtmp,rtmps,tcp,tls", "udp": "udp", "rtp": "rtp,udp", "srt": "srt",
 }
 _WEBCAM = re.compile(r"webcam:\d+")
@@ -88,8 +88,8 @@ class LiveConfig:
         scheme, sep, _ = text.partition("://")
         scheme = scheme.lower()
         if not sep:
-            protocol = text.split("/", 1)[0].partition(":")
-            raise refuse(f"the FFmpeg protocol {protocol[0].split(',')[0].lower()[:20]!r}" if protocol[1] else "a local path")
+            name, colon, _ = text.split("/", 1)[0].partition(":")
+            raise refuse(f"the FFmpeg protocol {name.split(',')[0].lower()[:20]!r}" if colon else "a local path")
         if scheme not in self.allowed_schemes:
             raise refuse(f"a {scheme[:20]}:// address")
         try:
