@@ -13,13 +13,18 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from longwatch.app.config import Config, LiveConfig, load_config
-from longwatch.pipeline.errors import BankError
+from longwatch.app.config import VIDEO_SUFFIXES, Config, LiveConfig, load_config
+from longwatch.app.live_session import LiveSession, SessionStats, _Interleaved
+from longwatch.memory.records import Gap, check_video_id
+from longwatch.pipeline.errors import BankError, VideoError
 
 UPLOADS = "uploads"  # the UI's uploads live inside the bank's own folder, deleted with their video
+# An upload is stored as uploads/<video id><suffix>, the suffix one of these: its copy is then found by exact
+# names built from a validated id, never by a pattern that a crafted id could widen to other files.
+UPLOAD_SUFFIXES = (*VIDEO_SUFFIXES, ".video")
 
 
 @dataclass(frozen=True)
@@ -33,6 +38,20 @@ class VideoRef:
     complete: bool
     path: str | None  # a local file the player can show, when it still exists
     bytes_on_disk: int  # size of the bank's uploaded copy; memories and index are reported by LongWatch.stats()
+    gaps: tuple[Gap, ...] = ()  # time ranges that could not be decoded: answers never cover them
+    state: str = ""  # "complete", "complete with gaps", "partial" or "partial with gaps"
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready values (gaps as a list of {t0, t1, reason})."""
+        return asdict(self) | {"gaps": [asdict(g) for g in self.gaps]}
+
+    def gaps_text(self) -> str:
+        """The gaps for people, e.g. `not decoded: [00:01:02–00:01:10] damaged packets`; empty without gaps."""
+        from longwatch.pipeline.answer import format_span
+
+        if not self.gaps:
+            return ""
+        return "not decoded: " + ", ".join(f"{format_span(g.t0, g.t1)} {g.reason}" for g in self.gaps)
 
 
 def video_id_for(path: str | Path) -> str:
@@ -50,48 +69,6 @@ def video_id_for(path: str | Path) -> str:
         h.update(f.read(65536))
     slug = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")[:40] or "video"
     return f"{slug}-{h.hexdigest()[:6]}"
-
-
-class _Interleaved:
-    """A VideoSource whose frame/clip iterators release the bank lock while they wait for the decoder.
-
-    The pipeline runs under `lock`; between clips (while frames are being decoded or received) other
-    users of the same LongWatch can ask questions, which is how a live session answers while it ingests.
-    """
-
-    def __init__(self, source, lock: threading.Lock, on_item: Callable[[object], None] | None = None):
-        self._source = source
-        self._lock = lock
-        self._on_item = on_item
-        self.halt = threading.Event()  # set to end the iteration at the next item: a clean stop for any source
-
-    def __getattr__(self, name: str):
-        return getattr(self._source, name)
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._source.close()
-
-    def frames(self, *args, **kwargs):
-        return self._released(self._source.frames(*args, **kwargs))
-
-    def clips(self, *args, **kwargs):
-        return self._released(self._source.clips(*args, **kwargs))
-
-    def _released(self, items):
-        while not self.halt.is_set():
-            self._lock.release()
-            try:
-                item = next(items)
-            except StopIteration:
-                return
-            finally:
-                self._lock.acquire()
-            if self._on_item is not None:
-                self._on_item(item)
-            yield item
 
 
 class LongWatch:
@@ -141,7 +118,8 @@ class LongWatch:
         probe(path)
         video_id = video_id_for(path)
         self.uploads_dir.mkdir(parents=True, exist_ok=True)
-        dest = self.uploads_dir / f"{video_id}{path.suffix.lower()}"
+        suffix = path.suffix.lower() if path.suffix.lower() in UPLOAD_SUFFIXES else UPLOAD_SUFFIXES[-1]
+        dest = self.uploads_dir / f"{video_id}{suffix}"
         if not dest.exists():
             tmp = dest.with_name(dest.name + ".part")
             tmp.unlink(missing_ok=True)
@@ -158,10 +136,12 @@ class LongWatch:
         """Decode `path` once and commit a memory per clip; re-ingesting a finished video is a no-op,
         an interrupted one resumes from its last committed clip. `progress` gets pipeline.core.IngestProgress
         (clips_done, t, duration, elapsed, eta) after every committed clip."""
+        from longwatch.pipeline.probe import check_path
         from longwatch.pipeline.sources import open_source
 
-        path = Path(path)
-        video_id = video_id or video_id_for(path)
+        # Regular files only, before a byte is read: the id hash below would block forever on a FIFO.
+        path = check_path(path)[0]
+        video_id = video_id_for(path) if video_id is None else check_video_id(video_id)
         with open_source(path) as source, self._lock:
             self._pipeline().ingest(_Interleaved(source, self._lock), video_id, progress=progress)
         return self.video(video_id)
@@ -170,6 +150,8 @@ class LongWatch:
         """Answer from the bank's memories of `videos` (default: all); returns pipeline.core.Answer."""
         if not question or not question.strip():
             raise ValueError("question is empty; type what you want to know about the video")
+        for video_id in videos or ():
+            check_video_id(video_id)
         with self._lock:
             return self._pipeline().ask(question.strip(), videos=videos or None)
 
@@ -179,11 +161,26 @@ class LongWatch:
     async def aask(self, question: str, videos: list[str] | None = None):
         return await asyncio.to_thread(self.ask, question, videos)
 
-    def watch(self, source, video_id: str | None = None, live: LiveConfig | None = None) -> LiveSession:
-        """Start ingesting a live source (URL, "webcam:N" or an iterable of (t, image)) in the background."""
+    def watch(self, source, video_id: str | None = None, live: LiveConfig | None = None, *,
+              untrusted: bool = False) -> LiveSession:
+        """Start ingesting a live source (URL, "webcam:N", a file played as a stream, or an iterable of (t, image))
+        in the background.
+
+        The Python API trusts its caller, the program's owner: any source is opened, local files and tcp:
+        included. A source typed by someone else (the web UI's Live tab) must pass `untrusted=True`: then the
+        live config's allowed_schemes / allow_webcam / allow_local decide before anything is opened or read,
+        and FFmpeg is held to the stream's own network protocols (LiveConfig.check_source).
+        """
+        live = live or self.live_config
+        options = live.check_source(source) if untrusted else None
+        video_id = f"live-{time.strftime('%Y%m%d-%H%M%S')}" if video_id is None else check_video_id(video_id)
         self._pipeline()
-        session = LiveSession(self, source, video_id or f"live-{time.strftime('%Y%m%d-%H%M%S')}",
-                              live or self.live_config)
+        try:
+            session = LiveSession(self, source, video_id, live, options)
+        except VideoError as e:
+            if untrusted and options is None:  # a local source the owner allowed: its bytes are not this user's
+                raise type(e)(e.source, "details withheld from remote users", e.problem, e.hint) from None
+            raise
         self._sessions.append(session)
         session.start()
         return session
@@ -192,9 +189,11 @@ class LongWatch:
     def videos(self) -> list[VideoRef]:
         with self._lock:
             records = self.bank.videos()
-        return [self._ref(r) for r in records]
+        uploads = self._upload_names()
+        return [self._ref(r, uploads) for r in records]
 
     def video(self, video_id: str) -> VideoRef:
+        check_video_id(video_id)
         for ref in self.videos():
             if ref.video_id == video_id:
                 return ref
@@ -202,10 +201,10 @@ class LongWatch:
 
     def delete(self, video_id: str) -> None:
         """Forget a video's memories and remove the bank's uploaded copy (never a file the user ingested in place)."""
-        self.video(video_id)
+        self.video(video_id)  # validates the id: nothing below may be reached by a path or a pattern
         with self._lock:
             self.bank.delete(video_id)
-        if (copy := self._upload_of(video_id)) is not None:
+        if (copy := self._upload_of(video_id, self._upload_names())) is not None:
             copy.unlink(missing_ok=True)
 
     def thumbnail(self, video_id: str, t: float, max_side: int = 240):
@@ -241,152 +240,28 @@ class LongWatch:
             raise ValueError("this LongWatch was opened with load_models=False; it can list and delete only")
         return self.pipeline
 
-    def _upload_of(self, video_id: str) -> Path | None:
-        if not self.uploads_dir.is_dir():
-            return None
-        return next((p for p in self.uploads_dir.glob(f"{video_id}.*") if not p.name.endswith(".part")), None)
+    def _upload_names(self) -> set[str]:
+        """The uploads folder's file names, listed once per call rather than once per video."""
+        try:
+            return {e.name for e in os.scandir(self.uploads_dir) if e.is_file(follow_symlinks=False)}
+        except FileNotFoundError:
+            return set()
 
-    def _ref(self, record) -> VideoRef:
+    def _upload_of(self, video_id: str, names: set[str]) -> Path | None:
+        """The bank's copy of `video_id`: one of a fixed set of exact names inside the uploads folder."""
+        check_video_id(video_id)
+        name = next((video_id + s for s in UPLOAD_SUFFIXES if video_id + s in names), None)
+        return None if name is None else self.uploads_dir / name
+
+    def _ref(self, record, uploads: set[str]) -> VideoRef:
         """The player prefers the bank's own copy; a file ingested in place is shown while it still exists."""
-        copy = self._upload_of(record.video_id)
+        copy = self._upload_of(record.video_id, uploads)
         path = copy or (Path(record.source) if record.source and Path(record.source).is_file() else None)
+        gaps = tuple(record.gaps)
+        state = ("complete" if record.complete else "partial") + (" with gaps" if gaps else "")
         return VideoRef(video_id=record.video_id, source=record.source, duration=record.duration,
                         clips=record.clips, complete=record.complete, path=None if path is None else str(path),
-                        bytes_on_disk=copy.stat().st_size if copy else 0)
-
-@dataclass(frozen=True)
-class SessionStats:
-    """A live session at one instant. Times are stream seconds from the session's first frame.
-
-    lag_seconds: the live edge (newest frame received) minus `ingested_until` (end of the last committed clip),
-    i.e. how much of what has already happened cannot be asked about yet.
-    """
-
-    video_id: str
-    running: bool
-    frames_received: int
-    frames_dropped: int  # discarded by the bounded queue because ingest was slower than the stream
-    frames_ingested: int
-    clips_committed: int
-    ingested_until: float
-    live_edge: float
-    lag_seconds: float
-    reconnects: int
-    ended_reason: str | None  # the live source's: "stopped", "eof", "gave_up", "error"; None while running
-    error: str | None
+                        bytes_on_disk=copy.stat().st_size if copy else 0, gaps=gaps, state=state)
 
 
-class _LiveFeed(_Interleaved):
-    """Builds clips from the live source's frames itself, so it knows the time of the last frame ingest took."""
-
-    def __init__(self, source, lock: threading.Lock):
-        super().__init__(source, lock, on_item=self._took)
-        self.frames_taken = 0
-        self.last_t: float | None = None
-
-    def _took(self, frame) -> None:
-        self.frames_taken += 1
-        self.last_t = frame.t
-
-    def clips(self, clip_seconds, fps=None, max_side=None, start=0.0):
-        from longwatch.pipeline.sampling import make_clips
-
-        return make_clips(self.frames(fps, max_side, start), clip_seconds)
-
-
-class LiveSession:
-    """Ingests a live source in a background thread while `ask()` answers from what is committed so far.
-
-    The source's reader thread fills a bounded queue (drop-oldest by default); the ingest thread drains it
-    clip by clip, releasing the bank lock between frames so questions never wait for more than one clip.
-    """
-
-    def __init__(self, watch: LongWatch, spec, video_id: str, live: LiveConfig):
-        from longwatch.pipeline.live import LiveSource, is_live_spec
-
-        self.watch = watch
-        self.video_id = video_id
-        if is_live_spec(spec):
-            policy = "drop_oldest" if live.drop == "oldest" else "drop_newest"
-            self.source = LiveSource(spec, queue_size=live.queue_frames, policy=policy, end_on_eof=live.end_on_eof)
-        else:
-            from longwatch.pipeline.sources import open_source
-
-            self.source = open_source(spec)  # a file or frame iterable played as a stream: nothing to drop
-        self._feed = _LiveFeed(self.source, watch._lock)
-        self._clips = 0
-        self._until = 0.0
-        self.answered_until: float | None = None
-        self._error: BaseException | None = None
-        self._thread = threading.Thread(target=self._run, name=f"longwatch-watch {video_id}", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def _on_clip(self, progress) -> None:
-        self._clips = progress.clips_done
-        self._until = progress.t
-
-    def _run(self) -> None:
-        try:
-            with self.watch._lock:
-                self.watch._pipeline().ingest(self._feed, self.video_id, progress=self._on_clip)
-        except BaseException as e:  # kept for stop()/stats: a dead stream must not kill the process silently
-            self._error = e
-        finally:
-            self.source.close()
-
-    @property
-    def running(self) -> bool:
-        return self._thread.is_alive()
-
-    @property
-    def stats(self) -> SessionStats:
-        src = getattr(self.source, "stats", None)  # only live sources count drops and reconnects
-        taken, last_t = self._feed.frames_taken, self._feed.last_t
-        edge = (last_t or 0.0) + (src.lag_seconds if src else 0.0)
-        until = self._until
-        return SessionStats(
-            video_id=self.video_id, running=self.running,
-            frames_received=src.frames_received if src else taken,
-            frames_dropped=src.frames_dropped if src else 0, frames_ingested=taken,
-            clips_committed=self._clips, ingested_until=until, live_edge=edge,
-            lag_seconds=max(0.0, edge - until) if last_t is not None else 0.0,
-            reconnects=src.reconnects if src else 0, ended_reason=src.ended_reason if src else None,
-            error=None if self._error is None else f"{type(self._error).__name__}: {self._error}")
-
-    def ask(self, question: str):
-        """Answer from the clips of this stream committed so far; citations never reach past `answered_until`,
-        the end of the last clip committed when the question was taken (read under the same lock)."""
-        if not question or not question.strip():
-            raise ValueError("question is empty; type what you want to know about the stream")
-        with self.watch._lock:
-            self.answered_until = self._until
-            return self.watch._pipeline().ask(question.strip(), videos=[self.video_id])
-
-    async def aask(self, question: str):
-        return await asyncio.to_thread(self.ask, question)
-
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the stream ends by itself (or `timeout`); True when it has ended."""
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
-
-    def stop(self, timeout: float = 30.0, raise_error: bool = True) -> SessionStats:
-        """Stop receiving, commit the clip in progress, and join the ingest thread; raises what killed it, if anything."""
-        self._feed.halt.set()
-        stop = getattr(self.source, "stop", None)
-        if stop is not None:
-            stop()
-        self._thread.join(timeout)
-        if self._thread.is_alive():
-            raise TimeoutError(f"live session {self.video_id} did not finish its current clip within {timeout:g} s")
-        if self._error is not None and raise_error:
-            raise self._error
-        return self.stats
-
-    def __enter__(self) -> LiveSession:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.stop()
+__all__ = ["LongWatch", "VideoRef", "LiveSession", "SessionStats", "video_id_for"]

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Literal
 
 from longwatch.app.mcq import Question, is_correct, predicted_letter
+from longwatch.memory.records import check_video_id
 
 log = logging.getLogger(__name__)
 
@@ -103,12 +104,13 @@ def discover_videos(specs: Iterable[str | Path]) -> list[VideoJob]:
         vid = _slug(q.stem)
         if stems[vid] > 1:
             vid = f"{vid}-{hashlib.sha1(str(q).encode()).hexdigest()[:6]}"
-        jobs.append(VideoJob(video_id=vid, path=str(q)))
+        jobs.append(VideoJob(video_id=check_video_id(vid), path=str(q)))
     return jobs
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-") or "video"
+    """A valid video id from a file stem: no leading dot (".hidden", ".."), short enough for a hash suffix."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-.")[:100].rstrip("-.") or "video"
 
 
 # ---- worker side: the same code runs in a local process or a Ray actor --------------------------------------

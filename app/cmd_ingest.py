@@ -26,9 +26,17 @@ def run(args: argparse.Namespace) -> int:
     from longwatch.app.api import LongWatch
     from longwatch.app.cli import emit
     from longwatch.app.config import config_from_args
+    from longwatch.memory.records import check_video_id
+    from longwatch.pipeline.probe import check_path
 
-    if args.video_id and len(args.paths) > 1:
+    if args.video_id is not None and len(args.paths) > 1:
         raise SystemExit("longwatch ingest: --id names one video; pass a single path with it")
+    # Every argument is checked before the models load, so a typo, a folder or a FIFO fails in a moment
+    # (and a FIFO is never opened: reading it would block until something writes to it).
+    if args.video_id is not None:
+        check_video_id(args.video_id)
+    for path in args.paths:
+        check_path(path)
     refs = []
     with LongWatch.open(config=config_from_args(args)) as lw:
         for path in args.paths:
@@ -48,8 +56,8 @@ def run(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.close()
             refs.append(ref)
-    lines = [f"{r.video_id}: {r.clips} clips, "
-             f"{'%.1f s' % r.duration if r.duration is not None else 'live'}, "
-             f"{'complete' if r.complete else 'incomplete'}" for r in refs]
-    emit(args, {"videos": [vars(r) for r in refs]}, "\n".join(lines))
+    lines = [f"{r.video_id}: {r.clips} clips, {'%.1f s' % r.duration if r.duration is not None else 'live'}, "
+             f"{r.state}" + (f" ({r.gaps_text()})" if r.gaps else "") for r in refs]
+    emit(args, {"videos": [r.to_dict() for r in refs]}, "\n".join(lines))
     return 0
+

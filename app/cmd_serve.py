@@ -1,6 +1,8 @@
 """`longwatch serve`: the web UI on one shared bank and model preset, on 127.0.0.1 unless told otherwise.
 
-Uploads are bounded by --max-upload-mb and copied into the bank's own folder before ingest.
+Uploads are bounded by --max-upload-mb and copied into the bank's own folder before ingest. The Live tab opens
+only network streams of the schemes in the config's [live] allowed_schemes (rtsp, rtsps, http, https by default);
+webcams and local sources (files, file:, tcp:, pipe: ...) need [live] allow_webcam / allow_local = true.
 """
 
 from __future__ import annotations
@@ -36,6 +38,9 @@ def run(args: argparse.Namespace) -> int:
     ui = replace(config.ui, **overrides)
     if ui.host not in ("127.0.0.1", "localhost", "::1") and ui.auth is None:
         print(f"longwatch: warning: serving on {ui.host} without --auth; anyone who can reach it can upload")
+    if config.live.allow_local:
+        print("longwatch: warning: [live] allow_local = true: users of the Live tab can make this server read "
+              "any file it can read and open local sockets")
     with LongWatch.open(config=config) as lw:
         launch(create_app(lw), lw, ui)
     return 0

@@ -12,9 +12,23 @@ import tomllib
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 _BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DropPolicy = Literal["oldest", "newest"]
+
+# File name suffixes of the containers longwatch ingests; an upload is stored under its id plus one of these.
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp")
+
+# The FFmpeg protocols each network scheme may use underneath (HTTP redirects and HLS segments, RTSP's RTP
+# transport). Enforced through FFmpeg's protocol_whitelist, so a hostile playlist or redirect can never reach
+# file:, pipe:, concat:, subfile:, data: or a listening tcp: on the server.
+_TRANSPORTS = {
+    "http": "http,https,tcp,tls,crypto", "https": "http,https,tcp,tls,crypto",
+    "rtsp": "rtsp,rtsps,rtp,srtp,udp,tcp,tls,http,https", "rtsps": "rtsp,rtsps,rtp,srtp,udp,tcp,tls,http,https",
+    "rtmp": "rtmp,rtmps,tcp,tls", "rtmps": "rtmp,rtmps,tcp,tls", "udp": "udp", "rtp": "rtp,udp", "srt": "srt",
+}
+_WEBCAM = re.compile(r"webcam:\d+")
 
 
 def longwatch_home() -> Path:
@@ -29,12 +43,62 @@ class LiveConfig:
     queue_frames: int = 64  # bounded: a slow ingest drops frames instead of growing memory without end
     drop: DropPolicy = "oldest"  # "oldest" keeps the session close to live; "newest" keeps what is queued
     end_on_eof: bool = False  # a server closing the stream ends the session instead of triggering reconnects
+    # What a source typed by someone other than the owner (the web UI's Live tab) may be; see check_source.
+    # udp/rtp bind a port on the server, so they are opt-in like webcams and local files.
+    allowed_schemes: list[str] = field(default_factory=lambda: ["rtsp", "rtsps", "http", "https"])
+    allow_webcam: bool = False
+    allow_local: bool = False  # local paths, file:, tcp: and every other FFmpeg protocol: trusted users only
 
     def __post_init__(self) -> None:
         if self.queue_frames < 1:
             raise ValueError(f"live.queue_frames must be >= 1, got {self.queue_frames}")
         if self.drop not in ("oldest", "newest"):
             raise ValueError(f"live.drop must be 'oldest' or 'newest', got {self.drop!r}")
+        self.allowed_schemes = [str(s).lower() for s in self.allowed_schemes]
+        unknown = sorted(set(self.allowed_schemes) - set(_TRANSPORTS))
+        if unknown:
+            raise ValueError(f"live.allowed_schemes: {unknown} are not network stream schemes; choose from "
+                             f"{sorted(_TRANSPORTS)} (local files and tcp: need live.allow_local = true)")
+
+    def check_source(self, spec: object) -> dict[str, str] | None:
+        """Refuse a live source typed by an untrusted user unless this policy allows it; nothing is opened or read.
+
+        Returns the FFmpeg options that keep the stream on its own network protocols (None when the owner
+        allowed local sources or a webcam, where no URL is involved). Raises StreamError otherwise; the message
+        names only the scheme, so it neither echoes a file nor says whether a path exists.
+        """
+        from longwatch.pipeline.errors import StreamError
+
+        if self.allow_local:
+            return None
+        text = spec.strip() if isinstance(spec, str) else ""
+        schemes = ", ".join(f"{s}://" for s in self.allowed_schemes) or "no URL scheme"
+        hint = (f"Enter a stream URL ({schemes}{', webcam:N' if self.allow_webcam else ''}); the server's owner "
+                "can allow more under [live] in its config (allowed_schemes, allow_webcam, allow_local)")
+
+        def refuse(found: str):
+            return StreamError("live source", found, "this source is not allowed from here", hint)
+
+        if not text or any(c.isspace() or not c.isprintable() for c in text):
+            raise refuse("an empty address or one with spaces or control characters")
+        if _WEBCAM.fullmatch(text):
+            if self.allow_webcam:
+                return None
+            raise refuse("a webcam on the server (live.allow_webcam is off)")
+        scheme, sep, _ = text.partition("://")
+        scheme = scheme.lower()
+        if not sep:
+            name, colon, _ = text.split("/", 1)[0].partition(":")
+            raise refuse(f"the FFmpeg protocol {name.split(',')[0].lower()[:20]!r}" if colon else "a local path")
+        if scheme not in self.allowed_schemes:
+            raise refuse(f"a {scheme[:20]}:// address")
+        try:
+            host = urlsplit(text).hostname
+        except ValueError:
+            host = None
+        if not host and scheme not in ("udp", "rtp"):  # udp://@:1234 receives on a local port: no host
+            raise refuse(f"a {scheme}:// address without a host")
+        return {"protocol_whitelist": _TRANSPORTS[scheme]}
 
 
 @dataclass

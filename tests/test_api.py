@@ -43,10 +43,14 @@ def sample(tmp_path_factory) -> Path:
 def test_config_reads_toml_and_names_unknown_keys(tmp_path):
     path = tmp_path / "longwatch.toml"
     path.write_text('bank = "lab"\npreset = "tiny"\n[pipeline]\nclip_seconds = 2.0\n'
-                    '[live]\nqueue_frames = 8\n[ui]\nport = 9000\nauth = "ann:secret"\n')
+                    '[live]\nqueue_frames = 8\nallowed_schemes = ["rtsp", "UDP"]\nallow_webcam = true\n'
+                    '[ui]\nport = 9000\nauth = "ann:secret"\n')
     config = load_config(path, bank="override")
     assert config.bank == "override" and config.preset == "tiny" and config.pipeline == {"clip_seconds": 2.0}
     assert config.live.queue_frames == 8 and config.ui.port == 9000 and config.ui.auth_pair() == ("ann", "secret")
+    assert config.live.allowed_schemes == ["rtsp", "udp"] and config.live.allow_webcam
+    assert not config.live.allow_local and not LiveConfig().allow_webcam  # the web UI opens no local source
+    assert LiveConfig().allowed_schemes == ["rtsp", "rtsps", "http", "https"]
     assert config.ui.host == "127.0.0.1"  # local-only unless asked
     assert config.bank_root == config.home / "banks" / "override"
     assert Config(bank=str(tmp_path / "b")).bank_root == tmp_path / "b"
@@ -55,6 +59,9 @@ def test_config_reads_toml_and_names_unknown_keys(tmp_path):
         load_config(path)
     with pytest.raises(ValueError, match="queue_frames"):
         LiveConfig(queue_frames=0)
+    path.write_text('[live]\nallowed_schemes = ["file"]\n')
+    with pytest.raises(ValueError, match="allow_local"):
+        load_config(path)
 
 
 def test_ingest_reports_progress_then_resumes_as_a_no_op(lw, sample):

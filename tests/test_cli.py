@@ -61,6 +61,21 @@ def test_ingest_ask_list_and_remove_with_json(capsys, bank_args, sample):
     assert _run(capsys, ["--json", "videos", *bank_args])[1] == {"videos": []}
 
 
+def test_ingest_says_which_ranges_could_not_be_decoded(capsys, bank_args, sample):
+    from longwatch.memory import MemoryBank
+
+    code, out = _run(capsys, ["--json", "ingest", str(sample), "--no-progress", *bank_args])
+    (video,) = out["videos"]
+    assert code == 0 and video["state"] == "complete" and video["gaps"] == []
+    with MemoryBank(bank_args[-1]) as bank:  # what the ingest loop records for a damaged range
+        bank.add_gap(video["video_id"], 1.0, 1.5, "undecodable packets")
+    code, text = _run(capsys, ["ingest", str(sample), "--no-progress", *bank_args])  # a finished video: no-op
+    assert code == 0 and text.strip() == (f"{video['video_id']}: 2 clips, 4.0 s, complete with gaps "
+                                          "(not decoded: [00:00:01–00:00:02] undecodable packets)")
+    code, out = _run(capsys, ["--json", "ingest", str(sample), "--no-progress", *bank_args])
+    assert out["videos"][0]["gaps"] == [{"t0": 1.0, "t1": 1.5, "reason": "undecodable packets"}]
+
+
 def test_errors_map_to_exit_codes_with_a_json_payload(capsys, bank_args, tmp_path):
     notes = tmp_path / "notes.mp4"
     notes.write_text("not a video at all\n")

@@ -8,10 +8,10 @@ from __future__ import annotations
 import gradio as gr
 
 from longwatch.app.api import LongWatch
-from longwatch.app.config import UIConfig
+from longwatch.app.config import VIDEO_SUFFIXES, UIConfig
 from longwatch.ui.handlers import LIBRARY_COLUMNS, Handlers
 
-VIDEO_TYPES = [".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".ts", ".mpg", ".mpeg", ".flv", ".wmv", ".3gp"]
+VIDEO_TYPES = list(VIDEO_SUFFIXES)
 
 # Chips are buttons carrying their time; one delegated listener on the component root survives re-renders.
 # A chip of the video in the player seeks at once; one of another video asks the server to load that video
@@ -92,7 +92,7 @@ def create_app(lw: LongWatch) -> gr.Blocks:
         with gr.Tab("Live", id="live"):
             session = gr.State(None, delete_callback=_stop_session)
             with gr.Row():
-                url = gr.Textbox(label="Stream URL", placeholder="rtsp://camera/stream, udp://…, webcam:0",
+                url = gr.Textbox(label="Stream URL", placeholder="rtsp://camera/stream or https://host/live.ts",
                                  elem_id="live-url", scale=3)
                 start = gr.Button("Watch", variant="primary")
                 stop = gr.Button("Stop")

@@ -9,6 +9,7 @@ import queue
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import gradio as gr
 
@@ -16,13 +17,33 @@ from longwatch.app.api import LongWatch, LiveSession
 from longwatch.pipeline.answer import format_span, format_time
 from longwatch.pipeline.errors import LongwatchError
 
-LIBRARY_COLUMNS = ["video", "duration", "clips", "complete", "disk MB"]
+LIBRARY_COLUMNS = ["video", "duration", "clips", "state", "gaps", "disk MB"]
 
 
 def _toast(exc: Exception) -> gr.Error:
     """A user-facing error: the typed message says what was found and what to do."""
     name = type(exc).__name__
     return gr.Error(f"{name}: {exc}", title="longwatch", print_exception=False)
+
+
+def discard_upload(upload: str) -> None:
+    """Delete a file Gradio handed us once the app refused it, so rejected uploads do not pile up on the server.
+
+    Only a file inside Gradio's upload folder is touched (never a path that merely arrived as a value), and its
+    per-upload folder with it once empty.
+    """
+    from gradio.utils import get_upload_folder
+
+    cache = Path(get_upload_folder()).resolve()
+    path = Path(upload).resolve()
+    if path == cache or cache not in path.parents or not path.is_file():
+        return
+    path.unlink(missing_ok=True)
+    if path.parent != cache:
+        try:
+            path.parent.rmdir()
+        except OSError:
+            pass  # another upload shares the folder
 
 
 def _eta(seconds: float | None) -> str:
@@ -53,7 +74,7 @@ class Handlers:
         rows = []
         for v in self.lw.videos():
             duration = "live" if v.duration is None else format_time(v.duration)
-            rows.append([v.video_id, duration, v.clips, "yes" if v.complete else "no",
+            rows.append([v.video_id, duration, v.clips, v.state, v.gaps_text().removeprefix("not decoded: "),
                          round(v.bytes_on_disk / 2**20, 1)])
         return rows
 
@@ -87,8 +108,11 @@ class Handlers:
             raise gr.Error("Choose a video file to upload first.")
         try:
             video_id, path = self.lw.store_upload(upload)
-        except LongwatchError as e:
-            raise _toast(e) from None
+        except Exception as e:
+            discard_upload(upload)
+            if isinstance(e, LongwatchError):
+                raise _toast(e) from None
+            raise
         events: queue.Queue = queue.Queue()
         outcome: dict = {}
 
@@ -157,9 +181,10 @@ class Handlers:
         if session is not None and session.running:
             raise gr.Error("A stream is already being watched in this tab; stop it first.")
         if not url or not url.strip():
-            raise gr.Error("Enter a stream URL (rtsp://, http(s)://, udp://, rtmp://) or webcam:N.")
+            raise gr.Error("Enter a stream URL, e.g. rtsp://camera/stream or https://host/live.ts.")
         try:
-            session = self.lw.watch(url.strip())
+            # Typed by a web user, not the server's owner: only the network schemes the live config allows.
+            session = self.lw.watch(url.strip(), untrusted=True)
         except LongwatchError as e:
             raise _toast(e) from None
         return session, live_text(session), gr.Timer(active=True)
