@@ -55,6 +55,6 @@ def run(args: argparse.Namespace) -> int:
         answer = lw.ask(args.question, [ref.video_id])
     truth = "; ".join(f"{format_span(a, b)} {text!r}" for a, b, text in SCRIPT)
     text = f"Q: {args.question}\nA: {answer.describe()}\n\nOn screen in the sample: {truth}"
-    emit(args, {"video": vars(ref), "question": args.question, "answer": answer.to_dict(),
+    emit(args, {"video": ref.to_dict(), "question": args.question, "answer": answer.to_dict(),
                 "on_screen": [{"t0": a, "t1": b, "text": t} for a, b, t in SCRIPT]}, text)
     return 0
