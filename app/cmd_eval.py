@@ -75,7 +75,7 @@ def match_videos(questions, jobs):
     file's stem ("movie101_66.mp4", "movie101_66" and a `movie101_66.mkv` file all meet). Archive-wide
     questions (no video) always match.
     """
-    from longwatch.app.benchfiles import video_stem
+    from longwatch.app.mcq import video_stem
 
     by_file = {Path(j.path).name: j for j in jobs}
     by_stem: dict[str, object] = {}
@@ -138,7 +138,7 @@ def _pct(x: float | None) -> str:
 
 
 def format_reports(reports: list[Report], missing: dict[str, int], bad_rows: list, preset: str) -> str:
-    from longwatch.app.benchfiles import DURATION_ORDER
+    from longwatch.app.mcq import DURATION_ORDER
 
     def order(label: str) -> tuple:
         return (DURATION_ORDER.index(label) if label in DURATION_ORDER else len(DURATION_ORDER), label)
@@ -178,6 +178,37 @@ def format_reports(reports: list[Report], missing: dict[str, int], bad_rows: lis
     return "\n".join(lines)
 
 
+def _claim(work: Path, models: dict) -> None:
+    """Reruns resume from `work`; answers of another preset or pipeline there would be scored as this one's."""
+    from longwatch.pipeline.errors import LongwatchError
+
+    stamp = work / "eval-settings.json"
+    if stamp.exists():
+        before = json.loads(stamp.read_text(encoding="utf-8"))
+        if before != models:
+            raise LongwatchError(f"{work} holds answers made with {before}, not {models}; pass another --work "
+                                 "(or --out) or delete that folder")
+        return
+    work.mkdir(parents=True, exist_ok=True)
+    stamp.write_text(json.dumps(models), encoding="utf-8")
+
+
+def _progress():
+    """Progress bars on stderr: an eval over hours of video is otherwise silent for a long time."""
+    from tqdm import tqdm
+
+    bars: dict[str, tqdm] = {}
+
+    def update(stage: str, done: int, total: int) -> None:
+        bar = bars.get(stage) or bars.setdefault(stage, tqdm(total=total, desc=stage, leave=False,
+                                                             unit="video" if stage == "ingest" else "q"))
+        bar.n = done
+        bar.refresh()
+        if done >= total:
+            bar.close()
+    return update
+
+
 def run(args: argparse.Namespace) -> int:
     from longwatch.app.batch import BatchSettings, _rows, discover_videos, run_batch
     from longwatch.app.benchfiles import BadRow, load_question_file
@@ -212,10 +243,11 @@ def run(args: argparse.Namespace) -> int:
     work = Path(args.work) if args.work else out.with_name(out.stem + ".work")
     settings = BatchSettings(bank=str(work / "bank"), preset=config.preset, pipeline=config.pipeline,
                              workers=args.workers)
+    _claim(work, {"preset": config.preset, "pipeline": config.pipeline})
     # Batch scores free text by substring; here open-ended rows are reported, never scored.
     to_ask = [q if q.options else replace(q, answer=None) for q in matched]
     if to_ask:
-        run_batch(settings, wanted_jobs, to_ask, work)
+        run_batch(settings, wanted_jobs, to_ask, work, progress=None if args.json else _progress())
     answers: dict[str, dict] = {}
     for row in _rows(work / "answers.jsonl"):  # a later good answer replaces an earlier failure
         if not row.get("error") or row["id"] not in answers:

@@ -94,11 +94,11 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny_set(tmp_path_factory):
-    """The tiniest sample (one 8 s video) as LVBench ships it, plus a missing video and two bad rows."""
+    """The tiniest sample (one 4 s video, one clip) as LVBench ships it, plus a missing video and two bad rows."""
     from longwatch.samples.mcq import make_benchmark_set
 
     root = tmp_path_factory.mktemp("tiny")
-    paths = make_benchmark_set(root, n_videos=1, duration=8.0, seed=3)
+    paths = make_benchmark_set(root, n_videos=1, duration=4.0, seed=3)
     (root / "tiny.toml").write_text(TINY)
     lvbench = paths["lvbench"]
     row = json.loads(lvbench.read_text())
@@ -131,6 +131,9 @@ def test_cli_eval_end_to_end_on_the_tiny_sample(tiny_set, tmp_path):
     assert "| overall | 1 |" in again.stdout and "missing videos (1): ghost (1 q)" in again.stdout
     assert "video_info.meta.jsonl line 3: not JSON" in again.stdout
     assert [json.loads(line) for line in out.read_text().splitlines()] == [row]
+    # Answers of the tiny preset must never be scored as another preset's.
+    other = run_cli([*args[:-4], "--preset", "offline", "--out", str(out)], timeout=120)
+    assert other.returncode == 1 and "holds answers made with" in other.stderr and "Traceback" not in other.stderr
 
 
 @pytest.mark.slow
