@@ -90,6 +90,13 @@ def test_cli_errors_are_one_line_without_traceback(tmp_path):
     (tmp_path / "q.jsonl").write_text('{"question": "x?"}\n')
     nodir = run_cli(["eval", str(tmp_path / "q.jsonl"), "--videos", str(tmp_path / "none")], timeout=60)
     assert nodir.returncode == 1 and "not a folder" in nodir.stderr and "Traceback" not in nodir.stderr
+    # Reruns resume from the work folder: answers made there by another preset must not be scored as these.
+    (tmp_path / "r.work").mkdir()
+    (tmp_path / "r.work" / "eval-settings.json").write_text(json.dumps({"preset": "tiny", "pipeline": {}}))
+    other = run_cli(["eval", str(tmp_path / "q.jsonl"), "--videos", str(tmp_path), "--preset", "offline",
+                     "--out", str(tmp_path / "r.jsonl")], timeout=60)
+    assert other.returncode == 1 and "holds answers made with {'preset': 'tiny'" in other.stderr
+    assert "Traceback" not in other.stderr
 
 
 @pytest.fixture(scope="module")
@@ -108,13 +115,16 @@ def tiny_set(tmp_path_factory):
     return root, lvbench
 
 
-def test_cli_eval_end_to_end_on_the_tiny_sample(tiny_set, tmp_path):
+def test_cli_eval_end_to_end_on_the_tiny_sample(tiny_set, tmp_path, capsys):
+    """Through `cli.main` as the console script calls it (in-process, like tests/test_cli.py, so the models
+    load once here and once in the ingest worker)."""
+    from longwatch.app import cli
+
     root, lvbench = tiny_set
     out = tmp_path / "results.jsonl"
     args = ["eval", str(lvbench), "--videos", str(root), "--config", str(root / "tiny.toml"), "--out", str(out)]
-    first = run_cli(["--json", *args])
-    assert first.returncode == 0, first.stderr[-2000:]
-    payload = json.loads(first.stdout)
+    assert cli.main(["--json", *args]) == 0
+    payload = json.loads(capsys.readouterr().out)
     (report,) = payload["reports"]
     assert report["benchmark"] == "lvbench" and report["missing"] == 1 and payload["missing_videos"] == {"ghost": 1}
     assert [(b["row"], b["problem"][:9]) for b in payload["bad_rows"]] == [("line 3", "not JSON "),
@@ -126,14 +136,11 @@ def test_cli_eval_end_to_end_on_the_tiny_sample(tiny_set, tmp_path):
     assert report["time_reference_hit_rate"] == float(row["time_hit"])
     assert all(c["video"] == "mcq0" for c in row["citations"])
     # A rerun resumes from the work folder (nothing ingested or asked again) and prints the tables.
-    again = run_cli(args, timeout=120)
-    assert again.returncode == 0, again.stderr[-2000:]
-    assert "| overall | 1 |" in again.stdout and "missing videos (1): ghost (1 q)" in again.stdout
-    assert "video_info.meta.jsonl line 3: not JSON" in again.stdout
+    assert cli.main(args) == 0
+    text = capsys.readouterr().out
+    assert "| overall | 1 |" in text and "missing videos (1): ghost (1 q)" in text
+    assert "video_info.meta.jsonl line 3: not JSON" in text
     assert [json.loads(line) for line in out.read_text().splitlines()] == [row]
-    # Answers of the tiny preset must never be scored as another preset's.
-    other = run_cli([*args[:-4], "--preset", "offline", "--out", str(out)], timeout=120)
-    assert other.returncode == 1 and "holds answers made with" in other.stderr and "Traceback" not in other.stderr
 
 
 @pytest.mark.slow
