@@ -29,15 +29,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from longwatch.app.mcq import LETTERS, Question, parse_time_references
+from longwatch.app.mcq import LETTERS, Question, duration_bucket, parse_time_references, video_stem
 from longwatch.pipeline.errors import LongwatchError
 
 FORMATS = ("lvbench", "videomme", "mlvu", "longvideobench", "longwatch")
-VIDEO_SUFFIX = re.compile(r"\.(mp4|m4v|mov|mkv|webm|avi|ts|mpg|mpeg|flv|wmv|3gp)$", re.IGNORECASE)
 # LongVideoBench's duration groups are upper bounds of the ranges its paper reports.
 LVB_GROUPS = {15: "8-15 s", 60: "15-60 s", 600: "3-10 min", 3600: "15-60 min"}
-DURATION_ORDER = ("8-15 s", "15-60 s", "short", "<4 min", "3-10 min", "medium", "4-15 min", "long",
-                  "15-60 min", ">=60 min")
 
 
 class QuestionFileError(LongwatchError, ValueError):
@@ -255,19 +252,6 @@ def _embedded_options(text: str) -> tuple[str, tuple[str, ...]]:
             raise _Bad(f"option line {line.strip()!r} breaks the '(A) …', '(B) …' sequence")
         options.append(match.group(2).strip())
     return "\n".join(lines[:first]).strip(), tuple(options)
-
-
-def duration_bucket(seconds) -> str | None:
-    """Seconds → a bucket for benchmarks that give a length instead of a group (MLVU, LVBench)."""
-    if seconds in (None, ""):
-        return None
-    s = float(seconds)
-    return "<4 min" if s < 240 else "4-15 min" if s < 900 else "15-60 min" if s < 3600 else ">=60 min"
-
-
-def video_stem(name: str) -> str:
-    """'movie101_66.mp4' → 'movie101_66'; a name without a video suffix is returned as is."""
-    return VIDEO_SUFFIX.sub("", Path(str(name)).name)
 
 
 def _source(p: Path, label: str) -> str:

@@ -13,6 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 LETTERS = string.ascii_uppercase
+VIDEO_SUFFIX = re.compile(r"\.(mp4|m4v|mov|mkv|webm|avi|ts|mpg|mpeg|flv|wmv|3gp)$", re.IGNORECASE)
+# Duration buckets shortest first, across benchmarks (LongVideoBench groups, Video-MME's words, ours).
+DURATION_ORDER = ("8-15 s", "15-60 s", "short", "<4 min", "3-10 min", "medium", "4-15 min", "long",
+                  "15-60 min", ">=60 min")
 log = logging.getLogger(__name__)
 
 
@@ -90,6 +94,19 @@ def parse_time_references(value) -> tuple[tuple[float, float], ...]:
         if not 0 <= t0 <= t1:
             raise ValueError(f"time reference {value!r}: a range must have 0 <= start <= end")
     return tuple(pairs)
+
+
+def duration_bucket(seconds) -> str | None:
+    """Seconds → a bucket for benchmarks that give a length instead of a group (MLVU, LVBench)."""
+    if seconds in (None, ""):
+        return None
+    s = float(seconds)
+    return "<4 min" if s < 240 else "4-15 min" if s < 900 else "15-60 min" if s < 3600 else ">=60 min"
+
+
+def video_stem(name: str) -> str:
+    """'movie101_66.mp4' → 'movie101_66'; a name without a video suffix is returned as is."""
+    return VIDEO_SUFFIX.sub("", Path(str(name)).name)
 
 
 def predicted_letter(answer_text: str, options: tuple[str, ...]) -> str | None:
