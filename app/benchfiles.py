@@ -65,6 +65,14 @@ class _Bad(Exception):
     """One row (or one nested question) is unusable; the message says why and what to fix."""
 
 
+# A value of an unexpected type deep in a row (a list where a number belongs) is that row's problem, not a crash.
+_ROW_ERRORS = (_Bad, TypeError, ValueError, AttributeError, KeyError, IndexError)
+
+
+def _problem(exc: Exception) -> str:
+    return str(exc) if isinstance(exc, _Bad) else f"unusable value ({type(exc).__name__}: {exc})"
+
+
 @dataclass(frozen=True)
 class _Unreadable:
     problem: str
@@ -106,8 +114,8 @@ def load_question_file(path: str | Path, fmt: str | None = None) -> QuestionFile
                 else:
                     seen.add(item.id)
                     loaded.questions.append(item)
-        except _Bad as exc:
-            loaded.bad_rows.append(BadRow(str(p), label, str(exc)))
+        except _ROW_ERRORS as exc:
+            loaded.bad_rows.append(BadRow(str(p), label, _problem(exc)))
     if not loaded.questions:
         shown = "; ".join(str(b) for b in loaded.bad_rows[:3]) or "the file has no rows"
         raise QuestionFileError(f"{p}: no usable question in {len(rows)} row(s) read as {fmt} ({shown}"
@@ -284,8 +292,8 @@ def _lvbench(row: dict, label: str, n: int, p: Path) -> Iterator[Question | BadR
                            answer=_letter(item.get("answer"), options), time_references=refs,
                            task_types=_labels(item.get("question_type")), duration=duration, benchmark="lvbench",
                            source=_source(p, sub), extra={"genre": row.get("type")})
-        except _Bad as exc:
-            yield BadRow(str(p), sub, str(exc))
+        except _ROW_ERRORS as exc:
+            yield BadRow(str(p), sub, _problem(exc))
 
 
 def _videomme(row: dict, label: str, n: int, p: Path) -> Iterator[Question | BadRow]:
@@ -302,8 +310,8 @@ def _videomme(row: dict, label: str, n: int, p: Path) -> Iterator[Question | Bad
             if not isinstance(item, dict) or not item:
                 raise _Bad("empty question entry")
             yield _videomme_question(meta | item, sub, p)
-        except _Bad as exc:
-            yield BadRow(str(p), sub, str(exc))
+        except _ROW_ERRORS as exc:
+            yield BadRow(str(p), sub, _problem(exc))
 
 
 def _videomme_question(row: dict, label: str, p: Path) -> Question:

@@ -7,6 +7,8 @@ import json
 import sys
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from longwatch.app.benchfiles import QuestionFileError, load_question_file
 from longwatch.app.mcq import is_correct, predicted_letter
@@ -206,3 +208,47 @@ def test_longvideobench_parquet_options_columns(tmp_path):
 def test_unusable_files_are_typed_errors(tmp_path, text, match):
     with pytest.raises(QuestionFileError, match=match):
         load_question_file(write(tmp_path / "f.json", text))
+
+
+KEYS = ["key", "qa", "uid", "video_info", "duration_minutes", "question", "answer", "question_type", "time_reference",
+        "video_id", "videoID", "questions", "question_id", "task_type", "options", "duration", "video", "candidates",
+        "id", "video_path", "duration_group", "correct_choice", "option0", "option1", "prompt", "question_category"]
+VALUES = st.recursive(st.none() | st.booleans() | st.integers(-3, 5000) | st.floats(allow_nan=False)
+                      | st.sampled_from(["", "A", "(B)", "short", "00:10-00:20", "Q?\n(A) x\n(B) y", "x.mp4", "N/A"]),
+                      lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.sampled_from(KEYS), inner,
+                                                                                   max_size=6), max_leaves=12)
+
+
+TEMPLATES = [LVBENCH[1], MLVU[0], LVB[0],
+             {"videoID": "abc", "video_id": "001", "duration": "short", "question_id": "001-1", "task_type": "OCR",
+              "question": "Which?", "options": ["A. x", "B. y"], "answer": "A"},
+             {"video_id": "001", "duration": "long", "questions": [{"question_id": "001-1", "task_type": "OCR",
+                                                                    "question": "Which?", "options": ["A. x", "B. y"],
+                                                                    "answer": "B"}]},
+             {"id": "q", "video": "v", "question": "Which?", "options": ["x", "y"], "answer": "A",
+              "time_reference": "00:01-00:02", "task_type": "t", "duration": 30}]
+
+
+@st.composite
+def mutated_rows(draw):
+    """A well-formed row of some format with a few values (top level or in its first nested question) replaced."""
+    row = json.loads(json.dumps(draw(st.sampled_from(TEMPLATES))))
+    row |= draw(st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=3))
+    for nested in ("qa", "questions"):
+        if isinstance(row.get(nested), list) and row[nested] and isinstance(row[nested][0], dict):
+            row[nested][0] |= draw(st.dictionaries(st.sampled_from(KEYS), VALUES, max_size=3))
+    return row
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(rows=st.lists(mutated_rows(), min_size=1, max_size=3), jsonl=st.booleans())
+def test_any_row_values_give_questions_or_a_typed_error_never_a_crash(tmp_path, rows, jsonl):
+    path = tmp_path / "f.json"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows) if jsonl else json.dumps(rows))
+    try:
+        loaded = load_question_file(path)
+    except QuestionFileError:
+        return
+    for q in loaded.questions:
+        assert q.question and (q.answer is None or not q.options or q.answer in "ABCDEFGH"[: len(q.options)])
+        assert all(0 <= t0 <= t1 for t0, t1 in q.time_references)
