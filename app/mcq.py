@@ -122,8 +122,9 @@ def predicted_letter(answer_text: str, options: tuple[str, ...]) -> str | None:
     text = answer_text.strip()
     for pattern in (rf"^\(?([{letters}])\)?[.:)]?$",                      # the whole answer is the letter
                     rf"\(([{letters}])\)",                                  # "(B)"
-                    rf"(?i:answer|option)\s*(?:is|:)?\s*\(?([{letters}])\b",  # "Answer: B", "option B"
-                    rf"^([{letters}])[.):]\s"):                             # "B. blue"
+                    rf"(?i:answer|option)\s*(?:is\s*:?|:)?\s*\(?([{letters}])\b",  # "Answer: B", "answer is: B"
+                    rf"\*\*\(?([{letters}])\)?[.)]?\*\*",                     # "**B**", as chat models bold it
+                    rf"^([{letters}])[.):]\s"):                                   # "B. blue"
         match = re.search(pattern, text)
         if match:
             return match.group(1)

@@ -68,6 +68,7 @@ def test_a_file_without_one_good_row_is_a_typed_error(tmp_path):
     ("(C)", "C"), ("C", "C"), ("Answer: B", "B"), ("The answer is (A) since", "A"), ("B. blue", "B"),
     ("I think it is blue.", "B"), ("A cat appears", None), ("red or blue", None),
     ("", None), ("I do not know", None), ("blued", None), ("bored", None),   # no letter hunting inside words
+    ("The answer is: C", "C"), ("**B**", "B"), ("I pick **(A)** here", "A"), ("Answered quickly", None),
 ])
 def test_predicted_letter(text, expect):
     assert predicted_letter(text, ("red", "blue", "green")) == expect
