@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "videos": "longwatch.app.cmd_videos",
     "serve": "longwatch.app.cmd_serve",
     "batch": "longwatch.app.cmd_batch",
+    "eval": "longwatch.app.cmd_eval",
     "probe": "longwatch.app.cmd_probe",
     "samples": "longwatch.app.cmd_samples",
     "models": "longwatch.app.cmd_models",

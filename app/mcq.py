@@ -1,44 +1,67 @@
-"""Question sets for batch runs: plain questions and LVBench / Video-MME / MLVU-style multiple choice.
+"""Questions for batch and eval runs: one Question type, multiple-choice prompts, letter extraction, scoring.
 
-Reads one JSONL format, renders options into the question, and scores the letter an answer names.
+Benchmark files (LVBench, Video-MME, MLVU, LongVideoBench) and our own JSONL are read by `app/benchfiles.py`.
 """
 
 from __future__ import annotations
 
-import json
+import logging
 import re
 import string
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 LETTERS = string.ascii_uppercase
+VIDEO_SUFFIX = re.compile(r"\.(mp4|m4v|mov|mkv|webm|avi|ts|mpg|mpeg|flv|wmv|3gp)$", re.IGNORECASE)
+# Duration buckets shortest first, across benchmarks (LongVideoBench groups, Video-MME's words, ours).
+DURATION_ORDER = ("8-15 s", "15-60 s", "short", "<4 min", "3-10 min", "medium", "4-15 min", "long",
+                  "15-60 min", ">=60 min")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class Question:
-    """One question; `video` None means archive-wide. `answer` is a letter for multiple choice, else free text."""
+    """One question; `video` None means archive-wide. `answer` is a letter for multiple choice, else free text.
+
+    `task_types` may hold several labels (an LVBench question counts in each of its categories, as in the
+    official scorer); `duration` is the benchmark's duration bucket; `time_references` are (t0, t1) seconds
+    where the answer is shown, any of which a citation may hit. `source` is "file line N" for messages.
+    """
 
     id: str
     question: str
     video: str | None = None
     options: tuple[str, ...] = ()
     answer: str | None = None
-    time_reference: tuple[float, float] | None = None
+    time_references: tuple[tuple[float, float], ...] = ()
+    task_types: tuple[str, ...] = ()
+    duration: str | None = None
+    benchmark: str = "longwatch"
+    source: str = ""
     extra: dict = field(default_factory=dict, compare=False)
 
     @property
     def is_multiple_choice(self) -> bool:
         return bool(self.options)
 
+    @property
+    def time_reference(self) -> tuple[float, float] | None:
+        """The first reference range (older callers knew only one)."""
+        return self.time_references[0] if self.time_references else None
+
     def prompt(self) -> str:
-        """The text the pipeline is asked: options listed as (A) … and a request for the letter."""
+        """The text the pipeline is asked: options always listed as (A) … and a request for the letter.
+
+        pipeline/textqa.py recognises this tail ("\\nOptions:") and keeps it out of the evidence search.
+        """
         if not self.options:
             return self.question
         opts = "\n".join(f"({LETTERS[i]}) {o}" for i, o in enumerate(self.options))
         return f"{self.question}\nOptions:\n{opts}\nAnswer with the option's letter."
 
 
-_TIME = re.compile(r"^\s*(\d+(?::\d+){0,2}(?:\.\d+)?)\s*[-–]\s*(\d+(?::\d+){0,2}(?:\.\d+)?)\s*$")
+_TIME = re.compile(r"^\s*(\d+(?::\d+){0,2}(?:\.\d+)?)\s*[-–~]\s*(\d+(?::\d+){0,2}(?:\.\d+)?)\s*$")
 
 
 def parse_seconds(text: str) -> float:
@@ -49,86 +72,103 @@ def parse_seconds(text: str) -> float:
     return total
 
 
-def _time_reference(value) -> tuple[float, float] | None:
+def parse_time_references(value) -> tuple[tuple[float, float], ...]:
+    """'mm:ss-mm:ss' (LVBench), several of those split by ',' ';' or ' and ', '12.5-30', [12.5, 30] or a list
+    of such pairs → ((t0, t1), …). Raises ValueError naming the value when a part is not a range."""
     if value in (None, "", []):
+        return ()
+    if isinstance(value, (list, tuple)):
+        if len(value) == 2 and all(isinstance(v, (int, float)) for v in value):
+            pairs = [(float(value[0]), float(value[1]))]
+        else:
+            return tuple(r for v in value for r in parse_time_references(v))
+    else:
+        pairs = []
+        for part in re.split(r"\s*(?:[,;]|\band\b)\s*", str(value).strip()):
+            match = _TIME.match(part)
+            if not match:
+                raise ValueError(f"time reference {value!r}: {part!r} is not 'start-end' "
+                                 "(seconds, mm:ss or hh:mm:ss) or [start, end]")
+            pairs.append((parse_seconds(match.group(1)), parse_seconds(match.group(2))))
+    for t0, t1 in pairs:
+        if not 0 <= t0 <= t1:
+            raise ValueError(f"time reference {value!r}: a range must have 0 <= start <= end")
+    return tuple(pairs)
+
+
+def duration_bucket(seconds) -> str | None:
+    """Seconds → a bucket for benchmarks that give a length instead of a group (MLVU, LVBench)."""
+    if seconds in (None, ""):
         return None
-    if isinstance(value, (list, tuple)) and len(value) == 2:
-        return float(value[0]), float(value[1])
-    match = _TIME.match(str(value))
-    if not match:
-        raise ValueError(f"time reference {value!r} is not 'start-end' (seconds or hh:mm:ss) or [start, end]")
-    return parse_seconds(match.group(1)), parse_seconds(match.group(2))
+    s = float(seconds)
+    return "<4 min" if s < 240 else "4-15 min" if s < 900 else "15-60 min" if s < 3600 else ">=60 min"
 
 
-def _options(row: dict) -> tuple[str, ...]:
-    # Video-MME writes options as "A. text"; LVBench embeds "(A) text" lines; MLVU uses a plain list ("candidates").
-    raw = row.get("options") or row.get("candidates") or ()
-    if isinstance(raw, dict):
-        raw = [raw[k] for k in sorted(raw)]
-    return tuple(re.sub(r"^\(?[A-Z][.)]\s*", "", str(o)).strip() for o in raw)
-
-
-def load_questions(path: str | Path) -> list[Question]:
-    """Read a JSONL question file; each line needs `question` (or `prompt`), optional `id`, `video`,
-    `options`/`candidates`, `answer` (letter, or the option text, which is turned into its letter),
-    `time_reference` ("12.5-30" / "00:12-00:30" / [12.5, 30])."""
-    questions: list[Question] = []
-    seen: set[str] = set()
-    with open(path, encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{path}:{n}: not JSON ({exc.msg})") from None
-            text = row.get("question") or row.get("prompt")
-            if not text:
-                raise ValueError(f"{path}:{n}: a question row needs a 'question' field")
-            qid = str(row.get("id", row.get("question_id", f"q{n}")))
-            if qid in seen:
-                raise ValueError(f"{path}:{n}: question id {qid!r} is used twice; ids must be unique")
-            seen.add(qid)
-            options = _options(row)
-            answer = row.get("answer")
-            if answer is not None and options:
-                answer = str(answer).strip()
-                if answer in options:
-                    answer = LETTERS[options.index(answer)]
-                answer = answer.strip("() .").upper()[:1]
-            known = {"id", "question_id", "question", "prompt", "video", "options", "candidates", "answer",
-                     "time_reference"}
-            questions.append(Question(id=qid, question=str(text), video=row.get("video") or None,
-                                      options=options, answer=None if answer is None else str(answer),
-                                      time_reference=_time_reference(row.get("time_reference")),
-                                      extra={k: v for k, v in row.items() if k not in known}))
-    return questions
+def video_stem(name: str) -> str:
+    """'movie101_66.mp4' → 'movie101_66'; a name without a video suffix is returned as is."""
+    return VIDEO_SUFFIX.sub("", Path(str(name)).name)
 
 
 def predicted_letter(answer_text: str, options: tuple[str, ...]) -> str | None:
     """The option an answer picks: an explicit letter ("(B)", "B.", "Answer: B", a bare "B"), else the one
-    option whose text it quotes. A bare capital inside prose ("A cat …") is not a pick."""
+    option whose text it quotes as a whole phrase. None when neither is found or two options are quoted.
+
+    Never a letter found anywhere in the text: "d" inside "dog" is not option D, and a bare capital
+    opening prose ("A cat …") is not option A.
+    """
     letters = LETTERS[: len(options)]
+    if not letters:
+        return None
     text = answer_text.strip()
     for pattern in (rf"^\(?([{letters}])\)?[.:)]?$",                      # the whole answer is the letter
                     rf"\(([{letters}])\)",                                  # "(B)"
-                    rf"(?i:answer|option)\s*(?:is|:)?\s*\(?([{letters}])\b",  # "Answer: B", "option B"
-                    rf"^([{letters}])[.):]\s"):                             # "B. blue"
+                    rf"(?i:answer|option)\s*(?:is\s*:?|:)?\s*\(?([{letters}])\b",  # "Answer: B", "answer is: B"
+                    rf"\*\*\(?([{letters}])\)?[.)]?\*\*",                     # "**B**", as chat models bold it
+                    rf"^([{letters}])[.):]\s"):                                   # "B. blue"
         match = re.search(pattern, text)
         if match:
             return match.group(1)
     # Else the one option the answer quotes: as a whole word, inner spaces optional (OCR reads "B7" as
     # "B 7"), ignoring bracketed time ranges so option "8" does not match "[00:00:08–…]".
+    # A full stop closing an option (Video-MME writes "A. Apples.") is not part of what an answer quotes.
     plain = re.sub(r"\[[^\]]*\]", " ", text).lower()
-    quoted = [LETTERS[i] for i, o in enumerate(options) if o.strip() and re.search(
-        r"(?<![a-z0-9])" + r"\s*".join(map(re.escape, re.sub(r"\s+", "", o.lower()))) + r"(?![a-z0-9])", plain)]
+    cores = [re.sub(r"\s+", "", o.lower()).rstrip(".") for o in options]
+    quoted = [LETTERS[i] for i, core in enumerate(cores) if core and re.search(
+        _edge(core[0], "(?<!{})") + r"\s*".join(map(re.escape, core)) + _edge(core[-1], "(?!{})"), plain)]
     return quoted[0] if len(quoted) == 1 else None
 
 
+def _edge(char: str, look: str) -> str:
+    """A word boundary for quoted option text: a number must not continue into more digits ("8" is not in
+    "18") and a word not into more letters, but OCR gluing a number to a word ("17UNITS") still quotes 17."""
+    if char.isdigit():
+        return look.format("[0-9]")
+    return look.format("[a-z]") if char.isalpha() else ""
+
+
 def is_correct(question: Question, answer_text: str) -> bool | None:
-    """None when the question carries no reference answer."""
+    """None when the question carries no reference answer. Multiple choice: the extracted letter must be the
+    answer's letter (no recognisable choice is wrong). Free text: the reference appears in the answer."""
     if question.answer is None:
         return None
     if question.options:
         return predicted_letter(answer_text, question.options) == question.answer
     return question.answer.lower() in answer_text.lower()
+
+
+def cites_reference(citations: Iterable[dict], question: Question) -> bool:
+    """A citation of the question's video overlapping any of its reference ranges."""
+    return any((question.video is None or c.get("video") == question.video)
+               and any(c["t0"] <= t1 and t0 <= c["t1"] for t0, t1 in question.time_references)
+               for c in citations)
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """The good questions of a question file in any supported format; each bad row is logged as a warning
+    with its file and row. Raises QuestionFileError when the file is unreadable or has no good row."""
+    from longwatch.app.benchfiles import load_question_file
+
+    loaded = load_question_file(path)
+    for bad in loaded.bad_rows:
+        log.warning("%s", bad)
+    return loaded.questions

@@ -7,6 +7,7 @@ import json
 import pytest
 
 from longwatch.app.batch import discover_videos
+from longwatch.app.benchfiles import QuestionFileError, load_question_file
 from longwatch.app.mcq import is_correct, load_questions, predicted_letter
 
 
@@ -30,26 +31,44 @@ def test_load_questions_normalises_benchmark_styles(tmp_path):
     assert q3.id == "q3" and not q3.is_multiple_choice and q3.time_reference == (12.5, 16.0)
 
 
-@pytest.mark.parametrize("rows,match", [
-    ([{"id": "a", "question": "x"}, {"id": "a", "question": "y"}], "used twice"),
-    ([{"id": "a"}], "needs a 'question'"),
-    ([{"question": "x", "time_reference": "soon"}], "time reference"),
-])
-def test_load_questions_rejects_bad_rows_with_line_numbers(tmp_path, rows, match):
-    with pytest.raises(ValueError, match=match):
-        load_questions(write_jsonl(tmp_path / "q.jsonl", rows))
-
-
-def test_load_questions_reports_non_json_line(tmp_path):
+def test_bad_rows_are_reported_with_line_numbers_and_good_rows_kept(tmp_path):
     path = tmp_path / "q.jsonl"
-    path.write_text('{"question": "ok"}\nnot json\n')
-    with pytest.raises(ValueError, match=r"q.jsonl:2: not JSON"):
+    path.write_text("\n".join([
+        json.dumps({"id": "a", "question": "x"}),
+        json.dumps({"id": "a", "question": "y"}),                         # id used twice
+        json.dumps({"id": "b"}),                                          # no question
+        json.dumps({"id": "c", "question": "x", "time_reference": "soon"}),
+        "not json",
+        "{}",                                                             # an empty row
+        json.dumps({"id": "d", "question": "Which?", "options": ["x", "y"], "answer": "zebra"}),  # not an option
+        json.dumps({"id": "e", "question": "last"}),
+    ]) + "\n")
+    loaded = load_question_file(path)
+    assert [q.id for q in loaded.questions] == ["a", "e"]
+    problems = {b.row: b.problem for b in loaded.bad_rows}
+    assert set(problems) == {"line 2", "line 3", "line 4", "line 5", "line 6", "line 7"}
+    assert "used twice" in problems["line 2"] and "needs a 'question'" in problems["line 3"]
+    assert "time reference" in problems["line 4"] and problems["line 5"].startswith("not JSON")
+    assert problems["line 6"] == "empty row" and "neither an option letter" in problems["line 7"]
+    assert all(b.file == str(path) for b in loaded.bad_rows)
+
+
+def test_a_file_without_one_good_row_is_a_typed_error(tmp_path):
+    path = write_jsonl(tmp_path / "q.jsonl", [{"id": "a", "question": "Which?", "answer": "D"}, {"question": ""}])
+    with pytest.raises(QuestionFileError, match=r"q.jsonl: no usable question in 2 row\(s\).*line 1: answer 'D' "
+                                                r"looks like an option letter but the row has no options"):
         load_questions(path)
+    with pytest.raises(QuestionFileError, match="not a question file we know"):
+        load_questions(write_jsonl(tmp_path / "ids.jsonl", [{"id": "a"}, {"id": "b"}]))
+    with pytest.raises(QuestionFileError, match="no such question file"):
+        load_questions(tmp_path / "absent.jsonl")
 
 
 @pytest.mark.parametrize("text,expect", [
     ("(C)", "C"), ("C", "C"), ("Answer: B", "B"), ("The answer is (A) since", "A"), ("B. blue", "B"),
     ("I think it is blue.", "B"), ("A cat appears", None), ("red or blue", None),
+    ("", None), ("I do not know", None), ("blued", None), ("bored", None),   # no letter hunting inside words
+    ("The answer is: C", "C"), ("**B**", "B"), ("I pick **(A)** here", "A"), ("Answered quickly", None),
 ])
 def test_predicted_letter(text, expect):
     assert predicted_letter(text, ("red", "blue", "green")) == expect
