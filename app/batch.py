@@ -309,7 +309,7 @@ def run_batch(settings: BatchSettings, videos: list[VideoJob], questions: list[Q
 
     t1 = time.perf_counter()
     answered = _answered_ids(answers_path)
-    failed = {row["video_id"] for row in _rows(status_path) if row.get("status") == "error"}
+    failed = {row["video_id"] for row in read_rows(status_path) if row.get("status") == "error"}
     todo = [q for q in questions if q.id not in answered]
     summary.questions_skipped = len(questions) - len(todo)
     if todo:
@@ -322,7 +322,7 @@ def run_batch(settings: BatchSettings, videos: list[VideoJob], questions: list[Q
             if progress:
                 progress("ask", summary.questions_answered + summary.questions_failed, len(todo))
     summary.seconds_answer = time.perf_counter() - t1
-    for row in _rows(answers_path):  # score the whole file, including rows from earlier runs
+    for row in read_rows(answers_path):  # score the whole file, including rows from earlier runs
         if row.get("correct") is not None:
             summary.scored += 1
             summary.correct += bool(row["correct"])
@@ -363,7 +363,7 @@ def _append(path: Path, row: dict) -> None:
         os.fsync(fh.fileno())
 
 
-def _rows(path: Path) -> list[dict]:
+def read_rows(path: Path) -> list[dict]:
     if not path.exists():
         return []
     # A run killed mid-write leaves at most one partial last line; it is ignored and redone.
@@ -377,7 +377,7 @@ def _rows(path: Path) -> list[dict]:
 
 
 def _answered_ids(path: Path) -> set[str]:
-    return {row["id"] for row in _rows(path) if not row.get("error")}
+    return {row["id"] for row in read_rows(path) if not row.get("error")}
 
 
 def _write_csv(answers_jsonl: Path, csv_path: Path) -> None:
@@ -385,6 +385,6 @@ def _write_csv(answers_jsonl: Path, csv_path: Path) -> None:
     with open(csv_path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=fields, extrasaction="ignore")
         w.writeheader()
-        for row in _rows(answers_jsonl):
+        for row in read_rows(answers_jsonl):
             row["citations"] = "; ".join(f"{c['video']}@{c['t0']:.1f}-{c['t1']:.1f}" for c in row.get("citations", []))
             w.writerow(row)

@@ -165,7 +165,7 @@ def _read_parquet(p: Path) -> list[dict]:
     try:
         import pyarrow.parquet as pq
     except ImportError:
-        raise QuestionFileError(f"{p}: reading parquet needs pyarrow, which is not installed: pip install pyarrow "
+        raise QuestionFileError(f"{p}: reading parquet needs pyarrow, which is not installed: pip install 'longwatch[bench]' "
                                 "(or convert the file to JSON)") from None
     try:
         return pq.read_table(p).to_pylist()

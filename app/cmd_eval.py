@@ -210,7 +210,7 @@ def _progress():
 
 
 def run(args: argparse.Namespace) -> int:
-    from longwatch.app.batch import BatchSettings, _rows, discover_videos, run_batch
+    from longwatch.app.batch import BatchSettings, discover_videos, read_rows, run_batch
     from longwatch.app.benchfiles import BadRow, load_question_file
     from longwatch.app.cli import emit
     from longwatch.app.config import load_config
@@ -249,7 +249,7 @@ def run(args: argparse.Namespace) -> int:
     if to_ask:
         run_batch(settings, wanted_jobs, to_ask, work, progress=None if args.json else _progress())
     answers: dict[str, dict] = {}
-    for row in _rows(work / "answers.jsonl"):  # a later good answer replaces an earlier failure
+    for row in read_rows(work / "answers.jsonl"):  # a later good answer replaces an earlier failure
         if not row.get("error") or row["id"] not in answers:
             answers[row["id"]] = row
     results = [result_row(q, answers.get(q.id)) for q in matched]

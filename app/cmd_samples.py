@@ -1,20 +1,22 @@
 """`longwatch samples make KIND OUT_DIR`: generate sample videos with known on-screen text, or the bad-input corpus.
 
 KIND is `standard` (short clips: codecs, rotation, VFR, one frame), `long` (an hour at 640x360), `bad` (corrupt
-inputs) or `mcq` (a small multiple-choice set in LVBench / Video-MME / MLVU shapes for `longwatch batch`).
+inputs), `mcq` (a small multiple-choice set in LVBench / Video-MME / MLVU shapes for `longwatch batch`) or
+`benchmarks` (the same videos with one question file in each benchmark's own distributed format, for `longwatch eval`).
 """
 
 from __future__ import annotations
 
 import argparse
 
-HELP = "generate sample videos (standard, long), the bad-input corpus (bad) or a multiple-choice set (mcq)"
+HELP = ("generate sample videos (standard, long), the bad-input corpus (bad), a multiple-choice set (mcq) or "
+        "benchmark-format question files (benchmarks)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     make = sub.add_parser("make", help="write samples into a folder")
-    make.add_argument("kind", choices=["standard", "long", "bad", "mcq"], help="which set to generate")
+    make.add_argument("kind", choices=["standard", "long", "bad", "mcq", "benchmarks"], help="which set to generate")
     make.add_argument("out_dir", help="folder to write into (created if missing)")
     make.add_argument("--hours", type=float, default=1.0, help="length of the long sample (default 1)")
     make.add_argument("--fps", type=float, default=10.0, help="frame rate of the long sample (default 10)")
@@ -42,6 +44,13 @@ def run(args: argparse.Namespace) -> int:
         path = make_mcq(out, seed=args.seed)
         emit(args, {"questions": str(path), "videos": sorted(str(p) for p in out.glob("mcq*.mp4"))},
              f"{path} (run: longwatch batch {out} -q {path} -o OUT)")
+        return 0
+    if args.kind == "benchmarks":
+        from longwatch.samples.mcq import make_benchmark_set
+
+        files = make_benchmark_set(out, seed=args.seed)
+        emit(args, {"questions": {k: str(v) for k, v in files.items()}},
+             "\n".join(f"{kind}: {path} (run: longwatch eval {path} --videos {out})" for kind, path in files.items()))
         return 0
     from longwatch.samples.videos import make_long, make_standard
 
