@@ -151,7 +151,7 @@ def test_parquet_without_pyarrow_is_a_typed_error_naming_the_package(tmp_path, m
     path = write(tmp_path / "v.parquet", "PAR1")
     monkeypatch.setitem(sys.modules, "pyarrow", None)  # what a user without pyarrow meets: an ImportError
     monkeypatch.setitem(sys.modules, "pyarrow.parquet", None)
-    with pytest.raises(QuestionFileError, match="pip install pyarrow"):
+    with pytest.raises(QuestionFileError, match=r"pip install 'longwatch\[bench\]'"):
         load_question_file(path)
 
 
