@@ -199,8 +199,17 @@ class VLMAdapter:
                     pos = pos.expand(3, 1, 1)
                 ids = torch.tensor([[token]], device=self.model.device)
                 out = self.model(inputs_embeds=embed(ids), position_ids=pos.to(self.model.device),
-                                 past_key_values=out.past_key_values, use_cache=True, logits_to_keep=1)
+                                 use_cache=True, logits_to_keep=1, **self._cache_kwargs(out))
         return new
+
+    def _cache_kwargs(self, out) -> dict:
+        """The KV cache of `out` under the name this transformers takes: `cache` since 5.25 (which warns on,
+        and will drop, `past_key_values`), `past_key_values` before."""
+        import inspect
+
+        if "cache" in inspect.signature(self.model.forward).parameters:
+            return {"cache": out["cache"] if "cache" in out else out.past_key_values}
+        return {"past_key_values": out.past_key_values}
 
     def caption(self, frames: np.ndarray | None, prev_caption: str | None = None, max_new_tokens: int = 32,
                 *, tokens: torch.Tensor | None = None, min_new_tokens: int = 0) -> str:
