@@ -48,6 +48,7 @@ class MemoryBank(IngestMixin, QueryMixin):
         self.config = index or IndexConfig()
         self.repaired: Counter = Counter()  # what the last open had to fix after a crash
         self._lock = threading.RLock()
+        self._depth = 0  # nesting of _snapshot(); the outermost one owns the read transaction
         self._lockfd: int | None = None
         self._conn: sqlite3.Connection | None = None
         self._indexes: dict[str, VectorIndex] = {}
@@ -63,8 +64,8 @@ class MemoryBank(IngestMixin, QueryMixin):
             self.shards = Shards(self.root)
             if not readonly:
                 self._recover()
-            self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
             with self._snapshot():
+                self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
                 self._deletes = self._meta_deletes()
                 self._load_indexes()
         except BaseException:
@@ -211,18 +212,18 @@ class MemoryBank(IngestMixin, QueryMixin):
                 self._save(name, idx)
 
     def _refresh(self) -> None:
-        """Readers: pick up what the writer committed since the last query (new clips, deletes, new spaces)."""
+        """Readers: pick up what the writer committed up to the current snapshot (new clips, deletes, new spaces)."""
         if not self.readonly:
             return
-        version = self._db().execute("PRAGMA data_version").fetchone()[0]
-        if version == self._data_version:
-            return
-        self._data_version = version
         with self._snapshot():
+            version = self._db().execute("PRAGMA data_version").fetchone()[0]
+            if version == self._data_version:
+                return
+            self._data_version = version
             deletes = self._meta_deletes()
             if deletes != self._deletes:
                 self._deletes = deletes
-                self._vids.clear()
+                self._vids.clear()  # a deleted video re-added has a new vid
                 self._load_indexes()
                 return
             for space, dim, n in self._db().execute("SELECT space, dim, n FROM spaces").fetchall():
@@ -235,15 +236,34 @@ class MemoryBank(IngestMixin, QueryMixin):
 
     @contextmanager
     def _snapshot(self):
-        """A reader reads the delete counter, counts and vectors from one WAL snapshot, not across commits."""
-        if not self.readonly:
-            yield
+        """A reader runs each public query in one read transaction, i.e. one WAL snapshot.
+
+        Autocommit would give every SELECT its own snapshot, and a commit landing between two of them shows
+        half a clip: its row from before a delete and its token entries from after it. Nested uses join the
+        outermost transaction. The writer needs none: its own threads are serialised by self._lock.
+        """
+        if not self.readonly or self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
             return
         self._db().execute("BEGIN")
+        self._depth = 1
         try:
             yield
         finally:
-            self._db().execute("COMMIT")
+            self._depth = 0
+            if self._conn is not None:
+                self._conn.execute("COMMIT")
+
+    @contextmanager
+    def _reading(self):
+        """Every query: the bank lock, one snapshot, and a reader caught up with it before anything is read."""
+        with self._lock, self._snapshot():
+            self._refresh()
+            yield self._db()
 
     # --- videos -------------------------------------------------------------------------------------------
     def add_video(self, video_id: str, source: str = "", info: dict | None = None) -> VideoRecord:
@@ -256,8 +276,8 @@ class MemoryBank(IngestMixin, QueryMixin):
             return self.video(video_id)
 
     def _vid(self, video_id: str) -> int:
+        check_video_id(video_id)  # first: an unhashable or hostile id never reaches the cache or SQLite
         if video_id not in self._vids:
-            check_video_id(video_id)
             row = self._db().execute("SELECT vid FROM videos WHERE video_id=?", (video_id,)).fetchone()
             if row is None:
                 known = [v for (v,) in self._db().execute("SELECT video_id FROM videos ORDER BY vid LIMIT 5")]
@@ -269,7 +289,8 @@ class MemoryBank(IngestMixin, QueryMixin):
 
     def last_clip(self, video_id: str) -> int | None:
         """Highest committed clip index of a video; None when it has none or is not in the bank. Resume after it."""
-        with self._lock:
+        check_video_id(video_id)
+        with self._reading():
             row = self._db().execute("SELECT max(c.clip_index) FROM clips c JOIN videos v USING(vid) "
                                      "WHERE v.video_id=?", (video_id,)).fetchone()
             return row[0]
