@@ -335,6 +335,20 @@ class MemoryBank(IngestMixin, QueryMixin):
             for space, idx in self._indexes.items():
                 idx.remove(ids)
                 self._save(space, idx)
-            db.execute("PRAGMA incremental_vacuum")
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # shrinks the files now unless a reader holds a snapshot
+            self._reclaim()
             return len(ids)
+
+    def _reclaim(self) -> None:
+        """Give the pages a delete freed back to the filesystem.
+
+        Python's execute() steps a statement once, and `PRAGMA incremental_vacuum` frees one page per step, so
+        it runs through executescript(), which steps to the end. A bank whose file predates auto_vacuum
+        (it only takes effect before the first table exists) is converted by one full VACUUM; VACUUM is an
+        ordinary write transaction in WAL mode, so readers keep their snapshots meanwhile.
+        """
+        db = self._db()
+        if db.execute("PRAGMA auto_vacuum").fetchone()[0] != store.AUTO_VACUUM_INCREMENTAL:
+            db.executescript(f"PRAGMA auto_vacuum={store.AUTO_VACUUM_INCREMENTAL}; VACUUM;")
+        else:
+            db.executescript("PRAGMA incremental_vacuum;")
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # shrinks the files now unless a reader holds a snapshot

@@ -24,6 +24,7 @@ MARKER = "longwatch-bank.json"
 DB = "bank.sqlite"
 SPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 CACHE_MAGIC = b"LWIDX1\n"
+AUTO_VACUUM_INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -111,7 +112,8 @@ def connect(root: Path, readonly: bool, durable: bool) -> sqlite3.Connection:
                                    check_same_thread=False, timeout=30)
         else:
             conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only takes effect on a new file: lets delete shrink it
+            # Must come before the first table exists (an older file is converted by its first delete).
+            conn.execute(f"PRAGMA auto_vacuum={AUTO_VACUUM_INCREMENTAL}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
             conn.executescript(SCHEMA)
