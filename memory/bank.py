@@ -15,6 +15,7 @@ import warnings
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -22,11 +23,11 @@ from longwatch.memory import store
 from longwatch.memory.index import IndexConfig, VectorIndex
 from longwatch.memory.ingest import IngestMixin
 from longwatch.memory.query import QueryMixin
-from longwatch.memory.records import BankInputError, BankWarning, VideoRecord, check_video_id
+from longwatch.memory.records import BankBusy, BankInputError, BankWarning, VideoRecord, check_video_id
 from longwatch.memory.shards import Shards
 from longwatch.pipeline.errors import BankError
 
-LOCK = "writer.lock"
+LOCK = store.LOCK
 INDEX_DIR = "index"
 
 
@@ -36,15 +37,20 @@ class MemoryBank(IngestMixin, QueryMixin):
     Args:
         root: the bank's folder (created when missing and `create`).
         create: allow creating a new bank at `root`.
-        readonly: open as a reader: no lock taken, sees new commits of the writer before each query.
+        readonly: open as a reader: no lock taken, sees new commits of the writer before each query. "auto":
+            the writer when the lock is free, else a reader beside the process that holds it; `reader_note`
+            then says why (for a command to tell its user once).
         index: how each vector space's FAISS index is chosen (exact below a size threshold).
         durable: fsync every commit (SQLite synchronous=FULL); off trades power-loss durability for speed.
     """
 
-    def __init__(self, root: str | Path, create: bool = True, readonly: bool = False,
+    def __init__(self, root: str | Path, create: bool = True, readonly: bool | Literal["auto"] = False,
                  index: IndexConfig | None = None, durable: bool = True):
+        if readonly not in (True, False, "auto"):
+            raise BankInputError(f"readonly must be True, False or 'auto' (found: {readonly!r})")
         self.root = Path(root)
-        self.readonly = readonly
+        self.readonly = readonly is True
+        self.reader_note: str | None = None
         self.config = index or IndexConfig()
         self.repaired: Counter = Counter()  # what the last open had to fix after a crash
         self._lock = threading.RLock()
@@ -56,13 +62,17 @@ class MemoryBank(IngestMixin, QueryMixin):
         self._unsaved: Counter = Counter()
         self._vids: dict[str, int] = {}
         self._ends: dict[tuple[int, str], int] = {}
-        store.check_root(self.root, create, readonly)
+        new = store.check_root(self.root, create, self.readonly)
         try:
-            if not readonly:
-                self._take_writer_lock()
-            self._conn = store.connect(self.root, readonly, durable)
+            if not self.readonly:
+                self._open_writer(auto=readonly == "auto")
+            if self.readonly and new:  # "auto" lost the race to create it: read once it is ready
+                store.check_root(self.root, False, True)
+            self._conn = store.connect(self.root, self.readonly, durable)
+            if new and not self.readonly:
+                store.write_marker(self.root)
             self.shards = Shards(self.root)
-            if not readonly:
+            if not self.readonly:
                 self._recover()
             with self._snapshot():
                 self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
@@ -73,6 +83,21 @@ class MemoryBank(IngestMixin, QueryMixin):
             raise
 
     # --- open / close -------------------------------------------------------------------------------------
+    def _open_writer(self, auto: bool) -> None:
+        try:
+            self._take_writer_lock()
+        except BankBusy:
+            if not auto:
+                raise
+            self.readonly = True
+            self.reader_note = (f"{self.root}: another process (e.g. `longwatch ingest`) is writing this bank; "
+                                f"reading the clips it has committed so far")
+        except BankError:
+            if not auto:
+                raise
+            self.readonly = True
+            self.reader_note = f"{self.root}: this bank's folder is not writable; opened it read-only"
+
     def _take_writer_lock(self) -> None:
         try:
             fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -83,8 +108,9 @@ class MemoryBank(IngestMixin, QueryMixin):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise BankError(f"{self.root}: another writer holds this bank (found: {LOCK} locked). Open it with "
-                            f"readonly=True to read while it writes, or wait for the writer to close.") from None
+            raise BankBusy(f"{self.root}: another writer holds this bank (found: {LOCK} locked by another process, "
+                           f"e.g. a running `longwatch ingest`, `watch` or `serve`). Open it with readonly=True "
+                           f"(or 'auto') to read while it writes, or wait for the writer to finish.") from None
         self._lockfd = fd
 
     def _recover(self) -> None:
