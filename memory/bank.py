@@ -127,6 +127,8 @@ class MemoryBank(IngestMixin, QueryMixin):
         for tmp in (self.root / INDEX_DIR).glob("*.tmp"):
             tmp.unlink()
             self.repaired["partial_index_files"] += 1
+        if self._conn.execute("PRAGMA freelist_count").fetchone()[0] and self._incremental():
+            self._conn.executescript("PRAGMA incremental_vacuum;")  # pages earlier deletes left free (see _reclaim)
 
     def close(self) -> None:
         """Save index caches (writer), close SQLite, release the writer lock. Safe to call twice."""
@@ -364,6 +366,9 @@ class MemoryBank(IngestMixin, QueryMixin):
             self._reclaim()
             return len(ids)
 
+    def _incremental(self) -> bool:
+        return self._db().execute("PRAGMA auto_vacuum").fetchone()[0] == store.AUTO_VACUUM_INCREMENTAL
+
     def _reclaim(self) -> None:
         """Give the pages a delete freed back to the filesystem.
 
@@ -373,7 +378,7 @@ class MemoryBank(IngestMixin, QueryMixin):
         ordinary write transaction in WAL mode, so readers keep their snapshots meanwhile.
         """
         db = self._db()
-        if db.execute("PRAGMA auto_vacuum").fetchone()[0] != store.AUTO_VACUUM_INCREMENTAL:
+        if not self._incremental():
             db.executescript(f"PRAGMA auto_vacuum={store.AUTO_VACUUM_INCREMENTAL}; VACUUM;")
         else:
             db.executescript("PRAGMA incremental_vacuum;")

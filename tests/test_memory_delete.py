@@ -59,3 +59,24 @@ def test_deleting_a_large_video_gives_its_sqlite_pages_and_shards_back(tmp_path,
     assert not (root / "shards" / f"v{large_vid}").exists()
     with MemoryBank(root, readonly=True) as reader:
         assert reader.stats()["clips"] == 20 and not reader.repaired
+
+
+def test_a_writer_opening_a_bank_gives_back_pages_left_free_by_earlier_deletes(tmp_path):
+    """Banks whose deletes freed one page per delete (the old bug) shrink the next time a writer opens them."""
+    root = tmp_path / "bank"
+    with MemoryBank(root, durable=False) as bank:
+        _add_video(bank, "small", 20, seed=1)
+    base = _sqlite_bytes(root)
+    with sqlite3.connect(root / "bank.sqlite", isolation_level=None) as conn:  # free pages, as the old delete left
+        conn.execute("CREATE TABLE junk(b BLOB)")
+        conn.executemany("INSERT INTO junk VALUES (?)", [(bytes(4000),)] * 1000)
+        conn.execute("DROP TABLE junk")
+        assert conn.execute("PRAGMA freelist_count").fetchone()[0] > 900
+    conn.close()
+    assert _sqlite_bytes(root) > base + 3_000_000
+    with MemoryBank(root, readonly=True) as reader:  # a reader leaves the file alone
+        assert reader.stats()["clips"] == 20
+    assert _sqlite_bytes(root) > base + 3_000_000
+    with MemoryBank(root, durable=False) as bank:
+        assert bank.stats()["clips"] == 20
+    assert _sqlite_bytes(root) <= base + 100_000
