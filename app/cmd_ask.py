@@ -12,6 +12,7 @@ from pathlib import Path
 
 from longwatch.pipeline.errors import LongwatchError
 
+QUESTIONS_MAX_BYTES = 4 * 2**20  # a questions file is text; a video passed by mistake is refused, not read
 HELP = "ask questions about ingested videos; prints each answer with its time ranges"
 
 
@@ -38,6 +39,9 @@ def read_questions(source: str) -> list[str]:
     name = "stdin" if source == "-" else source
     hint = "Pass a UTF-8 text file with one question per line, or '-' to read them from stdin."
     try:
+        if source != "-" and (size := Path(source).stat().st_size) > QUESTIONS_MAX_BYTES:
+            raise QuestionsError(f"questions file {name}: too large for a list of questions (found: {size} bytes, "
+                                 f"limit {QUESTIONS_MAX_BYTES}). {hint}")
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except FileNotFoundError:
         raise QuestionsError(f"questions file {name}: not found (found: nothing at that path). {hint}") from None

@@ -147,7 +147,7 @@ def test_ask_many_questions_loads_the_models_once(ingested, tmp_path, capsys, mo
 
 
 @pytest.mark.parametrize("content, found", [(None, "not found"), ("", "an empty file"), ("\n  \n\n", "blank lines"),
-                                            (b"\xff\xfequestion", "not UTF-8")])
+                                            (b"\xff\xfequestion", "not UTF-8"), (b"\0" * (5 << 20), "too large")])
 def test_unusable_questions_files_are_typed_errors_before_models_load(bank_args, tmp_path, capsys, content, found):
     path = tmp_path / "questions.txt"
     if isinstance(content, bytes):
@@ -166,3 +166,10 @@ def test_a_questions_file_error_from_the_real_command_has_no_traceback(bank_args
     done = _longwatch("ask", "--questions", str(missing), *bank_args, timeout=60)
     assert done.returncode == 2
     assert "QuestionsError" in done.stderr and "nope.txt" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_videos_rm_refuses_an_invalid_id_before_opening_the_bank(bank_args, tmp_path, capsys):
+    assert cli.main(["--json", "videos", "rm", "../victim", *bank_args]) == 5
+    error = json.loads(capsys.readouterr().out)
+    assert error["error"] == "InvalidVideoId" and "'../victim' is not allowed" in error["message"]
+    assert not (tmp_path / "bank").exists()
