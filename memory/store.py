@@ -24,8 +24,8 @@ MARKER = "longwatch-bank.json"
 DB = "bank.sqlite"
 SPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 CACHE_MAGIC = b"LWIDX1\n"
-# What a bank folder holds between its database's creation and its marker (lock and SQLite files only).
 LOCK = "writer.lock"
+# What a bank folder holds between its database's creation and its marker (lock and SQLite files only).
 CREATING = {LOCK, DB, f"{DB}-wal", f"{DB}-shm", f"{DB}-journal"}
 AUTO_VACUUM_INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 
