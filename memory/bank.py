@@ -382,4 +382,4 @@ class MemoryBank(IngestMixin, QueryMixin):
             db.executescript(f"PRAGMA auto_vacuum={store.AUTO_VACUUM_INCREMENTAL}; VACUUM;")
         else:
             db.executescript("PRAGMA incremental_vacuum;")
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # shrinks the files now unless a reader holds a snapshot
+        db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # shrinks the files now; waits for open snapshots
