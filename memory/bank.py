@@ -29,6 +29,7 @@ from longwatch.pipeline.errors import BankError
 
 LOCK = store.LOCK
 INDEX_DIR = "index"
+CHECKPOINT_WAIT_MS = 1000
 
 
 class MemoryBank(IngestMixin, QueryMixin):
@@ -287,6 +288,13 @@ class MemoryBank(IngestMixin, QueryMixin):
                 self._conn.execute("COMMIT")
 
     @contextmanager
+    def snapshot(self):
+        """Pin one snapshot across several queries (an answer's clips, search and tokens): a reader sees no commit
+        made meanwhile, so what one query returned is still there for the next. Holds the bank's lock."""
+        with self._reading():
+            yield self
+
+    @contextmanager
     def _reading(self):
         """Every query: the bank lock, one snapshot, and a reader caught up with it before anything is read."""
         with self._lock, self._snapshot():
@@ -382,4 +390,10 @@ class MemoryBank(IngestMixin, QueryMixin):
             db.executescript(f"PRAGMA auto_vacuum={store.AUTO_VACUUM_INCREMENTAL}; VACUUM;")
         else:
             db.executescript("PRAGMA incremental_vacuum;")
-        db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()  # shrinks the files now; waits for open snapshots
+        # Shrinks both files now. It waits for readers' open snapshots, so briefly: a reader pinning one (see
+        # snapshot()) must not stall the writer; a later checkpoint or close then shrinks the files instead.
+        db.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            db.execute(f"PRAGMA busy_timeout={store.BUSY_TIMEOUT_S * 1000}")

@@ -27,6 +27,7 @@ CACHE_MAGIC = b"LWIDX1\n"
 LOCK = "writer.lock"
 # What a bank folder holds between its database's creation and its marker (lock and SQLite files only).
 CREATING = {LOCK, DB, f"{DB}-wal", f"{DB}-shm", f"{DB}-journal"}
+BUSY_TIMEOUT_S = 30  # how long a statement waits for SQLite locks another connection holds
 AUTO_VACUUM_INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 
 SCHEMA = """
@@ -129,9 +130,9 @@ def connect(root: Path, readonly: bool, durable: bool) -> sqlite3.Connection:
             # WAL readers need the -shm file; in a folder nobody may write, the file cannot change anyway.
             immutable = "&immutable=1" if not os.access(root, os.W_OK) else ""
             conn = sqlite3.connect(f"file:{path}?mode=ro{immutable}", uri=True, isolation_level=None,
-                                   check_same_thread=False, timeout=30)
+                                   check_same_thread=False, timeout=BUSY_TIMEOUT_S)
         else:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
             # Must come before the first table exists (an older file is converted by its first delete).
             conn.execute(f"PRAGMA auto_vacuum={AUTO_VACUUM_INCREMENTAL}")
             conn.execute("PRAGMA journal_mode=WAL")

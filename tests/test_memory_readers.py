@@ -6,6 +6,7 @@ Also a bank that another process is still creating: a reader is told to wait, a 
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import numpy as np
 import pytest
@@ -60,3 +61,26 @@ def test_a_bank_being_created_is_not_read_half_made(tmp_path):
     assert (root / MARKER).exists()
     with MemoryBank(root, readonly=True) as reader:
         assert reader.stats()["clips"] == 1
+
+
+
+
+def test_a_pinned_snapshot_sees_no_commit_until_it_ends_and_does_not_stall_a_delete(tmp_path):
+    root = tmp_path / "bank"
+    with MemoryBank(root) as writer:
+        for video in ("talk", "other"):
+            writer.add_video(video)
+            _add(writer, video, 0)
+        with MemoryBank(root, readonly=True) as reader:
+            with reader.snapshot():
+                ids = [c.record_id for c in reader.clips("talk")]
+                _add(writer, "talk", 1)
+                start = time.monotonic()
+                writer.delete("other")  # its checkpoint waits a moment for the pinned snapshot, not 30 s
+                assert time.monotonic() - start < 10
+                assert [c.clip_index for c in reader.clips("talk")] == [0]
+                assert [v.video_id for v in reader.videos()] == ["talk", "other"]
+                assert [h.record_id for h in reader.search(np.eye(8, dtype=np.float32)[0], 5, videos="talk")] == ids
+                assert reader.tokens(ids, "memory")[0].shape == (2, 4)
+            assert [c.clip_index for c in reader.clips("talk")] == [0, 1]
+            assert [v.video_id for v in reader.videos()] == ["talk"]
