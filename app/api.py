@@ -75,7 +75,7 @@ class LongWatch:
     """One memory bank plus one loaded model preset; thread-safe, shared by every user of a process."""
 
     def __init__(self, root: str | Path, models, pipeline_config=None, live: LiveConfig | None = None,
-                 readonly: bool = False):
+                 readonly: bool | str = False):
         from longwatch.memory import MemoryBank
         from longwatch.pipeline.core import Pipeline, PipelineConfig
 
@@ -91,10 +91,10 @@ class LongWatch:
 
     @classmethod
     def open(cls, root: str | Path | None = None, *, preset: str | None = None, config: Config | None = None,
-             load_models: bool = True, readonly: bool = False) -> LongWatch:
+             load_models: bool = True, readonly: bool | str = False) -> LongWatch:
         """Open (creating if needed) the bank at `root` (default: the config's `$LONGWATCH_HOME/banks/<bank>`)
         and load the model preset once; `load_models=False` opens the bank alone (list, delete), `readonly=True`
-        reads it while another process writes."""
+        reads it while another process writes, `readonly="auto"` writes unless another process already does."""
         from longwatch.pipeline.core import PipelineConfig
         from longwatch.pipeline.models import load_preset
 

@@ -1,22 +1,74 @@
-"""`longwatch ask`: answer a question from a bank's memories and print the time ranges that support it.
+"""`longwatch ask`: answer questions from a bank's memories and print the time ranges that support each answer.
 
-No video is decoded: the answer comes from what `longwatch ingest` stored.
+No video is decoded: answers come from what `longwatch ingest` stored, so this works beside a running ingest.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
 
-HELP = "ask a question about ingested videos; prints the answer with its time ranges"
+from longwatch.pipeline.errors import LongwatchError
+
+QUESTIONS_MAX_BYTES = 4 * 2**20  # a questions file is text; a video passed by mistake is refused, not read
+HELP = "ask questions about ingested videos; prints each answer with its time ranges"
+
+
+class QuestionsError(LongwatchError):
+    """No usable question: an empty question, or a questions file that is missing, unreadable or empty."""
+
+    exit_code = 2  # a usage error, like argparse's
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     from longwatch.app.config import add_bank_arguments
 
-    parser.add_argument("question", help="the question, in quotes")
+    parser.add_argument("question", nargs="?", help="the question, in quotes (or use --questions)")
+    parser.add_argument("--questions", metavar="FILE",
+                        help="a text file with one question per line ('-' reads stdin); the models load once "
+                             "and each answer is printed as it is ready (one JSON line each with --json)")
     parser.add_argument("--video", action="append", dest="videos", metavar="ID",
                         help="restrict to this video id (repeatable; default: every video in the bank)")
     add_bank_arguments(parser)
+
+
+def read_questions(source: str) -> list[str]:
+    """Non-blank lines of `source` (a path, or '-' for stdin), stripped; QuestionsError when there are none."""
+    name = "stdin" if source == "-" else source
+    hint = "Pass a UTF-8 text file with one question per line, or '-' to read them from stdin."
+    try:
+        if source != "-" and (size := Path(source).stat().st_size) > QUESTIONS_MAX_BYTES:
+            raise QuestionsError(f"questions file {name}: too large for a list of questions (found: {size} bytes, "
+                                 f"limit {QUESTIONS_MAX_BYTES}). {hint}")
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise QuestionsError(f"questions file {name}: not found (found: nothing at that path). {hint}") from None
+    except IsADirectoryError:
+        raise QuestionsError(f"questions file {name}: is a folder, not a file. {hint}") from None
+    except UnicodeDecodeError as e:
+        raise QuestionsError(f"questions file {name}: not UTF-8 text (found: byte {e.object[e.start]:#04x} at "
+                             f"offset {e.start}). {hint}") from None
+    except OSError as e:
+        raise QuestionsError(f"questions file {name}: cannot be read ({e.strerror}). {hint}") from None
+    questions = [line.strip() for line in text.splitlines() if line.strip()]
+    if not questions:
+        found = "an empty file" if not text else "only blank lines"
+        raise QuestionsError(f"questions file {name}: no questions (found: {found}). {hint}")
+    return questions
+
+
+def _questions(args: argparse.Namespace) -> list[str]:
+    if args.questions is not None and args.question is not None:
+        raise QuestionsError("give either a question or --questions FILE, not both (found: both)")
+    if args.questions is not None:
+        return read_questions(args.questions)
+    if args.question is None or not args.question.strip():
+        raise QuestionsError(f"no question (found: {'nothing' if args.question is None else 'a blank question'}). "
+                             f"Type what you want to know, e.g. longwatch ask \"What is on the slide?\", or pass "
+                             f"--questions FILE.")
+    return [args.question.strip()]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -24,7 +76,21 @@ def run(args: argparse.Namespace) -> int:
     from longwatch.app.cli import emit
     from longwatch.app.config import config_from_args
 
-    with LongWatch.open(config=config_from_args(args)) as lw:
-        answer = lw.ask(args.question, args.videos)
-    emit(args, answer.to_dict(), answer.describe())
+    questions = _questions(args)  # a bad questions file fails before the models load
+    # "auto": beside a running ingest (which holds the writer lock) answer from the clips committed so far.
+    with LongWatch.open(config=config_from_args(args), readonly="auto") as lw:
+        if lw.bank.reader_note:
+            print(f"longwatch: {lw.bank.reader_note}", file=sys.stderr)
+        if args.questions is None:
+            answer = lw.ask(questions[0], args.videos)
+            emit(args, answer.to_dict(), answer.describe())
+            return 0
+        for i, question in enumerate(questions):
+            answer = lw.ask(question, args.videos)
+            if args.json:
+                print(json.dumps({"question": question, **answer.to_dict()}, default=str), flush=True)
+            else:
+                if i:
+                    print()
+                print(f"Q{i + 1}: {question}\n{answer.describe()}", flush=True)
     return 0

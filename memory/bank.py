@@ -15,6 +15,7 @@ import warnings
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
@@ -22,12 +23,13 @@ from longwatch.memory import store
 from longwatch.memory.index import IndexConfig, VectorIndex
 from longwatch.memory.ingest import IngestMixin
 from longwatch.memory.query import QueryMixin
-from longwatch.memory.records import BankInputError, BankWarning, VideoRecord, check_video_id
+from longwatch.memory.records import BankBusy, BankInputError, BankWarning, VideoRecord, check_video_id
 from longwatch.memory.shards import Shards
 from longwatch.pipeline.errors import BankError
 
-LOCK = "writer.lock"
+LOCK = store.LOCK
 INDEX_DIR = "index"
+CHECKPOINT_WAIT_MS = 1000
 
 
 class MemoryBank(IngestMixin, QueryMixin):
@@ -36,18 +38,24 @@ class MemoryBank(IngestMixin, QueryMixin):
     Args:
         root: the bank's folder (created when missing and `create`).
         create: allow creating a new bank at `root`.
-        readonly: open as a reader: no lock taken, sees new commits of the writer before each query.
+        readonly: open as a reader: no lock taken, sees new commits of the writer before each query. "auto":
+            the writer when the lock is free, else a reader beside the process that holds it; `reader_note`
+            then says why (for a command to tell its user once).
         index: how each vector space's FAISS index is chosen (exact below a size threshold).
         durable: fsync every commit (SQLite synchronous=FULL); off trades power-loss durability for speed.
     """
 
-    def __init__(self, root: str | Path, create: bool = True, readonly: bool = False,
+    def __init__(self, root: str | Path, create: bool = True, readonly: bool | Literal["auto"] = False,
                  index: IndexConfig | None = None, durable: bool = True):
+        if readonly not in (True, False, "auto"):
+            raise BankInputError(f"readonly must be True, False or 'auto' (found: {readonly!r})")
         self.root = Path(root)
-        self.readonly = readonly
+        self.readonly = readonly is True
+        self.reader_note: str | None = None
         self.config = index or IndexConfig()
         self.repaired: Counter = Counter()  # what the last open had to fix after a crash
         self._lock = threading.RLock()
+        self._depth = 0  # nesting of _snapshot(); the outermost one owns the read transaction
         self._lockfd: int | None = None
         self._conn: sqlite3.Connection | None = None
         self._indexes: dict[str, VectorIndex] = {}
@@ -55,16 +63,20 @@ class MemoryBank(IngestMixin, QueryMixin):
         self._unsaved: Counter = Counter()
         self._vids: dict[str, int] = {}
         self._ends: dict[tuple[int, str], int] = {}
-        store.check_root(self.root, create, readonly)
+        new = store.check_root(self.root, create, self.readonly)
         try:
-            if not readonly:
-                self._take_writer_lock()
-            self._conn = store.connect(self.root, readonly, durable)
+            if not self.readonly:
+                self._open_writer(auto=readonly == "auto")
+            if self.readonly and new:  # "auto" lost the race to create it: read once it is ready
+                store.check_root(self.root, False, True)
+            self._conn = store.connect(self.root, self.readonly, durable)
+            if new and not self.readonly:
+                store.write_marker(self.root)
             self.shards = Shards(self.root)
-            if not readonly:
+            if not self.readonly:
                 self._recover()
-            self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
             with self._snapshot():
+                self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
                 self._deletes = self._meta_deletes()
                 self._load_indexes()
         except BaseException:
@@ -72,6 +84,21 @@ class MemoryBank(IngestMixin, QueryMixin):
             raise
 
     # --- open / close -------------------------------------------------------------------------------------
+    def _open_writer(self, auto: bool) -> None:
+        try:
+            self._take_writer_lock()
+        except BankBusy:
+            if not auto:
+                raise
+            self.readonly = True
+            self.reader_note = (f"{self.root}: another process (e.g. `longwatch ingest`) is writing this bank; "
+                                f"reading the clips it has committed so far")
+        except BankError:
+            if not auto:
+                raise
+            self.readonly = True
+            self.reader_note = f"{self.root}: this bank's folder is not writable; opened it read-only"
+
     def _take_writer_lock(self) -> None:
         try:
             fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
@@ -82,8 +109,9 @@ class MemoryBank(IngestMixin, QueryMixin):
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(fd)
-            raise BankError(f"{self.root}: another writer holds this bank (found: {LOCK} locked). Open it with "
-                            f"readonly=True to read while it writes, or wait for the writer to close.") from None
+            raise BankBusy(f"{self.root}: another writer holds this bank (found: {LOCK} locked by another process, "
+                           f"e.g. a running `longwatch ingest`, `watch` or `serve`). Open it with readonly=True "
+                           f"(or 'auto') to read while it writes, or wait for the writer to finish.") from None
         self._lockfd = fd
 
     def _recover(self) -> None:
@@ -100,6 +128,8 @@ class MemoryBank(IngestMixin, QueryMixin):
         for tmp in (self.root / INDEX_DIR).glob("*.tmp"):
             tmp.unlink()
             self.repaired["partial_index_files"] += 1
+        if self._conn.execute("PRAGMA freelist_count").fetchone()[0] and self._incremental():
+            self._conn.executescript("PRAGMA incremental_vacuum;")  # pages earlier deletes left free (see _reclaim)
 
     def close(self) -> None:
         """Save index caches (writer), close SQLite, release the writer lock. Safe to call twice."""
@@ -211,18 +241,18 @@ class MemoryBank(IngestMixin, QueryMixin):
                 self._save(name, idx)
 
     def _refresh(self) -> None:
-        """Readers: pick up what the writer committed since the last query (new clips, deletes, new spaces)."""
+        """Readers: pick up what the writer committed up to the current snapshot (new clips, deletes, new spaces)."""
         if not self.readonly:
             return
-        version = self._db().execute("PRAGMA data_version").fetchone()[0]
-        if version == self._data_version:
-            return
-        self._data_version = version
         with self._snapshot():
+            version = self._db().execute("PRAGMA data_version").fetchone()[0]
+            if version == self._data_version:
+                return
+            self._data_version = version
             deletes = self._meta_deletes()
             if deletes != self._deletes:
                 self._deletes = deletes
-                self._vids.clear()
+                self._vids.clear()  # a deleted video re-added has a new vid
                 self._load_indexes()
                 return
             for space, dim, n in self._db().execute("SELECT space, dim, n FROM spaces").fetchall():
@@ -235,15 +265,41 @@ class MemoryBank(IngestMixin, QueryMixin):
 
     @contextmanager
     def _snapshot(self):
-        """A reader reads the delete counter, counts and vectors from one WAL snapshot, not across commits."""
-        if not self.readonly:
-            yield
+        """A reader runs each public query in one read transaction, i.e. one WAL snapshot.
+
+        Autocommit would give every SELECT its own snapshot, and a commit landing between two of them shows
+        half a clip: its row from before a delete and its token entries from after it. Nested uses join the
+        outermost transaction. The writer needs none: its own threads are serialised by self._lock.
+        """
+        if not self.readonly or self._depth:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
             return
         self._db().execute("BEGIN")
+        self._depth = 1
         try:
             yield
         finally:
-            self._db().execute("COMMIT")
+            self._depth = 0
+            if self._conn is not None:
+                self._conn.execute("COMMIT")
+
+    @contextmanager
+    def snapshot(self):
+        """Pin one snapshot across several queries (an answer's clips, search and tokens): a reader sees no commit
+        made meanwhile, so what one query returned is still there for the next. Holds the bank's lock."""
+        with self._reading():
+            yield self
+
+    @contextmanager
+    def _reading(self):
+        """Every query: the bank lock, one snapshot, and a reader caught up with it before anything is read."""
+        with self._lock, self._snapshot():
+            self._refresh()
+            yield self._db()
 
     # --- videos -------------------------------------------------------------------------------------------
     def add_video(self, video_id: str, source: str = "", info: dict | None = None) -> VideoRecord:
@@ -256,8 +312,8 @@ class MemoryBank(IngestMixin, QueryMixin):
             return self.video(video_id)
 
     def _vid(self, video_id: str) -> int:
+        check_video_id(video_id)  # first: an unhashable or hostile id never reaches the cache or SQLite
         if video_id not in self._vids:
-            check_video_id(video_id)
             row = self._db().execute("SELECT vid FROM videos WHERE video_id=?", (video_id,)).fetchone()
             if row is None:
                 known = [v for (v,) in self._db().execute("SELECT video_id FROM videos ORDER BY vid LIMIT 5")]
@@ -269,7 +325,8 @@ class MemoryBank(IngestMixin, QueryMixin):
 
     def last_clip(self, video_id: str) -> int | None:
         """Highest committed clip index of a video; None when it has none or is not in the bank. Resume after it."""
-        with self._lock:
+        check_video_id(video_id)
+        with self._reading():
             row = self._db().execute("SELECT max(c.clip_index) FROM clips c JOIN videos v USING(vid) "
                                      "WHERE v.video_id=?", (video_id,)).fetchone()
             return row[0]
@@ -314,6 +371,29 @@ class MemoryBank(IngestMixin, QueryMixin):
             for space, idx in self._indexes.items():
                 idx.remove(ids)
                 self._save(space, idx)
-            db.execute("PRAGMA incremental_vacuum")
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # shrinks the files now unless a reader holds a snapshot
+            self._reclaim()
             return len(ids)
+
+    def _incremental(self) -> bool:
+        return self._db().execute("PRAGMA auto_vacuum").fetchone()[0] == store.AUTO_VACUUM_INCREMENTAL
+
+    def _reclaim(self) -> None:
+        """Give the pages a delete freed back to the filesystem.
+
+        Python's execute() steps a statement once, and `PRAGMA incremental_vacuum` frees one page per step, so
+        it runs through executescript(), which steps to the end. A bank whose file predates auto_vacuum
+        (it only takes effect before the first table exists) is converted by one full VACUUM; VACUUM is an
+        ordinary write transaction in WAL mode, so readers keep their snapshots meanwhile.
+        """
+        db = self._db()
+        if not self._incremental():
+            db.executescript(f"PRAGMA auto_vacuum={store.AUTO_VACUUM_INCREMENTAL}; VACUUM;")
+        else:
+            db.executescript("PRAGMA incremental_vacuum;")
+        # Shrinks both files now. It waits for readers' open snapshots, so briefly: a reader pinning one (see
+        # snapshot()) must not stall the writer; a later checkpoint or close then shrinks the files instead.
+        db.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
+        try:
+            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+        finally:
+            db.execute(f"PRAGMA busy_timeout={store.BUSY_TIMEOUT_S * 1000}")

@@ -1,6 +1,6 @@
 """The bank's read side: search, records, clips, token tensors, videos and stats.
 
-Mixed into MemoryBank; every query first catches a reader up with the writer's commits.
+Mixed into MemoryBank; every query runs in one snapshot (see MemoryBank._snapshot), caught up to it first.
 """
 
 from __future__ import annotations
@@ -38,8 +38,7 @@ class QueryMixin:
         """
         if not isinstance(k, (int, np.integer)) or k < 1:
             raise BankInputError(f"k must be a positive integer, got {k!r}")
-        with self._lock:
-            self._refresh()
+        with self._reading():
             if space not in self._indexes:
                 raise BankInputError(f"no vectors in space {space!r} (spaces: {sorted(self._indexes) or 'none yet'}). "
                                      f"Search a space the bank was filled with.")
@@ -90,7 +89,7 @@ class QueryMixin:
     def records(self, ids: list[int]) -> list[ClipRecord]:
         """Records of the given ids, in that order."""
         ids = [int(i) for i in ids]
-        with self._lock:
+        with self._reading():
             found = self._record_map(ids)
         missing = [i for i in ids if i not in found]
         if missing:
@@ -99,7 +98,7 @@ class QueryMixin:
 
     def clips(self, video_id: str) -> list[ClipRecord]:
         """All committed clips of a video, ordered by clip index."""
-        with self._lock:
+        with self._reading():
             vid = self._vid(video_id)
             ids = [i for (i,) in self._db().execute("SELECT id FROM clips WHERE vid=? ORDER BY clip_index", (vid,))]
             found = self._record_map(ids)
@@ -109,7 +108,7 @@ class QueryMixin:
         """Token tensors [N, D] (torch, dtype as stored) of the given records, viewing the memory-mapped shards."""
         check_kind(kind)
         ids = [int(i) for i in ids]
-        with self._lock:
+        with self._reading():
             rows: dict[int, tuple] = {}
             for start in range(0, len(ids), _CHUNK):
                 chunk = ids[start:start + _CHUNK]
@@ -129,7 +128,7 @@ class QueryMixin:
                                 f"Search again.") from e
 
     def videos(self) -> list[VideoRecord]:
-        with self._lock:
+        with self._reading():
             videos = [_video(r) for r in self._db().execute(f"{_VIDEO_SQL} GROUP BY v.vid ORDER BY v.vid")]
             gaps: dict[str, list[Gap]] = {}
             for video_id, t0, t1, reason in self._db().execute(
@@ -140,7 +139,7 @@ class QueryMixin:
             return videos
 
     def video(self, video_id: str) -> VideoRecord:
-        with self._lock:
+        with self._reading():
             row = self._db().execute(f"{_VIDEO_SQL} WHERE v.vid=? GROUP BY v.vid", (self._vid(video_id),)).fetchone()
             record = _video(row)
             record.gaps = self.gaps(video_id)
@@ -148,21 +147,18 @@ class QueryMixin:
 
     def gaps(self, video_id: str) -> list[Gap]:
         """Time ranges of `video_id` that could not be decoded, in time order."""
-        with self._lock:
+        with self._reading():
             rows = self._db().execute("SELECT t0, t1, reason FROM gaps WHERE vid=? ORDER BY t0", (self._vid(video_id),))
             return [Gap(t0, t1, reason) for t0, t1, reason in rows]
 
     def spaces(self) -> dict[str, int]:
         """Vector space name -> dimension."""
-        with self._lock:
-            self._refresh()
+        with self._reading():
             return dict(self._dims)
 
     def stats(self) -> dict:
         """Counts, per-space index kind and measured recall, and bytes on disk per part."""
-        with self._lock:
-            self._refresh()
-            db = self._db()
+        with self._reading() as db:
             sql_bytes = sum(p.stat().st_size for p in self.root.glob("bank.sqlite*"))
             index_bytes = sum(p.stat().st_size for p in (self.root / "index").glob("*.faiss"))
             shard_bytes = self.shards.nbytes()

@@ -15,6 +15,10 @@ class BankInputError(BankError, ValueError):
     """A call the bank refused before writing anything: wrong dim, NaN, unknown video or space, duplicate clip."""
 
 
+class BankBusy(BankError):
+    """The bank's writer lock is held by another process (an ingest, a live watch, a server): writing must wait."""
+
+
 class InvalidVideoId(BankInputError):
     """A video id that is not a plain slug; ids name bank entries and must never act as paths or patterns."""
 

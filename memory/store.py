@@ -24,6 +24,11 @@ MARKER = "longwatch-bank.json"
 DB = "bank.sqlite"
 SPACE_RE = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 CACHE_MAGIC = b"LWIDX1\n"
+LOCK = "writer.lock"
+# What a bank folder holds between its database's creation and its marker (lock and SQLite files only).
+CREATING = {LOCK, DB, f"{DB}-wal", f"{DB}-shm", f"{DB}-journal"}
+BUSY_TIMEOUT_S = 30  # how long a statement waits for SQLite locks another connection holds
+AUTO_VACUUM_INCREMENTAL = 2  # PRAGMA auto_vacuum's value for INCREMENTAL
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -68,7 +73,12 @@ def atomic_write(path: Path, chunks: list[bytes | memoryview]) -> None:
 
 
 def check_root(root: Path, create: bool, readonly: bool) -> bool:
-    """Validate `root` as a bank folder (creating it when asked); returns True when it was just created."""
+    """Validate `root` as a bank folder (creating the folder when asked); True when the bank is new.
+
+    The marker is written last (`write_marker`, once the schema is committed), so a folder holding only the
+    bank's own files but no marker is a bank another process is creating right now, or whose creation crashed:
+    a writer finishes it, a reader is told to wait.
+    """
     if root.exists() and not root.is_dir():
         raise BankError(f"{root}: not a memory bank (found: a file, not a folder). Pass a folder path.")
     marker = root / MARKER
@@ -84,20 +94,32 @@ def check_root(root: Path, create: bool, readonly: bool) -> bool:
         if not (root / DB).exists():
             raise BankError(f"{root}: bank marker found but {DB} is missing. Restore it or rebuild the bank.")
         return False
-    if root.exists() and any(root.iterdir()):
-        found = sorted(p.name for p in root.iterdir())[:3]
-        raise BankError(f"{root}: not a memory bank (found: {', '.join(found)}{' ...' if len(found) == 3 else ''}; "
-                        f"no {MARKER}). Pass an empty folder, a new path, or the root of an existing bank.")
+    found = sorted(p.name for p in root.iterdir()) if root.exists() else []
+    if found and not set(found) <= CREATING:
+        raise BankError(f"{root}: not a memory bank (found: {', '.join(found[:3])}{' ...' if len(found) > 3 else ''};"
+                        f" no {MARKER}). Pass an empty folder, a new path, or the root of an existing bank.")
     if readonly or not create:
+        if found:
+            raise BankError(f"{root}: this bank is still being created (found: {', '.join(found)} but no {MARKER} "
+                            f"yet). Try again in a moment; if it stays so, its creation was interrupted: open it "
+                            f"once for writing (e.g. `longwatch ingest`) to finish it.")
         raise BankError(f"{root}: no memory bank here (found: {'an empty folder' if root.exists() else 'nothing'}). "
                         f"Create one with MemoryBank(root) first.")
     try:
         root.mkdir(parents=True, exist_ok=True)
-        atomic_write(marker, [json.dumps({"format": FORMAT, "kind": "longwatch memory bank"}).encode()])
     except OSError as e:
         raise BankError(f"{root}: cannot create a memory bank here ({e.strerror}). "
                         f"Choose a writable folder.") from e
     return True
+
+
+def write_marker(root: Path) -> None:
+    """Mark a new bank ready for readers, after its schema is committed."""
+    try:
+        atomic_write(root / MARKER, [json.dumps({"format": FORMAT, "kind": "longwatch memory bank"}).encode()])
+    except OSError as e:
+        raise BankError(f"{root}: cannot create a memory bank here ({e.strerror}). "
+                        f"Choose a writable folder.") from e
 
 
 def connect(root: Path, readonly: bool, durable: bool) -> sqlite3.Connection:
@@ -108,13 +130,14 @@ def connect(root: Path, readonly: bool, durable: bool) -> sqlite3.Connection:
             # WAL readers need the -shm file; in a folder nobody may write, the file cannot change anyway.
             immutable = "&immutable=1" if not os.access(root, os.W_OK) else ""
             conn = sqlite3.connect(f"file:{path}?mode=ro{immutable}", uri=True, isolation_level=None,
-                                   check_same_thread=False, timeout=30)
+                                   check_same_thread=False, timeout=BUSY_TIMEOUT_S)
         else:
-            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=30)
-            conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # only takes effect on a new file: lets delete shrink it
+            conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+            # Must come before the first table exists (an older file is converted by its first delete).
+            conn.execute(f"PRAGMA auto_vacuum={AUTO_VACUUM_INCREMENTAL}")
             conn.execute("PRAGMA journal_mode=WAL")
             conn.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-            conn.executescript(SCHEMA)
+            conn.executescript(f"BEGIN IMMEDIATE; {SCHEMA} COMMIT;")  # all tables at once, or none
         fmt = conn.execute("SELECT value FROM meta WHERE key='format'").fetchone()
     except sqlite3.DatabaseError as e:
         raise BankError(f"{path}: cannot read the bank's database ({e}). Restore it from a backup or "
