@@ -30,17 +30,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from longwatch.app.mcq import LETTERS, Question, duration_bucket, parse_time_references, video_stem
-from longwatch.pipeline.errors import LongwatchError
+from longwatch.pipeline.errors import QuestionFileError
 
 FORMATS = ("lvbench", "videomme", "mlvu", "longvideobench", "longwatch")
 # LongVideoBench's duration groups are upper bounds of the ranges its paper reports.
 LVB_GROUPS = {15: "8-15 s", 60: "15-60 s", 600: "3-10 min", 3600: "15-60 min"}
-
-
-class QuestionFileError(LongwatchError, ValueError):
-    """A question file that cannot be used at all: missing, not JSON/JSONL/parquet, or without one good row."""
-
-    exit_code = 6
 
 
 @dataclass(frozen=True)

@@ -10,16 +10,10 @@ import json
 import sys
 from pathlib import Path
 
-from longwatch.pipeline.errors import LongwatchError
+from longwatch.pipeline.errors import QuestionFileError
 
 QUESTIONS_MAX_BYTES = 4 * 2**20  # a questions file is text; a video passed by mistake is refused, not read
 HELP = "ask questions about ingested videos; prints each answer with its time ranges"
-
-
-class QuestionsError(LongwatchError):
-    """No usable question: an empty question, or a questions file that is missing, unreadable or empty."""
-
-    exit_code = 2  # a usage error, like argparse's
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,37 +29,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def read_questions(source: str) -> list[str]:
-    """Non-blank lines of `source` (a path, or '-' for stdin), stripped; QuestionsError when there are none."""
+    """Non-blank lines of `source` (a path, or '-' for stdin), stripped; QuestionFileError when there are none."""
     name = "stdin" if source == "-" else source
     hint = "Pass a UTF-8 text file with one question per line, or '-' to read them from stdin."
     try:
         if source != "-" and (size := Path(source).stat().st_size) > QUESTIONS_MAX_BYTES:
-            raise QuestionsError(f"questions file {name}: too large for a list of questions (found: {size} bytes, "
+            raise QuestionFileError(f"questions file {name}: too large for a list of questions (found: {size} bytes, "
                                  f"limit {QUESTIONS_MAX_BYTES}). {hint}")
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise QuestionsError(f"questions file {name}: not found (found: nothing at that path). {hint}") from None
+        raise QuestionFileError(f"questions file {name}: not found (found: nothing at that path). {hint}") from None
     except IsADirectoryError:
-        raise QuestionsError(f"questions file {name}: is a folder, not a file. {hint}") from None
+        raise QuestionFileError(f"questions file {name}: is a folder, not a file. {hint}") from None
     except UnicodeDecodeError as e:
-        raise QuestionsError(f"questions file {name}: not UTF-8 text (found: byte {e.object[e.start]:#04x} at "
+        raise QuestionFileError(f"questions file {name}: not UTF-8 text (found: byte {e.object[e.start]:#04x} at "
                              f"offset {e.start}). {hint}") from None
     except OSError as e:
-        raise QuestionsError(f"questions file {name}: cannot be read ({e.strerror}). {hint}") from None
+        raise QuestionFileError(f"questions file {name}: cannot be read ({e.strerror}). {hint}") from None
     questions = [line.strip() for line in text.splitlines() if line.strip()]
     if not questions:
         found = "an empty file" if not text else "only blank lines"
-        raise QuestionsError(f"questions file {name}: no questions (found: {found}). {hint}")
+        raise QuestionFileError(f"questions file {name}: no questions (found: {found}). {hint}")
     return questions
 
 
 def _questions(args: argparse.Namespace) -> list[str]:
     if args.questions is not None and args.question is not None:
-        raise QuestionsError("give either a question or --questions FILE, not both (found: both)")
+        raise QuestionFileError("give either a question or --questions FILE, not both (found: both)")
     if args.questions is not None:
         return read_questions(args.questions)
     if args.question is None or not args.question.strip():
-        raise QuestionsError(f"no question (found: {'nothing' if args.question is None else 'a blank question'}). "
+        raise QuestionFileError(f"no question (found: {'nothing' if args.question is None else 'a blank question'}). "
                              f"Type what you want to know, e.g. longwatch ask \"What is on the slide?\", or pass "
                              f"--questions FILE.")
     return [args.question.strip()]

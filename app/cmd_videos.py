@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
             return 0
         refs = lw.videos()
     lines = [f"{r.video_id:<32} {'live' if r.duration is None else format_time(r.duration):>9} {r.clips:>6} clips "
-             f"{'complete' if r.complete else 'partial ':<8} {r.bytes_on_disk / 2**20:8.1f} MB  {r.source}" for r in refs]
-    emit(args, {"videos": [vars(r) for r in refs]}, "\n".join(lines) or "no videos in this bank yet")
+             f"{r.state:<18} {r.bytes_on_disk / 2**20:8.1f} MB  {r.source}" + (f"  {r.gaps_text()}" if r.gaps else "")
+             for r in refs]
+    emit(args, {"videos": [r.to_dict() for r in refs]}, "\n".join(lines) or "no videos in this bank yet")
     return 0
 

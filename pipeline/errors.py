@@ -52,6 +52,13 @@ class StreamError(VideoError):
     """A live stream that could not be opened, or dropped and did not come back."""
 
 
+class QuestionFileError(LongwatchError, ValueError):
+    """No usable question: an empty question, or a question file (plain lines or a benchmark's annotations) that is
+    missing, unreadable, empty or without one good row. A usage error, like argparse's."""
+
+    exit_code = 2
+
+
 class ModelError(LongwatchError):
     """A model that cannot be loaded: missing weights offline, unsafe format, unknown family."""
 

@@ -157,7 +157,7 @@ def test_unusable_questions_files_are_typed_errors_before_models_load(bank_args,
     assert cli.main(["--json", "ask", "--questions", str(path), *bank_args]) == 2
     out, err = capsys.readouterr()
     error = json.loads(out)
-    assert error["error"] == "QuestionsError" and found in error["message"] and str(path) in error["message"]
+    assert error["error"] == "QuestionFileError" and found in error["message"] and str(path) in error["message"]
     assert "Traceback" not in err and not (tmp_path / "bank").exists()  # refused before the bank or models
 
 
@@ -165,7 +165,7 @@ def test_a_questions_file_error_from_the_real_command_has_no_traceback(bank_args
     missing = tmp_path / "nope.txt"
     done = _longwatch("ask", "--questions", str(missing), *bank_args, timeout=60)
     assert done.returncode == 2
-    assert "QuestionsError" in done.stderr and "nope.txt" in done.stderr and "Traceback" not in done.stderr
+    assert "QuestionFileError" in done.stderr and "nope.txt" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_videos_rm_refuses_an_invalid_id_before_opening_the_bank(bank_args, tmp_path, capsys):

@@ -85,7 +85,7 @@ def run_cli(args, timeout=CLI_TIMEOUT):
 
 def test_cli_errors_are_one_line_without_traceback(tmp_path):
     missing = run_cli(["eval", str(tmp_path / "absent.json"), "--videos", str(tmp_path)], timeout=60)
-    assert missing.returncode == 6 and "no such question file" in missing.stderr
+    assert missing.returncode == 2 and "no such question file" in missing.stderr
     assert "Traceback" not in missing.stderr and missing.stderr.count("\n") == 1
     (tmp_path / "q.jsonl").write_text('{"question": "x?"}\n')
     nodir = run_cli(["eval", str(tmp_path / "q.jsonl"), "--videos", str(tmp_path / "none")], timeout=60)
