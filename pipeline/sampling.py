@@ -83,12 +83,21 @@ def _clip(buf: list[Frame], window: int, clip_seconds: float, final: bool) -> Cl
     t0 = window * clip_seconds
     t1 = (window + 1) * clip_seconds
     if final:
-        # The source may end mid-window: cite only time that exists (one frame interval past the last frame).
+        # The source may end mid-window: cite only time that exists (one frame interval past the last frame,
+        # and never past where the source said its last frame ends).
         interval = (buf[-1].t - buf[0].t) / (len(buf) - 1) if len(buf) > 1 else min(clip_seconds, 1.0)
         t1 = min(t1, buf[-1].t + interval)
-    shapes = {f.image.shape for f in buf}
-    if len(shapes) > 1:  # a live stream may change resolution mid-clip; keep the clip rectangular
-        first = buf[0].image.shape
-        buf = [f for f in buf if f.image.shape == first]
-    return Clip(index=window, t0=t0, t1=t1, frames=np.stack([f.image for f in buf]),
+        if buf[-1].end is not None and buf[-1].end > buf[-1].t:
+            t1 = min(t1, buf[-1].end)
+    first = buf[0].image.shape
+    # A stream may change resolution mid-clip (a camera switching modes, concatenated recordings): the clip keeps
+    # every frame, rescaled to its first frame's size, so no stretch of time silently goes missing.
+    images = [f.image if f.image.shape == first else _rescale(f.image, first) for f in buf]
+    return Clip(index=window, t0=t0, t1=t1, frames=np.stack(images),
                 times=np.array([f.t for f in buf], dtype=np.float64))
+
+
+def _rescale(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((shape[1], shape[0]), Image.BILINEAR))

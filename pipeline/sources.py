@@ -6,6 +6,7 @@ Frames stream through one at a time with pts-derived times, upright and resized;
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -15,7 +16,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 import numpy as np
 
 from longwatch.pipeline.errors import CorruptVideo, VideoError
-from longwatch.pipeline.frames import Clip, Frame, VideoInfo
+from longwatch.pipeline.frames import Clip, Frame, Gap, VideoInfo
 from longwatch.pipeline.probe import VideoLimits, probe
 from longwatch.pipeline.sampling import make_clips, resize_max_side, sample_fps
 
@@ -25,6 +26,9 @@ Backend = Literal["auto", "pyav", "decord"]
 _DECORD_CODECS = ("h264", "mpeg4")
 _MAX_BAD_PACKETS = 50  # consecutive undecodable packets before a file counts as corrupt rather than glitched
 _DECORD_BATCH = 16
+# Bytes the demuxer may step over between two packets before it counts as skipping damage: MPEG-PS/TS and ASF
+# padding stays under ~4 KB, while a Matroska demuxer resyncing past a damaged cluster skips the whole cluster.
+_SKIP_BYTES = 16 << 10
 
 
 @dataclass
@@ -48,6 +52,9 @@ class VideoSource(Protocol):
     info: VideoInfo
 
     def frames(self, fps: float | None = None, max_side: int | None = None, start: float = 0.0) -> Iterator[Frame]: ...
+
+    # Sources that can lose stretches of time (damaged files) also list them as `gaps: list[Gap]`, filled as
+    # frames are read; the ingest loop records each in the bank.
 
     def clips(self, clip_seconds: float, fps: float | None = None, max_side: int | None = None,
               start: float = 0.0) -> Iterator[Clip]: ...
@@ -115,11 +122,13 @@ class FileSource(_SourceBase):
         self._k = (-self.info.rotation // 90) % 4  # np.rot90 turns counter-clockwise
         self._workers: list = []
         self.used_backend: str | None = None  # what the last frames() call decodes with, once it has started
+        self.gaps: list[Gap] = []  # stretches the last frames() call could not decode, in time order
 
     def frames(self, fps: float | None = None, max_side: int | None = None, start: float = 0.0) -> Iterator[Frame]:
         """Frames with t = pts seconds from the stream start, sampled to `fps` (None = all), upright, resized."""
         if fps is not None and fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
+        self.gaps = []
         if self._use_decord():
             self.used_backend = "decord"
             return self._decord_frames(fps, max_side, start)
@@ -147,7 +156,10 @@ class FileSource(_SourceBase):
         decoded = self._decoded(start)
         try:
             for item in sample_fps(decoded, fps):
-                yield Frame(item.t, self._upright(item.frame.to_ndarray(format="rgb24"), max_side))
+                f = item.frame
+                shown = float(f.duration * f.time_base) if f.duration and f.time_base else 0.0
+                end = item.t + (shown or (1.0 / self.info.fps if self.info.fps else 0.0))
+                yield Frame(item.t, self._upright(f.to_ndarray(format="rgb24"), max_side), end if end > item.t else None)
         finally:
             decoded.close()
 
@@ -160,6 +172,13 @@ class FileSource(_SourceBase):
         container = open_container(str(self.path))
         DECODE_STATS.add(files=1)
         last_t, bad = None, 0
+        # Damage shows as decode errors (MP4: the index still points into garbage), frames the decoder marks
+        # corrupt (MPEG-TS), or the demuxer stepping over bytes it cannot parse (Matroska resyncs to the next
+        # cluster). Together with a jump in frame times it is a gap; a jump alone is a variable frame rate.
+        suspect: str | None = None
+        suspect_at = -math.inf  # frames are reordered and decoded on threads: evidence ends only past this time
+        jump = max(3.0 / self.info.fps, 0.5) if self.info.fps else 1.0
+        byte_end = None
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"  # frame threads: the decoder keeps both cores busy
@@ -180,10 +199,17 @@ class FileSource(_SourceBase):
                     break
                 except (av.error.FFmpegError, OSError) as e:  # a read error: the rest of the file is unreadable
                     raise self._broken(last_t, f"reading stopped: {e}") from None
+                if packet.pos is not None and packet.pos >= 0 and packet.size:
+                    if byte_end is not None and packet.pos - byte_end > _SKIP_BYTES:
+                        suspect = suspect or f"the demuxer skipped {packet.pos - byte_end:,} unreadable bytes"
+                        suspect_at = max(suspect_at, _packet_time(packet))
+                    byte_end = packet.pos + packet.size
                 try:
                     frames = packet.decode()
                 except av.error.InvalidDataError as e:
                     bad += 1
+                    suspect = suspect or f"packets failed to decode ({e})"
+                    suspect_at = max(suspect_at, _packet_time(packet))
                     if bad > _MAX_BAD_PACKETS:
                         raise self._broken(last_t, f"{bad} packets in a row failed to decode ({e})") from None
                     continue
@@ -195,6 +221,13 @@ class FileSource(_SourceBase):
                     t = float(f.time) - self._start
                     if t + 1e-6 < start:
                         continue
+                    if suspect and last_t is not None and t - last_t > jump:
+                        self.gaps.append(Gap(last_t, t, f"undecodable: {suspect}"))
+                        suspect = None
+                    elif suspect and t + self._start >= suspect_at:
+                        suspect = None  # the damage was concealed: no time went missing
+                    if f.is_corrupt:
+                        suspect, suspect_at = suspect or "the decoder marked a frame corrupt", t + self._start
                     last_t = t
                     yield _Decoded(t, f)
         finally:
@@ -211,13 +244,17 @@ class FileSource(_SourceBase):
         if last_t is None and start >= duration - slack:
             return  # resumed at the very end: nothing left is not damage
         if last_t is None or last_t + slack < duration:
-            raise self._broken(last_t, f"the file declares {duration:.1f} s")
+            raise self._broken(last_t, f"the file declares {duration:.1f} s", start)
 
-    def _broken(self, last_t: float | None, detail: str) -> CorruptVideo:
+    def _broken(self, last_t: float | None, detail: str, start: float = 0.0) -> CorruptVideo:
+        """The error that ends a damaged file; the rest of the file, as far as it declares, is listed as a gap."""
         got = "no frame decoded" if last_t is None else f"frames decoded up to {last_t:.2f} s"
-        return CorruptVideo(self.path, f"{got}; {detail}", "the video is truncated or damaged mid-stream",
-                            "the frames before that point were delivered; copy or export the file again "
-                            "for the rest")
+        error = CorruptVideo(self.path, f"{got}; {detail}", "the video is truncated or damaged mid-stream",
+                             "the frames before that point were delivered; copy or export the file again "
+                             "for the rest")
+        t0 = max(start, last_t or 0.0)
+        self.gaps.append(Gap(t0, max(t0, self.info.duration or t0), f"{error.problem}: {error.detected}"))
+        return error
 
     # ---- decord (worker process) --------------------------------------------------------------------------
 
@@ -286,6 +323,11 @@ class FileSource(_SourceBase):
     def close(self) -> None:
         for worker in list(self._workers):
             worker.close()
+
+
+def _packet_time(packet) -> float:
+    """A packet's pts in seconds, or -inf when it has none (then the next frame settles the matter)."""
+    return float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else -math.inf
 
 
 def _same_timeline(times: list[float], reply: dict) -> tuple[bool, str]:
