@@ -68,7 +68,8 @@ class LiveStats:
     fps sampler (dropped = discarded by the overflow policy). lag_seconds is how far the consumer is behind the
     live edge in stream time: t of the newest decoded frame minus t of the last frame the consumer took
     (0 before anything arrives). ended_reason is None while running, then "stopped" (stop/close or the
-    consumer left), "gave_up" (reconnects exhausted), "eof" (end_on_eof) or "error" (an unexpected failure).
+    consumer left), "gave_up" (reconnects exhausted), "eof" (end_on_eof, or a finite file
+    over HTTP that was read to its end) or "error" (an unexpected failure).
     """
 
     frames_received: int
@@ -101,20 +102,28 @@ class _Timeline:
 
     Within a connection t follows pts. After a reconnect, a pts reset, or a 33-bit MPEG-TS wrap (26.5 h),
     t continues from the previous frame by the wall-clock gap, so times never go backwards or collide.
+    With `fixed` (a finite file served over HTTP) t is always the file's own time: a reconnect re-reads the same
+    file, so its frames keep their times and the ones already delivered are dropped (place returns None).
     """
 
     MIN_STEP = 1e-3
 
-    def __init__(self) -> None:
+    def __init__(self, fixed: bool = False) -> None:
+        self.fixed = fixed
         self.offset: float | None = None
         self.last_t: float | None = None
         self.last_wall = 0.0
 
     def new_connection(self) -> None:
-        self.offset = None
+        if not self.fixed:
+            self.offset = None
 
-    def place(self, pts_time: float | None, wall: float) -> float:
-        if self.last_t is None:
+    def place(self, pts_time: float | None, wall: float) -> float | None:
+        if self.fixed and self.last_t is not None and self.offset is not None:
+            if pts_time is None or pts_time + self.offset <= self.last_t:
+                return None
+            t = pts_time + self.offset
+        elif self.last_t is None:
             t = 0.0
             self.offset = None if pts_time is None else -pts_time
         elif pts_time is None or self.offset is None or pts_time + self.offset <= self.last_t:
@@ -141,7 +150,8 @@ class LiveSource:
             "drop_newest", or "block" (backpressure, for recorded streams; nothing is dropped).
         open_timeout, read_timeout: seconds before a silent connect / read gives up (no call hangs forever).
         options: FFmpeg options, merged over the defaults for the scheme (e.g. {"rtsp_transport": "udp"}).
-        end_on_eof: treat the server closing the stream as the end (recorded streams) instead of a drop.
+        end_on_eof: treat the server closing the stream as the end (recorded streams) instead of a drop. A file
+            served over HTTP (it has a duration) always ends at its end; `.finite` says which it is.
         limits: `max_pixels` and `max_fps` apply to every connection (VideoTooLarge); the rest are file limits.
     """
 
@@ -164,7 +174,6 @@ class LiveSource:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._rng = random.Random()
-        self._timeline = _Timeline()
         self._thread: threading.Thread | None = None
         self._received = self._queued = self._delivered = self._decode_errors = 0
         self._attempts = self._reconnects = 0
@@ -176,6 +185,11 @@ class LiveSource:
         self._end_error: BaseException | None = None
         self._container = self._open()
         self._connected = True
+        # A file served over HTTP has a duration; a live HTTP stream (MPEG-TS from a server or camera) has none.
+        # The file ends where it ends: re-opening it would replay it from the start as if the stream went on.
+        duration = self._container.duration
+        self.finite = scheme in ("http", "https") and bool(duration and duration > 0)
+        self._timeline = _Timeline(fixed=self.finite)
         self.info = self._describe(self._container, scheme, queue_size, policy)
 
     # -- VideoSource protocol -------------------------------------------------------------------------------
@@ -269,7 +283,9 @@ class LiveSource:
             for item in sampled:
                 if item.t + 1e-9 < start:
                     continue
-                frame = Frame(item.t, resize_max_side(item.frame.to_ndarray(format="rgb24"), max_side))
+                f = item.frame
+                end = item.t + float(f.duration * f.time_base) if f.duration and f.time_base else None
+                frame = Frame(item.t, resize_max_side(f.to_ndarray(format="rgb24"), max_side), end)
                 if self._queue.put(frame):
                     with self._lock:
                         self._queued += 1
@@ -300,7 +316,7 @@ class LiveSource:
                 return
             with self._lock:
                 self._last_error = error
-            if eof and self._end_on_eof:
+            if eof and (self._end_on_eof or self.finite):
                 self._set_end("eof")
                 return
             container = self._reconnect()
@@ -322,6 +338,8 @@ class LiveSource:
                 continue
             for f in frames:
                 t = self._timeline.place(f.time, time.monotonic())
+                if t is None:
+                    continue  # a finite file re-read after a drop: this frame was delivered before
                 with self._lock:
                     self._received += 1
                     self._newest_t = t
@@ -401,11 +419,12 @@ class LiveSource:
     def _describe(self, container: Any, scheme: str, queue_size: int, policy: str) -> VideoInfo:
         stream = container.streams.video[0]
         ctx = stream.codec_context
-        rate = stream.average_rate or stream.guessed_rate
+        rate = stream.average_rate  # guessed_rate would be the time base's tick rate (90000/1000) for many streams
+        duration = container.duration / 1e6 if self.finite else None
         return VideoInfo(source=self.name, container=container.format.name, codec=ctx.name, width=ctx.width,
-                         height=ctx.height, fps=float(rate) if rate else 0.0, duration=None, n_frames=None,
+                         height=ctx.height, fps=float(rate) if rate else 0.0, duration=duration, n_frames=None,
                          rotation=0, has_audio=bool(container.streams.audio), is_live=True,
-                         extra={"scheme": scheme, "policy": policy, "queue_size": queue_size})
+                         extra={"scheme": scheme, "policy": policy, "queue_size": queue_size, "finite": self.finite})
 
     def _close_container(self) -> None:
         with self._lock:
