@@ -307,6 +307,8 @@ class LiveSource:
 
         while self._container is not None and not self._stop.is_set():
             eof, error = True, "the server ended the stream"
+            with self._lock:
+                before = self._received
             try:
                 yield from self._decode_connection(self._container)
             except (av.error.FFmpegError, OSError) as e:
@@ -318,6 +320,15 @@ class LiveSource:
                 self._last_error = error
             if eof and (self._end_on_eof or self.finite):
                 self._set_end("eof")
+                return
+            if self.finite and self._received == before:
+                # A file that gave nothing new on this read gives nothing on the next either (typically an MP4
+                # whose index sits at the end, from a server without byte ranges): say so instead of retrying.
+                self._set_end("gave_up", StreamError(
+                    self.name, detected=error, problem=f"the file served over HTTP cannot be read past "
+                                                       f"{self._newest_t or 0.0:.1f} s",
+                    hint="serve it from a server with byte-range support, or move the MP4 index to the front: "
+                         "`ffmpeg -i IN.mp4 -c copy -movflags +faststart OUT.mp4`"))
                 return
             container = self._reconnect()
             with self._lock:
