@@ -221,8 +221,9 @@ class FileSource(_SourceBase):
                     t = float(f.time) - self._start
                     if t + 1e-6 < start:
                         continue
-                    if suspect and last_t is not None and t - last_t > jump:
-                        self.gaps.append(Gap(last_t, t, f"undecodable: {suspect}"))
+                    prev = start if last_t is None else last_t  # damage at the very start loses [start, t)
+                    if suspect and t - prev > jump:
+                        self.gaps.append(Gap(prev, t, f"undecodable: {suspect}"))
                         suspect = None
                     elif suspect and t + self._start >= suspect_at:
                         suspect = None  # the damage was concealed: no time went missing
