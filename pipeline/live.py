@@ -278,19 +278,28 @@ class LiveSource:
 
     def _run(self, fps: float | None, max_side: int | None, start: float) -> None:
         decoded = self._decoded()
-        sampled = sample_fps(decoded, fps)
+        newest: list[_Decoded] = []
+
+        def remembered() -> Iterator[_Decoded]:
+            for item in decoded:
+                newest[:] = [item]
+                yield item
+
+        sampled = sample_fps(remembered(), fps)
+        kept = None
         try:
             for item in sampled:
                 if item.t + 1e-9 < start:
                     continue
-                f = item.frame
-                end = item.t + float(f.duration * f.time_base) if f.duration and f.time_base else None
-                frame = Frame(item.t, resize_max_side(f.to_ndarray(format="rgb24"), max_side), end)
-                if self._queue.put(frame):
-                    with self._lock:
-                        self._queued += 1
-                elif self._stop.is_set():
+                kept = item
+                if not self._put(item, max_side) and self._stop.is_set():
                     break
+            with self._lock:
+                read_to_end = self._ended_reason == "eof"
+            if self.finite and read_to_end and newest and newest[0] is not kept and newest[0].t + 1e-9 >= start:
+                # A file's last frame is kept even off the sampling grid: with its duration it tells the last
+                # clip where the file ends, instead of a sampling interval past the last kept frame.
+                self._put(newest[0], max_side)
         except BaseException as e:  # a bug or an unexpected library failure: surface it to the consumer
             self._set_end("error", e)
             with self._lock:
@@ -300,6 +309,15 @@ class LiveSource:
             decoded.close()
             self._queue.close()
             self._close_container()
+
+    def _put(self, item: _Decoded, max_side: int | None) -> bool:
+        f = item.frame
+        end = item.t + float(f.duration * f.time_base) if f.duration and f.time_base else None
+        if self._queue.put(Frame(item.t, resize_max_side(f.to_ndarray(format="rgb24"), max_side), end)):
+            with self._lock:
+                self._queued += 1
+            return True
+        return False
 
     def _decoded(self) -> Iterator[_Decoded]:
         """Decoded frames of the whole session, across reconnects; returns when stopped or given up."""

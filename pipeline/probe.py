@@ -118,8 +118,11 @@ def check_path(path: str | Path, limits: VideoLimits | None = None) -> tuple[Pat
     limits = limits or VideoLimits()
     path = Path(path)
     try:
-        st = path.stat()
+        st = path.stat()  # never open() first: opening a FIFO blocks until a writer appears
     except FileNotFoundError:
+        if path.is_symlink():
+            raise VideoNotFound(path, f"a symbolic link to {os.readlink(path)!r}, which does not exist",
+                                "the link is dangling", "point it at the video again, or pass the file itself") from None
         raise VideoNotFound(path, "no such file", "the video path does not exist",
                             "check the path (and the current directory)") from None
     except OSError as e:
@@ -129,7 +132,10 @@ def check_path(path: str | Path, limits: VideoLimits | None = None) -> tuple[Pat
         raise VideoNotFound(path, "a directory", "expected a video file, got a directory",
                             "pass a file inside it, or use `longwatch batch` for a folder of videos")
     if not stat.S_ISREG(st.st_mode):
-        raise UnsupportedVideo(path, "a device, pipe or socket", "only regular files are read as videos",
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                else "a character device" if stat.S_ISCHR(st.st_mode) else "a block device"
+                if stat.S_ISBLK(st.st_mode) else "not a regular file")
+        raise UnsupportedVideo(path, kind, "only regular files are read as videos",
                                "save the stream to a file first, or pass a stream URL")
     if not os.access(path, os.R_OK):
         raise VideoNotFound(path, "a file without read permission", "the file cannot be read",

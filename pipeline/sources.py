@@ -84,7 +84,7 @@ class _SourceBase:
             except CorruptVideo as e:
                 failure.append(e)
 
-        yield from make_clips(guarded(), clip_seconds)
+        yield from make_clips(guarded(), clip_seconds, until=lambda: getattr(self, "delivered_until", None))
         if failure:
             raise failure[0]
 
@@ -123,12 +123,13 @@ class FileSource(_SourceBase):
         self._workers: list = []
         self.used_backend: str | None = None  # what the last frames() call decodes with, once it has started
         self.gaps: list[Gap] = []  # stretches the last frames() call could not decode, in time order
+        self.delivered_until: float | None = None  # where the last decoded frame ends: the last clip ends there
 
     def frames(self, fps: float | None = None, max_side: int | None = None, start: float = 0.0) -> Iterator[Frame]:
         """Frames with t = pts seconds from the stream start, sampled to `fps` (None = all), upright, resized."""
         if fps is not None and fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
-        self.gaps = []
+        self.gaps, self.delivered_until = [], None
         if self._use_decord():
             self.used_backend = "decord"
             return self._decord_frames(fps, max_side, start)
@@ -156,10 +157,7 @@ class FileSource(_SourceBase):
         decoded = self._decoded(start)
         try:
             for item in sample_fps(decoded, fps):
-                f = item.frame
-                shown = float(f.duration * f.time_base) if f.duration and f.time_base else 0.0
-                end = item.t + (shown or (1.0 / self.info.fps if self.info.fps else 0.0))
-                yield Frame(item.t, self._upright(f.to_ndarray(format="rgb24"), max_side), end if end > item.t else None)
+                yield Frame(item.t, self._upright(item.frame.to_ndarray(format="rgb24"), max_side))
         finally:
             decoded.close()
 
@@ -230,6 +228,8 @@ class FileSource(_SourceBase):
                     if f.is_corrupt:
                         suspect, suspect_at = suspect or "the decoder marked a frame corrupt", t + self._start
                     last_t = t
+                    shown = float(f.duration * f.time_base) if f.duration and f.time_base else 0.0
+                    self.delivered_until = t + (shown or (1.0 / self.info.fps if self.info.fps else 0.0))
                     yield _Decoded(t, f)
         finally:
             container.close()

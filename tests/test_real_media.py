@@ -135,32 +135,33 @@ def _specials(tmp_path: Path) -> dict[str, tuple[Path, type]]:
     sock = socket.socket(socket.AF_UNIX)
     sock.bind(str(tmp_path / "sock.mp4"))
     sock.close()
-    return {"directory": (tmp_path / "folder.mp4", errors.VideoNotFound),
-            "missing": (tmp_path / "missing.mp4", errors.VideoNotFound),
-            "dangling symlink": (tmp_path / "dangling.mp4", errors.VideoNotFound),
-            "fifo": (tmp_path / "x.mp4", errors.UnsupportedVideo),
-            "device": (tmp_path / "zero.mp4", errors.UnsupportedVideo),
-            "socket": (tmp_path / "sock.mp4", errors.UnsupportedVideo)}
+    # what -> (path, error, what the message says was found)
+    return {"directory": (tmp_path / "folder.mp4", errors.VideoNotFound, "a directory"),
+            "missing": (tmp_path / "missing.mp4", errors.VideoNotFound, "no such file"),
+            "dangling symlink": (tmp_path / "dangling.mp4", errors.VideoNotFound, "gone.mp4"),
+            "fifo": (tmp_path / "x.mp4", errors.UnsupportedVideo, "named pipe"),
+            "device": (tmp_path / "zero.mp4", errors.UnsupportedVideo, "character device"),
+            "socket": (tmp_path / "sock.mp4", errors.UnsupportedVideo, "socket")}
 
 
 def test_paths_that_are_not_files_are_refused_at_once_by_every_entry_point(tmp_path):
-    for what, (path, error) in _specials(tmp_path).items():
+    for what, (path, error, found) in _specials(tmp_path).items():
         for entry in (probe, open_source, lambda p: open_source(str(p)), FileSource):
             t = time.monotonic()
             with pytest.raises(error) as e:
                 entry(path)
             assert time.monotonic() - t < 1.0, f"{what}: refusing took too long (a FIFO open would block)"
-            assert str(e.value).startswith(str(path)) and e.value.hint, what
+            assert str(e.value).startswith(str(path)) and e.value.hint and found in e.value.detected, what
 
 
 def test_cli_probe_refuses_a_fifo_without_hanging_or_a_traceback(tmp_path):
     specials = _specials(tmp_path)
-    paths = [str(p) for p, _ in specials.values()]
+    paths = [str(p) for p, _, _ in specials.values()]
     proc = subprocess.run([sys.executable, "-m", "longwatch.app.cli", "--json", "probe", *paths],
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 3 and "Traceback" not in proc.stderr, proc.stderr
     rows = {r["file"]: r for r in json.loads(proc.stdout)["videos"]}
-    for path, error in specials.values():
+    for path, error, _ in specials.values():
         assert rows[str(path)]["ok"] is False and rows[str(path)]["error"] == error.__name__, rows[str(path)]
 
 
@@ -290,8 +291,9 @@ def test_a_file_over_http_ends_where_the_file_ends(http_files):
         assert time.monotonic() - t < 20
         stats = src.stats
     assert stats.ended_reason == "eof" and stats.reconnect_attempts == 0
-    assert [c.index for c in clips] == [0, 1, 2] and sum(len(c.frames) for c in clips) == 25
-    assert clips[-1].t1 <= 5.0 + 1e-6
+    # 25 frames on the 5 fps grid, plus the file's last frame (4.96 s), kept so the last clip ends with the file
+    assert [c.index for c in clips] == [0, 1, 2] and sum(len(c.frames) for c in clips) == 26
+    assert clips[-1].times[-1] == pytest.approx(5.0 - 1 / FPS) and clips[-1].t1 == pytest.approx(5.0)
 
 
 def test_an_unreadable_http_file_ends_with_a_reason_instead_of_retrying(http_files):
