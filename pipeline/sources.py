@@ -233,6 +233,11 @@ class FileSource(_SourceBase):
                     yield _Decoded(t, f)
         finally:
             container.close()
+        duration = self.info.duration
+        if suspect and duration and duration - (start if last_t is None else last_t) > jump:
+            # Damage after the last good frame: nothing decoded to the end, so the tail is the gap.
+            t0 = start if last_t is None else last_t
+            self.gaps.append(Gap(t0, duration, f"undecodable to the end: {suspect}"))
         self._check_complete(last_t, start)
 
     def _check_complete(self, last_t: float | None, start: float) -> None:
@@ -254,7 +259,8 @@ class FileSource(_SourceBase):
                              "the frames before that point were delivered; copy or export the file again "
                              "for the rest")
         t0 = max(start, last_t or 0.0)
-        self.gaps.append(Gap(t0, max(t0, self.info.duration or t0), f"{error.problem}: {error.detected}"))
+        if not self.gaps or self.gaps[-1].t0 != t0:  # damage at the end may already be listed
+            self.gaps.append(Gap(t0, max(t0, self.info.duration or t0), f"{error.problem}: {error.detected}"))
         return error
 
     # ---- decord (worker process) --------------------------------------------------------------------------

@@ -192,6 +192,16 @@ def test_a_damaged_middle_is_reported_as_a_gap(tmp_path, suffix):
     assert times[0] == 0.0 and times[-1] == pytest.approx(6.0 - 1 / FPS), "frames on both sides are delivered"
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv", ".ts"])
+def test_damage_near_the_end_is_a_gap_too(tmp_path, suffix):
+    with FileSource(damaged(tmp_path, suffix, where=(0.8, 0.95))) as src:
+        times = np.array([f.t for f in src.frames()])
+        (gap,) = src.gaps
+    assert 4.0 < gap.t0 < gap.t1 <= 6.0 and gap.t1 - gap.t0 > 0.5 and "undecodable" in gap.reason
+    assert gap.t0 in times and (gap.t1 in times or gap.t1 == 6.0)  # from the last good frame to the next or the end
+    assert not np.any((times > gap.t0) & (times < gap.t1)), "nothing was delivered inside the gap"
+
+
 def test_a_variable_frame_rate_pause_is_not_a_gap(tmp_path):
     from longwatch.samples.videos import make_sample, vfr_times
 
