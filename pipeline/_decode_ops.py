@@ -5,6 +5,7 @@ Also importable in-process (trusted files, tests); it never raises typed errors 
 
 from __future__ import annotations
 
+import math
 import os
 
 # FFmpeg demuxer names we read. Playlists (hls, concat, dash), image demuxers and raw elementary streams are
@@ -153,3 +154,25 @@ def handle(request: dict, state: dict) -> tuple[dict, bytes | None]:
     if op == "ping":
         return {"ok": True}, None
     raise ValueError(f"unknown worker op {op!r}")
+
+
+def packet_time(packet) -> float:
+    """A packet's pts in seconds, or -inf when it has none (then the next frame settles the matter)."""
+    return float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else -math.inf
+
+
+def same_timeline(times: list[float], reply: dict) -> tuple[bool, str]:
+    """decord indexes frames itself; it is safe only if its frame list is PyAV's, up to a constant offset."""
+    import numpy as np
+
+    if "error" in reply:
+        return False, reply["message"]
+    theirs = reply["times"]
+    if len(theirs) != len(times):
+        return False, f"decord sees {len(theirs)} frames, the container {len(times)}"
+    if not times:
+        return False, "no frames"
+    diff = np.asarray(theirs) - np.asarray(times)
+    if np.ptp(diff) > 2e-3:
+        return False, f"frame times differ by up to {np.ptp(diff) * 1e3:.1f} ms"
+    return True, ""

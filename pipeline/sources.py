@@ -15,6 +15,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 
+from longwatch.pipeline._decode_ops import packet_time, same_timeline
 from longwatch.pipeline.errors import CorruptVideo, VideoError
 from longwatch.pipeline.frames import Clip, Frame, Gap, VideoInfo
 from longwatch.pipeline.probe import VideoLimits, probe
@@ -200,14 +201,14 @@ class FileSource(_SourceBase):
                 if packet.pos is not None and packet.pos >= 0 and packet.size:
                     if byte_end is not None and packet.pos - byte_end > _SKIP_BYTES:
                         suspect = suspect or f"the demuxer skipped {packet.pos - byte_end:,} unreadable bytes"
-                        suspect_at = max(suspect_at, _packet_time(packet))
+                        suspect_at = max(suspect_at, packet_time(packet))
                     byte_end = packet.pos + packet.size
                 try:
                     frames = packet.decode()
                 except av.error.InvalidDataError as e:
                     bad += 1
                     suspect = suspect or f"packets failed to decode ({e})"
-                    suspect_at = max(suspect_at, _packet_time(packet))
+                    suspect_at = max(suspect_at, packet_time(packet))
                     if bad > _MAX_BAD_PACKETS:
                         raise self._broken(last_t, f"{bad} packets in a row failed to decode ({e})") from None
                     continue
@@ -284,7 +285,7 @@ class FileSource(_SourceBase):
         timeout = self.limits.timeout
         try:
             reply, _ = worker.call({"op": "decord_open", "path": str(self.path)}, timeout)
-            ok, why = _same_timeline(times, reply)
+            ok, why = same_timeline(times, reply)
             k = self._decord_turns(reply.get("shape"))
             if k is None:
                 ok, why = False, f"cannot tell whether decord applied the {self.info.rotation} degree rotation"
@@ -330,26 +331,6 @@ class FileSource(_SourceBase):
     def close(self) -> None:
         for worker in list(self._workers):
             worker.close()
-
-
-def _packet_time(packet) -> float:
-    """A packet's pts in seconds, or -inf when it has none (then the next frame settles the matter)."""
-    return float(packet.pts * packet.time_base) if packet.pts is not None and packet.time_base else -math.inf
-
-
-def _same_timeline(times: list[float], reply: dict) -> tuple[bool, str]:
-    """decord indexes frames itself; it is safe only if its frame list is PyAV's, up to a constant offset."""
-    if "error" in reply:
-        return False, reply["message"]
-    theirs = reply["times"]
-    if len(theirs) != len(times):
-        return False, f"decord sees {len(theirs)} frames, the container {len(times)}"
-    if not times:
-        return False, "no frames"
-    diff = np.asarray(theirs) - np.asarray(times)
-    if np.ptp(diff) > 2e-3:
-        return False, f"frame times differ by up to {np.ptp(diff) * 1e3:.1f} ms"
-    return True, ""
 
 
 class IterableSource(_SourceBase):
