@@ -181,6 +181,9 @@ class FileSource(_SourceBase):
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"  # frame threads: the decoder keeps both cores busy
+            # Times are pts minus the stream's start in exact rationals: in floats 1.007 s - 0.007 s is 0.999...,
+            # which would put a frame on a clip boundary into the clip before.
+            origin = stream.start_time * stream.time_base if stream.start_time is not None and stream.time_base else None
             if start > 0:
                 try:
                     container.seek(int((start + self._start) / stream.time_base), stream=stream, backward=True)
@@ -217,7 +220,10 @@ class FileSource(_SourceBase):
                     if f.pts is None:
                         continue
                     DECODE_STATS.add(frames=1)
-                    t = float(f.time) - self._start
+                    if origin is not None and f.time_base:
+                        t = float(f.pts * f.time_base - origin)
+                    else:
+                        t = float(f.time) - self._start
                     if t + 1e-6 < start:
                         continue
                     prev = start if last_t is None else last_t  # damage at the very start loses [start, t)
