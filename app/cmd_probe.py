@@ -42,7 +42,9 @@ def run(args: argparse.Namespace) -> int:
         rows.append({"file": path, "ok": True, **asdict(info)})
         dur = "?" if info.duration is None else _clock(info.duration)
         audio = ", audio" if info.has_audio else ""
-        lines.append(f"{path}: {dur} ({info.duration or 0:.2f} s), {info.fps:.3f} fps, {info.width}x{info.height}, "
+        # A measured rate comes from packet times: the file declared none, or a time base's tick rate instead.
+        rate = f"{info.fps:.3f} fps" + (" (measured)" if info.extra.get("fps_source") == "measured" else "")
+        lines.append(f"{path}: {dur} ({info.duration or 0:.2f} s), {rate}, {info.width}x{info.height}, "
                      f"{info.codec} in {_CONTAINERS.get(info.container, info.container)}, rotation {info.rotation}{audio}")
     if args.json:
         emit(args, {"videos": rows}, "")
@@ -52,7 +54,8 @@ def run(args: argparse.Namespace) -> int:
     return code
 
 
-_CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2": "mp4/mov", "matroska,webm": "mkv/webm"}
+_CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2": "mp4/mov", "matroska,webm": "mkv/webm", "asf": "asf/wmv",
+               "mpeg": "mpeg-ps", "mpegvideo": "raw mpeg video"}
 
 
 def _clock(seconds: float) -> str:

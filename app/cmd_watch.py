@@ -45,8 +45,12 @@ def run(args: argparse.Namespace) -> int:
             print("longwatch: stopping (committing the clip in progress)", file=sys.stderr)
         stats = session.stop()
         _report(session, args, answers, BankError)
+    ended = {"eof": "the source ended", "gave_up": "the stream dropped and did not come back",
+             "stopped": "stopped"}.get(stats.ended_reason or "", stats.ended_reason or "stopped")
     text = (f"{stats.video_id}: {stats.clips_committed} clips, ingested up to {stats.ingested_until:.1f} s, "
-            f"{stats.frames_received} frames received, {stats.frames_dropped} dropped")
+            f"{stats.frames_received} frames received, {stats.frames_dropped} dropped; {ended}")
+    if stats.error:
+        text += f" ({stats.error})"
     emit(args, {"stats": vars(stats), "answers": answers}, text)
     return 0
 

@@ -15,7 +15,7 @@ import numpy as np
 from longwatch.pipeline.allocate import allocate, grid_for
 from longwatch.pipeline.answer import (NEEDS_VISION, NOT_IN_TEXT, Answer, Citation, ClipUse, ContextItem,
                                        build_blocks, cite, format_span, is_visual_question)
-from longwatch.pipeline.errors import BankError
+from longwatch.pipeline.errors import BankError, CorruptVideo
 from longwatch.pipeline.select import is_whole_video_question, select_clips
 from longwatch.pipeline.textqa import OCR_SEPARATOR
 
@@ -180,14 +180,24 @@ class Pipeline:
         with _opened(source) as src:
             info = src.info
             self.bank.add_video(video_id, info.source, _info_dict(info))
-            for memory in self.encode(src, video_id, start_clip=start, resume=resume, timings=timings):
-                t = time.perf_counter()
-                writer.commit(memory)
-                timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - t
-                added += 1
-                if progress is not None:
-                    progress(_progress(video_id, added, memory.record.t1, info.duration,
-                                       time.perf_counter() - start_wall, start * self.config.clip_seconds))
+            recorded = {(g.t0, g.t1) for g in self.bank.gaps(video_id)}  # a resumed run re-reads some damage
+            try:
+                for memory in self.encode(src, video_id, start_clip=start, resume=resume, timings=timings):
+                    t = time.perf_counter()
+                    writer.commit(memory)
+                    timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - t
+                    added += 1
+                    _record_gaps(self.bank, video_id, src, recorded)
+                    if progress is not None:
+                        progress(_progress(video_id, added, memory.record.t1, info.duration,
+                                           time.perf_counter() - start_wall, start * self.config.clip_seconds))
+            except CorruptVideo:
+                # Damage that ends the file: every clip before it is committed (encode yields them first) and the
+                # lost tail is a recorded gap. Nothing decodable at all is still an error.
+                _record_gaps(self.bank, video_id, src, recorded)
+                if self.bank.last_clip(video_id) is None:
+                    raise
+            _record_gaps(self.bank, video_id, src, recorded)
             complete = not info.is_live
             if complete:
                 self.bank.mark_complete(video_id)
@@ -222,7 +232,12 @@ class Pipeline:
             pending: ClipMemory | None = None
             while True:
                 t = time.perf_counter()
-                clip = next(clips, None)
+                try:
+                    clip = next(clips, None)
+                except CorruptVideo:
+                    if pending is not None:
+                        yield pending  # the file is damaged from here on: keep the clip decoded before it
+                    raise
                 timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t
                 if clip is None:
                     break
@@ -474,6 +489,14 @@ class Pipeline:
         kind, grid = ("memory", mgrid) if n <= int(np.prod(mgrid)) else ("detail", dgrid)
         stored = self.bank.tokens([record.record_id], kind)[0].float().reshape(*grid, -1)
         return pool_grid(stored, grid_for(n, grid))
+
+
+def _record_gaps(bank, video_id: str, source, recorded: set) -> None:
+    """Add the source's newly found gaps (time it could not decode) to the bank, once each."""
+    for gap in getattr(source, "gaps", ()):
+        if (gap.t0, gap.t1) not in recorded:
+            bank.add_gap(video_id, gap.t0, gap.t1, gap.reason)
+            recorded.add((gap.t0, gap.t1))
 
 
 def _info_dict(info) -> dict:

@@ -12,10 +12,24 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Frame:
-    """One decoded frame; `t` is seconds from the start of the source, from the stream's pts."""
+    """One decoded frame; `t` is seconds from the start of the source, from the stream's pts.
+
+    `end`, when the source knows it, is when the frame stops being shown (t plus its duration): the last clip of
+    a source ends there, so no clip claims time the source never delivered.
+    """
 
     t: float
     image: np.ndarray  # [H, W, 3] uint8 RGB
+    end: float | None = None
+
+
+@dataclass(frozen=True)
+class Gap:
+    """Seconds [t0, t1] of a source that could not be decoded (damage, truncation); reported, never hidden."""
+
+    t0: float
+    t1: float
+    reason: str
 
 
 @dataclass(frozen=True)

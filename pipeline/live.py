@@ -5,7 +5,6 @@ A reader thread decodes into a bounded queue with an explicit overflow policy, s
 
 from __future__ import annotations
 
-import math
 import random
 import threading
 import time
@@ -15,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 
 from longwatch.pipeline._live_queue import Closed, DropQueue, Policy
+from longwatch.pipeline._live_time import Backoff, _Timeline
 from longwatch.pipeline._live_spec import LIVE_SCHEMES, default_options, describe_error, is_live_spec, open_hint, resolve
 from longwatch.pipeline.errors import StreamError, VideoTooLarge
 from longwatch.pipeline.frames import Clip, Frame, VideoInfo
@@ -27,40 +27,6 @@ __all__ = ["LIVE_SCHEMES", "Backoff", "LiveSource", "LiveStats", "is_live_spec"]
 
 
 @dataclass(frozen=True)
-class Backoff:
-    """Reconnect schedule: attempt k waits min(max_delay, base * factor**k) * (1 ± jitter) seconds.
-
-    Gives up after `max_attempts` failed attempts or once the outage would exceed `max_outage` seconds
-    (either may be None for "never"). Jitter spreads reconnect storms when many clients lose one server.
-    """
-
-    base: float = 0.5
-    factor: float = 2.0
-    max_delay: float = 30.0
-    jitter: float = 0.1
-    max_attempts: int | None = 10
-    max_outage: float | None = 300.0
-
-    def __post_init__(self) -> None:
-        if self.base <= 0 or self.max_delay <= 0:
-            raise ValueError(f"backoff base and max_delay must be positive, got {self.base}, {self.max_delay}")
-        if self.factor < 1:
-            raise ValueError(f"backoff factor must be >= 1, got {self.factor}")
-        if not 0 <= self.jitter < 1:
-            raise ValueError(f"backoff jitter must be in [0, 1), got {self.jitter}")
-        if self.max_attempts is not None and self.max_attempts < 0:
-            raise ValueError(f"max_attempts must be >= 0 or None, got {self.max_attempts}")
-
-    def delay(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait before reconnect attempt number `attempt` (0-based)."""
-        if self.factor > 1 and attempt > math.log(self.max_delay / self.base, self.factor):
-            d = self.max_delay  # also avoids float overflow of factor**attempt on endless outages
-        else:
-            d = min(self.max_delay, self.base * self.factor**attempt)
-        return d * (1.0 + self.jitter * rng.uniform(-1.0, 1.0))
-
-
-@dataclass(frozen=True)
 class LiveStats:
     """A consistent snapshot of a live source's counters.
 
@@ -68,7 +34,8 @@ class LiveStats:
     fps sampler (dropped = discarded by the overflow policy). lag_seconds is how far the consumer is behind the
     live edge in stream time: t of the newest decoded frame minus t of the last frame the consumer took
     (0 before anything arrives). ended_reason is None while running, then "stopped" (stop/close or the
-    consumer left), "gave_up" (reconnects exhausted), "eof" (end_on_eof) or "error" (an unexpected failure).
+    consumer left), "gave_up" (reconnects exhausted), "eof" (end_on_eof, or a finite file
+    over HTTP that was read to its end) or "error" (an unexpected failure).
     """
 
     frames_received: int
@@ -96,36 +63,6 @@ class _Decoded(NamedTuple):
     frame: Any  # av.VideoFrame
 
 
-class _Timeline:
-    """Maps per-connection pts to one session time that starts at 0 and strictly increases.
-
-    Within a connection t follows pts. After a reconnect, a pts reset, or a 33-bit MPEG-TS wrap (26.5 h),
-    t continues from the previous frame by the wall-clock gap, so times never go backwards or collide.
-    """
-
-    MIN_STEP = 1e-3
-
-    def __init__(self) -> None:
-        self.offset: float | None = None
-        self.last_t: float | None = None
-        self.last_wall = 0.0
-
-    def new_connection(self) -> None:
-        self.offset = None
-
-    def place(self, pts_time: float | None, wall: float) -> float:
-        if self.last_t is None:
-            t = 0.0
-            self.offset = None if pts_time is None else -pts_time
-        elif pts_time is None or self.offset is None or pts_time + self.offset <= self.last_t:
-            t = self.last_t + max(wall - self.last_wall, self.MIN_STEP)
-            self.offset = None if pts_time is None else t - pts_time
-        else:
-            t = pts_time + self.offset
-        self.last_t, self.last_wall = t, wall
-        return t
-
-
 class LiveSource:
     """A live stream as a VideoSource: `.info`, `.frames()`, `.clips()`, `.stats`, `.stop()`, `.close()`.
 
@@ -141,7 +78,8 @@ class LiveSource:
             "drop_newest", or "block" (backpressure, for recorded streams; nothing is dropped).
         open_timeout, read_timeout: seconds before a silent connect / read gives up (no call hangs forever).
         options: FFmpeg options, merged over the defaults for the scheme (e.g. {"rtsp_transport": "udp"}).
-        end_on_eof: treat the server closing the stream as the end (recorded streams) instead of a drop.
+        end_on_eof: treat the server closing the stream as the end (recorded streams) instead of a drop. A file
+            served over HTTP (it has a duration) always ends at its end; `.finite` says which it is.
         limits: `max_pixels` and `max_fps` apply to every connection (VideoTooLarge); the rest are file limits.
     """
 
@@ -164,7 +102,6 @@ class LiveSource:
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._rng = random.Random()
-        self._timeline = _Timeline()
         self._thread: threading.Thread | None = None
         self._received = self._queued = self._delivered = self._decode_errors = 0
         self._attempts = self._reconnects = 0
@@ -176,6 +113,11 @@ class LiveSource:
         self._end_error: BaseException | None = None
         self._container = self._open()
         self._connected = True
+        # A file served over HTTP has a duration; a live HTTP stream (MPEG-TS from a server or camera) has none.
+        # The file ends where it ends: re-opening it would replay it from the start as if the stream went on.
+        duration = self._container.duration
+        self.finite = scheme in ("http", "https") and bool(duration and duration > 0)
+        self._timeline = _Timeline(fixed=self.finite)
         self.info = self._describe(self._container, scheme, queue_size, policy)
 
     # -- VideoSource protocol -------------------------------------------------------------------------------
@@ -264,17 +206,28 @@ class LiveSource:
 
     def _run(self, fps: float | None, max_side: int | None, start: float) -> None:
         decoded = self._decoded()
-        sampled = sample_fps(decoded, fps)
+        newest: list[_Decoded] = []
+
+        def remembered() -> Iterator[_Decoded]:
+            for item in decoded:
+                newest[:] = [item]
+                yield item
+
+        sampled = sample_fps(remembered(), fps)
+        kept = None
         try:
             for item in sampled:
                 if item.t + 1e-9 < start:
                     continue
-                frame = Frame(item.t, resize_max_side(item.frame.to_ndarray(format="rgb24"), max_side))
-                if self._queue.put(frame):
-                    with self._lock:
-                        self._queued += 1
-                elif self._stop.is_set():
+                kept = item
+                if not self._put(item, max_side) and self._stop.is_set():
                     break
+            with self._lock:
+                read_to_end = self._ended_reason == "eof"
+            if self.finite and read_to_end and newest and newest[0] is not kept and newest[0].t + 1e-9 >= start:
+                # A file's last frame is kept even off the sampling grid: with its duration it tells the last
+                # clip where the file ends, instead of a sampling interval past the last kept frame.
+                self._put(newest[0], max_side)
         except BaseException as e:  # a bug or an unexpected library failure: surface it to the consumer
             self._set_end("error", e)
             with self._lock:
@@ -285,12 +238,23 @@ class LiveSource:
             self._queue.close()
             self._close_container()
 
+    def _put(self, item: _Decoded, max_side: int | None) -> bool:
+        f = item.frame
+        end = item.t + float(f.duration * f.time_base) if f.duration and f.time_base else None
+        if self._queue.put(Frame(item.t, resize_max_side(f.to_ndarray(format="rgb24"), max_side), end)):
+            with self._lock:
+                self._queued += 1
+            return True
+        return False
+
     def _decoded(self) -> Iterator[_Decoded]:
         """Decoded frames of the whole session, across reconnects; returns when stopped or given up."""
         import av
 
         while self._container is not None and not self._stop.is_set():
             eof, error = True, "the server ended the stream"
+            with self._lock:
+                before = self._received
             try:
                 yield from self._decode_connection(self._container)
             except (av.error.FFmpegError, OSError) as e:
@@ -300,8 +264,17 @@ class LiveSource:
                 return
             with self._lock:
                 self._last_error = error
-            if eof and self._end_on_eof:
+            if eof and (self._end_on_eof or self.finite):
                 self._set_end("eof")
+                return
+            if self.finite and self._received == before:
+                # A file that gave nothing new on this read gives nothing on the next either (typically an MP4
+                # whose index sits at the end, from a server without byte ranges): say so instead of retrying.
+                self._set_end("gave_up", StreamError(
+                    self.name, detected=error, problem=f"the file served over HTTP cannot be read past "
+                                                       f"{self._newest_t or 0.0:.1f} s",
+                    hint="serve it from a server with byte-range support, or move the MP4 index to the front: "
+                         "`ffmpeg -i IN.mp4 -c copy -movflags +faststart OUT.mp4`"))
                 return
             container = self._reconnect()
             with self._lock:
@@ -322,6 +295,8 @@ class LiveSource:
                 continue
             for f in frames:
                 t = self._timeline.place(f.time, time.monotonic())
+                if t is None:
+                    continue  # a finite file re-read after a drop: this frame was delivered before
                 with self._lock:
                     self._received += 1
                     self._newest_t = t
@@ -401,11 +376,12 @@ class LiveSource:
     def _describe(self, container: Any, scheme: str, queue_size: int, policy: str) -> VideoInfo:
         stream = container.streams.video[0]
         ctx = stream.codec_context
-        rate = stream.average_rate or stream.guessed_rate
+        rate = stream.average_rate  # guessed_rate would be the time base's tick rate (90000/1000) for many streams
+        duration = container.duration / 1e6 if self.finite else None
         return VideoInfo(source=self.name, container=container.format.name, codec=ctx.name, width=ctx.width,
-                         height=ctx.height, fps=float(rate) if rate else 0.0, duration=None, n_frames=None,
+                         height=ctx.height, fps=float(rate) if rate else 0.0, duration=duration, n_frames=None,
                          rotation=0, has_audio=bool(container.streams.audio), is_live=True,
-                         extra={"scheme": scheme, "policy": policy, "queue_size": queue_size})
+                         extra={"scheme": scheme, "policy": policy, "queue_size": queue_size, "finite": self.finite})
 
     def _close_container(self) -> None:
         with self._lock:

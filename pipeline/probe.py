@@ -48,6 +48,7 @@ _NOT_VIDEO = [
 ]
 _VIDEO = [(b"ftyp", 4, "MP4/QuickTime"), (b"\x1a\x45\xdf\xa3", 0, "Matroska/WebM"), (b"AVI ", 8, "AVI"),
           (b"FLV", 0, "FLV"), (b"\x30\x26\xb2\x75", 0, "ASF/WMV"), (b"\x00\x00\x01\xba", 0, "MPEG program stream"),
+          (b"\x00\x00\x01\xb3", 0, "MPEG-1/2 video stream"),
           (b"OggS", 0, "Ogg")]
 _MP4_BOXES = {b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid", b"moof", b"mfra", b"styp",
               b"sidx", b"meta", b"pdin"}
@@ -117,8 +118,11 @@ def check_path(path: str | Path, limits: VideoLimits | None = None) -> tuple[Pat
     limits = limits or VideoLimits()
     path = Path(path)
     try:
-        st = path.stat()
+        st = path.stat()  # never open() first: opening a FIFO blocks until a writer appears
     except FileNotFoundError:
+        if path.is_symlink():
+            raise VideoNotFound(path, f"a symbolic link to {os.readlink(path)!r}, which does not exist",
+                                "the link is dangling", "point it at the video again, or pass the file itself") from None
         raise VideoNotFound(path, "no such file", "the video path does not exist",
                             "check the path (and the current directory)") from None
     except OSError as e:
@@ -128,7 +132,10 @@ def check_path(path: str | Path, limits: VideoLimits | None = None) -> tuple[Pat
         raise VideoNotFound(path, "a directory", "expected a video file, got a directory",
                             "pass a file inside it, or use `longwatch batch` for a folder of videos")
     if not stat.S_ISREG(st.st_mode):
-        raise UnsupportedVideo(path, "a device, pipe or socket", "only regular files are read as videos",
+        kind = ("a named pipe (FIFO)" if stat.S_ISFIFO(st.st_mode) else "a socket" if stat.S_ISSOCK(st.st_mode)
+                else "a character device" if stat.S_ISCHR(st.st_mode) else "a block device"
+                if stat.S_ISBLK(st.st_mode) else "not a regular file")
+        raise UnsupportedVideo(path, kind, "only regular files are read as videos",
                                "save the stream to a file first, or pass a stream URL")
     if not os.access(path, os.R_OK):
         raise VideoNotFound(path, "a file without read permission", "the file cannot be read",
@@ -217,7 +224,8 @@ def _info(path: Path, facts: dict, limits: VideoLimits, kind: str, what: str) ->
         raise UnsupportedVideo(path, f"{codec} video", f"this build has no decoder for {codec}",
                                "convert it to H.264, e.g. `ffmpeg -i INPUT -c:v libx264 OUTPUT.mp4`")
     w, h = video["width"], video["height"]
-    _check_limits(path, video, facts, limits)
+    fps, fps_source = frame_rate(video["fps"], video.get("measured_fps"))
+    _check_limits(path, video, facts, limits, fps, fps_source)
     if video["first_frame"] is None:
         problem = f"no {codec} frame decodes"
         if codec in ("hevc", "av1"):
@@ -236,14 +244,26 @@ def _info(path: Path, facts: dict, limits: VideoLimits, kind: str, what: str) ->
         w, h = h, w
     duration = video["duration"] or facts["duration"]
     return VideoInfo(source=str(path), container=facts["container"], codec=codec, width=w, height=h,
-                     fps=video["fps"], duration=duration, n_frames=video["n_frames"], rotation=rotation,
+                     fps=fps, duration=duration, n_frames=video["n_frames"], rotation=rotation,
                      has_audio=facts["has_audio"], is_live=False,
                      extra={"start": video["start"], "stored_size": [video["width"], video["height"]],
-                            "profile": video["profile"], "detected": what,
+                            "profile": video["profile"], "detected": what, "fps_source": fps_source,
                             "streams": [f"{s['type']}:{s['codec']}" for s in facts["streams"]]})
 
 
-def _check_limits(path: Path, video: dict, facts: dict, limits: VideoLimits) -> None:
+def frame_rate(declared: float, measured: float | None) -> tuple[float, str]:
+    """(fps, "declared" | "measured"): the container's average rate unless the packet times say otherwise.
+
+    Variable-frame-rate recordings (MediaRecorder WebM, OBS FLV, WMV) often declare nothing or their time base's
+    tick rate (1000 fps); their packets tell the truth. A rate within a factor 1.5 of the measured one is kept
+    as declared, so 30000/1001 stays exact. A genuinely fast stream measures fast and still meets the fps limit.
+    """
+    if measured and (not declared or not 1 / 1.5 <= declared / measured <= 1.5):
+        return measured, "measured"
+    return (declared, "declared") if declared else (0.0, "unknown")
+
+
+def _check_limits(path: Path, video: dict, facts: dict, limits: VideoLimits, fps: float, fps_source: str) -> None:
     w, h = video["width"], video["height"]
     if w <= 0 or h <= 0:
         refused = next((m for line in facts.get("log", []) if (m := _REFUSED_SIZE.search(line))), None)
@@ -265,9 +285,8 @@ def _check_limits(path: Path, video: dict, facts: dict, limits: VideoLimits) -> 
         raise VideoTooLarge(path, f"a declared duration of {duration / _HOURS:.1f} h",
                             f"over the limit of {limits.max_duration / _HOURS:.1f} h",
                             "split the video into parts, or raise VideoLimits.max_duration")
-    fps = video["fps"]
     if fps > limits.max_fps:
-        raise VideoTooLarge(path, f"a declared {fps:.1f} fps", f"over the limit of {limits.max_fps:g} fps",
+        raise VideoTooLarge(path, f"a {fps_source} {fps:.1f} fps", f"over the limit of {limits.max_fps:g} fps",
                             "re-encode at a lower frame rate, e.g. `ffmpeg -i INPUT -r 30 OUTPUT.mp4`, "
                             "or raise VideoLimits.max_fps")
     frames = max(video["n_frames"] or 0, int(duration * fps))

@@ -6,7 +6,7 @@ Shared by every source (file, live, iterable): they yield `Frame`s with pts-deri
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -56,11 +56,14 @@ def resize_max_side(image: np.ndarray, max_side: int | None) -> np.ndarray:
     return np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
 
 
-def make_clips(frames: Iterable[Frame], clip_seconds: float) -> Iterator[Clip]:
+def make_clips(frames: Iterable[Frame], clip_seconds: float,
+               until: Callable[[], float | None] | None = None) -> Iterator[Clip]:
     """Group frames into clips covering consecutive [t0, t0 + clip_seconds) windows of source time.
 
     A window with no frames (a gap in a live stream) produces no clip; the last, partial clip is
     emitted with t1 = its window end clamped to just after its last frame. Only one clip's frames are held.
+    `until`, called once the frames are exhausted, may give where the source's last decoded frame ends (sampling
+    drops the frames after the last kept one); the last clip then ends exactly there.
     A clip's index is its window number in source time, so a run resumed mid-video numbers clips as an
     uninterrupted run would.
     """
@@ -76,19 +79,31 @@ def make_clips(frames: Iterable[Frame], clip_seconds: float) -> Iterator[Clip]:
         window = w
         buf.append(frame)
     if buf:
-        yield _clip(buf, window, clip_seconds, final=True)
+        end = until() if until is not None else None
+        yield _clip(buf, window, clip_seconds, final=True, end=end)
 
 
-def _clip(buf: list[Frame], window: int, clip_seconds: float, final: bool) -> Clip:
+def _clip(buf: list[Frame], window: int, clip_seconds: float, final: bool, end: float | None = None) -> Clip:
     t0 = window * clip_seconds
     t1 = (window + 1) * clip_seconds
-    if final:
-        # The source may end mid-window: cite only time that exists (one frame interval past the last frame).
+    if final and end is not None and end > buf[-1].t:
+        t1 = min(t1, end)
+    elif final:
+        # The source may end mid-window: cite only time that exists (one frame interval past the last frame,
+        # and never past where the source said its last frame ends).
         interval = (buf[-1].t - buf[0].t) / (len(buf) - 1) if len(buf) > 1 else min(clip_seconds, 1.0)
         t1 = min(t1, buf[-1].t + interval)
-    shapes = {f.image.shape for f in buf}
-    if len(shapes) > 1:  # a live stream may change resolution mid-clip; keep the clip rectangular
-        first = buf[0].image.shape
-        buf = [f for f in buf if f.image.shape == first]
-    return Clip(index=window, t0=t0, t1=t1, frames=np.stack([f.image for f in buf]),
+        if buf[-1].end is not None and buf[-1].end > buf[-1].t:
+            t1 = min(t1, buf[-1].end)
+    first = buf[0].image.shape
+    # A stream may change resolution mid-clip (a camera switching modes, concatenated recordings): the clip keeps
+    # every frame, rescaled to its first frame's size, so no stretch of time silently goes missing.
+    images = [f.image if f.image.shape == first else _rescale(f.image, first) for f in buf]
+    return Clip(index=window, t0=t0, t1=t1, frames=np.stack(images),
                 times=np.array([f.t for f in buf], dtype=np.float64))
+
+
+def _rescale(image: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    from PIL import Image
+
+    return np.asarray(Image.fromarray(np.ascontiguousarray(image)).resize((shape[1], shape[0]), Image.BILINEAR))

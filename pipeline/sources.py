@@ -6,6 +6,7 @@ Frames stream through one at a time with pts-derived times, upright and resized;
 from __future__ import annotations
 
 import logging
+import math
 import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -14,8 +15,9 @@ from typing import Any, Literal, NamedTuple, Protocol
 
 import numpy as np
 
+from longwatch.pipeline._decode_ops import packet_time, same_timeline
 from longwatch.pipeline.errors import CorruptVideo, VideoError
-from longwatch.pipeline.frames import Clip, Frame, VideoInfo
+from longwatch.pipeline.frames import Clip, Frame, Gap, VideoInfo
 from longwatch.pipeline.probe import VideoLimits, probe
 from longwatch.pipeline.sampling import make_clips, resize_max_side, sample_fps
 
@@ -25,6 +27,9 @@ Backend = Literal["auto", "pyav", "decord"]
 _DECORD_CODECS = ("h264", "mpeg4")
 _MAX_BAD_PACKETS = 50  # consecutive undecodable packets before a file counts as corrupt rather than glitched
 _DECORD_BATCH = 16
+# Bytes the demuxer may step over between two packets before it counts as skipping damage: MPEG-PS/TS and ASF
+# padding stays under ~4 KB, while a Matroska demuxer resyncing past a damaged cluster skips the whole cluster.
+_SKIP_BYTES = 16 << 10
 
 
 @dataclass
@@ -48,6 +53,9 @@ class VideoSource(Protocol):
     info: VideoInfo
 
     def frames(self, fps: float | None = None, max_side: int | None = None, start: float = 0.0) -> Iterator[Frame]: ...
+
+    # Sources that can lose stretches of time (damaged files) also list them as `gaps: list[Gap]`, filled as
+    # frames are read; the ingest loop records each in the bank.
 
     def clips(self, clip_seconds: float, fps: float | None = None, max_side: int | None = None,
               start: float = 0.0) -> Iterator[Clip]: ...
@@ -77,7 +85,7 @@ class _SourceBase:
             except CorruptVideo as e:
                 failure.append(e)
 
-        yield from make_clips(guarded(), clip_seconds)
+        yield from make_clips(guarded(), clip_seconds, until=lambda: getattr(self, "delivered_until", None))
         if failure:
             raise failure[0]
 
@@ -115,11 +123,14 @@ class FileSource(_SourceBase):
         self._k = (-self.info.rotation // 90) % 4  # np.rot90 turns counter-clockwise
         self._workers: list = []
         self.used_backend: str | None = None  # what the last frames() call decodes with, once it has started
+        self.gaps: list[Gap] = []  # stretches the last frames() call could not decode, in time order
+        self.delivered_until: float | None = None  # where the last decoded frame ends: the last clip ends there
 
     def frames(self, fps: float | None = None, max_side: int | None = None, start: float = 0.0) -> Iterator[Frame]:
         """Frames with t = pts seconds from the stream start, sampled to `fps` (None = all), upright, resized."""
         if fps is not None and fps <= 0:
             raise ValueError(f"fps must be positive, got {fps}")
+        self.gaps, self.delivered_until = [], None
         if self._use_decord():
             self.used_backend = "decord"
             return self._decord_frames(fps, max_side, start)
@@ -160,9 +171,19 @@ class FileSource(_SourceBase):
         container = open_container(str(self.path))
         DECODE_STATS.add(files=1)
         last_t, bad = None, 0
+        # Damage shows as decode errors (MP4: the index still points into garbage), frames the decoder marks
+        # corrupt (MPEG-TS), or the demuxer stepping over bytes it cannot parse (Matroska resyncs to the next
+        # cluster). Together with a jump in frame times it is a gap; a jump alone is a variable frame rate.
+        suspect: str | None = None
+        suspect_at = -math.inf  # frames are reordered and decoded on threads: evidence ends only past this time
+        jump = max(3.0 / self.info.fps, 0.5) if self.info.fps else 1.0
+        byte_end = None
         try:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"  # frame threads: the decoder keeps both cores busy
+            # Times are pts minus the stream's start in exact rationals: in floats 1.007 s - 0.007 s is 0.999...,
+            # which would put a frame on a clip boundary into the clip before.
+            origin = stream.start_time * stream.time_base if stream.start_time is not None and stream.time_base else None
             if start > 0:
                 try:
                     container.seek(int((start + self._start) / stream.time_base), stream=stream, backward=True)
@@ -180,10 +201,17 @@ class FileSource(_SourceBase):
                     break
                 except (av.error.FFmpegError, OSError) as e:  # a read error: the rest of the file is unreadable
                     raise self._broken(last_t, f"reading stopped: {e}") from None
+                if packet.pos is not None and packet.pos >= 0 and packet.size:
+                    if byte_end is not None and packet.pos - byte_end > _SKIP_BYTES:
+                        suspect = suspect or f"the demuxer skipped {packet.pos - byte_end:,} unreadable bytes"
+                        suspect_at = max(suspect_at, packet_time(packet))
+                    byte_end = packet.pos + packet.size
                 try:
                     frames = packet.decode()
                 except av.error.InvalidDataError as e:
                     bad += 1
+                    suspect = suspect or f"packets failed to decode ({e})"
+                    suspect_at = max(suspect_at, packet_time(packet))
                     if bad > _MAX_BAD_PACKETS:
                         raise self._broken(last_t, f"{bad} packets in a row failed to decode ({e})") from None
                     continue
@@ -192,13 +220,31 @@ class FileSource(_SourceBase):
                     if f.pts is None:
                         continue
                     DECODE_STATS.add(frames=1)
-                    t = float(f.time) - self._start
+                    if origin is not None and f.time_base:
+                        t = float(f.pts * f.time_base - origin)
+                    else:
+                        t = float(f.time) - self._start
                     if t + 1e-6 < start:
                         continue
+                    prev = start if last_t is None else last_t  # damage at the very start loses [start, t)
+                    if suspect and t - prev > jump:
+                        self.gaps.append(Gap(prev, t, f"undecodable: {suspect}"))
+                        suspect = None
+                    elif suspect and t + self._start >= suspect_at:
+                        suspect = None  # the damage was concealed: no time went missing
+                    if f.is_corrupt:
+                        suspect, suspect_at = suspect or "the decoder marked a frame corrupt", t + self._start
                     last_t = t
+                    shown = float(f.duration * f.time_base) if f.duration and f.time_base else 0.0
+                    self.delivered_until = t + (shown or (1.0 / self.info.fps if self.info.fps else 0.0))
                     yield _Decoded(t, f)
         finally:
             container.close()
+        duration = self.info.duration
+        if suspect and duration and duration - (start if last_t is None else last_t) > jump:
+            # Damage after the last good frame: nothing decoded to the end, so the tail is the gap.
+            t0 = start if last_t is None else last_t
+            self.gaps.append(Gap(t0, duration, f"undecodable to the end: {suspect}"))
         self._check_complete(last_t, start)
 
     def _check_complete(self, last_t: float | None, start: float) -> None:
@@ -211,13 +257,18 @@ class FileSource(_SourceBase):
         if last_t is None and start >= duration - slack:
             return  # resumed at the very end: nothing left is not damage
         if last_t is None or last_t + slack < duration:
-            raise self._broken(last_t, f"the file declares {duration:.1f} s")
+            raise self._broken(last_t, f"the file declares {duration:.1f} s", start)
 
-    def _broken(self, last_t: float | None, detail: str) -> CorruptVideo:
+    def _broken(self, last_t: float | None, detail: str, start: float = 0.0) -> CorruptVideo:
+        """The error that ends a damaged file; the rest of the file, as far as it declares, is listed as a gap."""
         got = "no frame decoded" if last_t is None else f"frames decoded up to {last_t:.2f} s"
-        return CorruptVideo(self.path, f"{got}; {detail}", "the video is truncated or damaged mid-stream",
-                            "the frames before that point were delivered; copy or export the file again "
-                            "for the rest")
+        error = CorruptVideo(self.path, f"{got}; {detail}", "the video is truncated or damaged mid-stream",
+                             "the frames before that point were delivered; copy or export the file again "
+                             "for the rest")
+        t0 = max(start, last_t or 0.0)
+        if not self.gaps or self.gaps[-1].t0 != t0:  # damage at the end may already be listed
+            self.gaps.append(Gap(t0, max(t0, self.info.duration or t0), f"{error.problem}: {error.detected}"))
+        return error
 
     # ---- decord (worker process) --------------------------------------------------------------------------
 
@@ -240,7 +291,7 @@ class FileSource(_SourceBase):
         timeout = self.limits.timeout
         try:
             reply, _ = worker.call({"op": "decord_open", "path": str(self.path)}, timeout)
-            ok, why = _same_timeline(times, reply)
+            ok, why = same_timeline(times, reply)
             k = self._decord_turns(reply.get("shape"))
             if k is None:
                 ok, why = False, f"cannot tell whether decord applied the {self.info.rotation} degree rotation"
@@ -286,21 +337,6 @@ class FileSource(_SourceBase):
     def close(self) -> None:
         for worker in list(self._workers):
             worker.close()
-
-
-def _same_timeline(times: list[float], reply: dict) -> tuple[bool, str]:
-    """decord indexes frames itself; it is safe only if its frame list is PyAV's, up to a constant offset."""
-    if "error" in reply:
-        return False, reply["message"]
-    theirs = reply["times"]
-    if len(theirs) != len(times):
-        return False, f"decord sees {len(theirs)} frames, the container {len(times)}"
-    if not times:
-        return False, "no frames"
-    diff = np.asarray(theirs) - np.asarray(times)
-    if np.ptp(diff) > 2e-3:
-        return False, f"frame times differ by up to {np.ptp(diff) * 1e3:.1f} ms"
-    return True, ""
 
 
 class IterableSource(_SourceBase):
