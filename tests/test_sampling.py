@@ -77,6 +77,8 @@ def test_make_clips_skips_empty_windows_in_gaps():
 
 
 def test_make_clips_keeps_clip_rectangular_when_resolution_changes():
-    src = frames_at([0.0, 1.0]) + [Frame(t=2.0, image=np.zeros((8, 8, 3), np.uint8))]
+    # A frame after a mid-clip resolution change is rescaled to the clip's size, never dropped (no silent loss).
+    src = frames_at([0.0, 1.0]) + [Frame(t=2.0, image=np.full((8, 8, 3), 200, np.uint8))]
     (clip,) = make_clips(src, 10.0)
-    assert clip.frames.shape == (2, 4, 6, 3) and len(clip.times) == 2
+    assert clip.frames.shape == (3, 4, 6, 3) and len(clip.times) == 3
+    assert clip.times[-1] == 2.0 and int(clip.frames[-1].mean()) == 200
