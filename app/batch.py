@@ -133,15 +133,24 @@ class IngestWorker:
         """Yield {"kind": "clip", "payload": bytes} per clip, then {"kind": "status", ...}; never raises."""
         import pickle
 
-        from longwatch.pipeline.errors import LongwatchError
+        from longwatch.pipeline.errors import CorruptVideo, LongwatchError
+        from longwatch.pipeline.sources import open_source
 
         t = time.perf_counter()
         clips = 0
         try:
-            for memory in self.pipeline.encode(job.path, job.video_id, start_clip=start_clip, resume=resume):
-                clips += 1
-                yield {"kind": "clip", "video_id": job.video_id, "payload": pickle.dumps(memory)}
-            yield _status(job, "ok", clips=clips, seconds=time.perf_counter() - t)
+            with open_source(job.path) as source:
+                try:
+                    for memory in self.pipeline.encode(source, job.video_id, start_clip=start_clip, resume=resume):
+                        clips += 1
+                        yield {"kind": "clip", "video_id": job.video_id, "payload": pickle.dumps(memory)}
+                except CorruptVideo:
+                    # As in Pipeline.ingest: damage that ends the file keeps every clip before it and becomes a
+                    # recorded gap; a file with nothing decodable (here or in an earlier run) is still an error.
+                    if clips == 0 and start_clip == 0:
+                        raise
+                gaps = [[g.t0, g.t1, g.reason] for g in getattr(source, "gaps", ())]
+            yield _status(job, "ok", clips=clips, seconds=time.perf_counter() - t, gaps=gaps)
         except LongwatchError as exc:
             yield _status(job, "error", clips=clips, seconds=time.perf_counter() - t,
                           error=type(exc).__name__, message=str(exc))
@@ -297,6 +306,12 @@ def run_batch(settings: BatchSettings, videos: list[VideoJob], questions: list[Q
                     writer.commit(pickle.loads(event["payload"]))
                     summary.clips_committed += 1
                     continue
+                if event["status"] == "ok" and bank.last_clip(event["video_id"]) is not None:
+                    known = {(g.t0, g.t1) for g in bank.gaps(event["video_id"])}  # a rerun re-reads old damage
+                    for t0, t1, reason in event.get("gaps", []):
+                        if (t0, t1) not in known:
+                            bank.add_gap(event["video_id"], t0, t1, reason)
+                    bank.mark_complete(event["video_id"])  # also when damage cut the file short: kept, with gaps
                 if event["status"] == "ok":
                     summary.videos_ingested += 1
                 else:

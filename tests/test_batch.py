@@ -6,6 +6,7 @@ Local processes first, a rerun that must skip everything, then the same batch th
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -111,3 +112,24 @@ def test_multiple_choice_sample_is_answered_and_scored_from_the_video(tmp_path):
         if refs[row["id"]]:
             t0, t1 = refs[row["id"]]
             assert any(c["t0"] <= t1 and t0 <= c["t1"] for c in row["citations"]), row
+
+
+def test_batch_keeps_the_clips_before_damage_and_records_the_lost_tail(tmp_path):
+    from longwatch.memory import MemoryBank
+    from longwatch.samples.videos import make_sample
+
+    good = make_sample(tmp_path / "talk.mkv", duration=8.0, fps=4, size=(192, 108), seed=3).path
+    good = Path(good)
+    archive = tmp_path / "archive"
+    archive.mkdir()
+    data = good.read_bytes()
+    (archive / "cut.mkv").write_bytes(data[: len(data) * 2 // 3])  # a recording that stopped mid-stream
+    settings = BatchSettings(bank=str(tmp_path / "bank"), preset="tiny", pipeline=PIPELINE, executor="local")
+    summary = run_batch(settings, discover_videos([archive]), [], tmp_path / "out")
+    assert (summary.videos_ingested, summary.videos_failed) == (1, 0)
+    with MemoryBank(tmp_path / "bank", readonly=True) as bank:
+        (video,) = bank.videos()
+        assert video.complete and video.clips >= 1, "the decodable part is kept and the video is done"
+        (gap,) = video.gaps
+        assert "truncated" in gap.reason and gap.t1 == pytest.approx(8.0, abs=0.3)
+        assert max(c.t1 for c in bank.clips(video.video_id)) <= gap.t0 + 0.3
