@@ -19,7 +19,7 @@ from pathlib import Path
 from longwatch.app.config import VIDEO_SUFFIXES, Config, LiveConfig, load_config
 from longwatch.app.live_session import LiveSession, SessionStats, _Interleaved
 from longwatch.memory.records import Gap, check_video_id
-from longwatch.pipeline.errors import BankError, VideoError
+from longwatch.errors import BankError, VideoError
 
 UPLOADS = "uploads"  # the UI's uploads live inside the bank's own folder, deleted with their video
 # An upload is stored as uploads/<video id><suffix>, the suffix one of these: its copy is then found by exact
@@ -77,7 +77,8 @@ class LongWatch:
     def __init__(self, root: str | Path, models, pipeline_config=None, live: LiveConfig | None = None,
                  readonly: bool | str = False):
         from longwatch.memory import MemoryBank
-        from longwatch.pipeline.core import Pipeline, PipelineConfig
+        from longwatch.pipeline.config import PipelineConfig
+        from longwatch.pipeline.core import Pipeline
 
         self.root = Path(root)
         self.models = models
@@ -95,7 +96,7 @@ class LongWatch:
         """Open (creating if needed) the bank at `root` (default: the config's `$LONGWATCH_HOME/banks/<bank>`)
         and load the model preset once; `load_models=False` opens the bank alone (list, delete), `readonly=True`
         reads it while another process writes, `readonly="auto"` writes unless another process already does."""
-        from longwatch.pipeline.core import PipelineConfig
+        from longwatch.pipeline.config import PipelineConfig
         from longwatch.pipeline.models import load_preset
 
         config = config or load_config()

@@ -121,7 +121,8 @@ class IngestWorker:
     def __init__(self, settings: BatchSettings):
         import torch
 
-        from longwatch.pipeline.core import Pipeline, PipelineConfig
+        from longwatch.pipeline.config import PipelineConfig
+        from longwatch.pipeline.core import Pipeline
         from longwatch.pipeline.models import load_preset
 
         torch.set_num_threads(settings.worker_threads())
@@ -133,7 +134,7 @@ class IngestWorker:
         """Yield {"kind": "clip", "payload": bytes} per clip, then {"kind": "status", ...}; never raises."""
         import pickle
 
-        from longwatch.pipeline.errors import CorruptVideo, LongwatchError
+        from longwatch.errors import CorruptVideo, LongwatchError
         from longwatch.pipeline.sources import open_source
 
         t = time.perf_counter()
@@ -239,7 +240,7 @@ def run_ray(settings: BatchSettings, work: list[tuple]) -> Iterator[dict]:
     try:
         import ray
     except ImportError:
-        from longwatch.pipeline.errors import LongwatchError
+        from longwatch.errors import LongwatchError
 
         raise LongwatchError("the Ray executor needs Ray: pip install 'longwatch[distributed]'") from None
     if not ray.is_initialized():
@@ -348,7 +349,8 @@ def run_batch(settings: BatchSettings, videos: list[VideoJob], questions: list[Q
 
 def _answer_all(settings: BatchSettings, questions: list[Question], failed_videos: set[str]) -> Iterator[dict]:
     from longwatch.memory import MemoryBank
-    from longwatch.pipeline.core import Pipeline, PipelineConfig
+    from longwatch.pipeline.config import PipelineConfig
+    from longwatch.pipeline.core import Pipeline
     from longwatch.pipeline.models import load_preset
 
     with MemoryBank(settings.bank, readonly=True) as bank:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from longwatch.app.mcq import LETTERS, Question, duration_bucket, parse_time_references, video_stem
-from longwatch.pipeline.errors import QuestionFileError
+from longwatch.errors import QuestionFileError
 
 FORMATS = ("lvbench", "videomme", "mlvu", "longvideobench", "longwatch")
 # LongVideoBench's duration groups are upper bounds of the ranges its paper reports.

@@ -14,7 +14,7 @@ import os
 import sys
 
 from longwatch import __version__
-from longwatch.pipeline.errors import LongwatchError
+from longwatch.errors import LongwatchError
 
 # name -> module; modules stay import-light so `longwatch --help` is instant.
 COMMANDS: dict[str, str] = {

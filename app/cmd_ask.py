@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from longwatch.pipeline.errors import QuestionFileError
+from longwatch.errors import QuestionFileError
 
 QUESTIONS_MAX_BYTES = 4 * 2**20  # a questions file is text; a video passed by mistake is refused, not read
 HELP = "ask questions about ingested videos; prints each answer with its time ranges"

@@ -180,7 +180,7 @@ def format_reports(reports: list[Report], missing: dict[str, int], bad_rows: lis
 
 def _claim(work: Path, models: dict) -> None:
     """Reruns resume from `work`; answers of another preset or pipeline there would be scored as this one's."""
-    from longwatch.pipeline.errors import LongwatchError
+    from longwatch.errors import LongwatchError
 
     stamp = work / "eval-settings.json"
     if stamp.exists():
@@ -214,7 +214,7 @@ def run(args: argparse.Namespace) -> int:
     from longwatch.app.benchfiles import BadRow, load_question_file
     from longwatch.app.cli import emit
     from longwatch.app.config import load_config
-    from longwatch.pipeline.errors import LongwatchError
+    from longwatch.errors import LongwatchError
 
     try:
         config = load_config(args.config, preset=args.preset)

@@ -81,7 +81,7 @@ def _describe(model: str) -> dict:
     if model.startswith("sized:"):
         name = model.split(":", 1)[1]
         if name not in SIZED:
-            from longwatch.pipeline.errors import ModelError
+            from longwatch.errors import ModelError
 
             raise ModelError(f"unknown sized model {name!r}; choose one of {sorted(SIZED)}")
         family, config = SIZED[name]

@@ -21,7 +21,7 @@ def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict, replace
 
     from longwatch.app.cli import emit
-    from longwatch.pipeline.errors import VideoError
+    from longwatch.errors import VideoError
     from longwatch.pipeline.probe import VideoLimits, probe
 
     limits = VideoLimits()

@@ -28,7 +28,7 @@ def run(args: argparse.Namespace) -> int:
     from longwatch.app.api import LongWatch
     from longwatch.app.cli import emit
     from longwatch.app.config import config_from_args
-    from longwatch.pipeline.errors import BankError
+    from longwatch.errors import BankError
 
     if args.every <= 0:
         raise SystemExit("longwatch watch: --every must be > 0 seconds")

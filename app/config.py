@@ -67,7 +67,7 @@ class LiveConfig:
         allowed local sources or a webcam, where no URL is involved). Raises StreamError otherwise; the message
         names only the scheme, so it neither echoes a file nor says whether a path exists.
         """
-        from longwatch.pipeline.errors import StreamError
+        from longwatch.errors import StreamError
 
         if self.allow_local:
             return None

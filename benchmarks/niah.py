@@ -98,7 +98,7 @@ class CountingEngine:
 
 def _config(pairs: list[str]):
     """PipelineConfig with `key=value` overrides (ints, floats, or strings)."""
-    from longwatch.pipeline.core import PipelineConfig
+    from longwatch.pipeline.config import PipelineConfig
 
     kwargs = {}
     for pair in pairs:
@@ -119,7 +119,8 @@ def _rounded(timings: dict) -> dict:
 def real_text_check(path: Path, question: str, work: Path, models, ocr_engine) -> dict:
     """Ingest a real video nobody here made and ask about its on-screen text (gradio's a.mp4: THANKS FOR WATCHING)."""
     from longwatch.memory import MemoryBank
-    from longwatch.pipeline.core import Pipeline, PipelineConfig
+    from longwatch.pipeline.config import PipelineConfig
+    from longwatch.pipeline.core import Pipeline
 
     bank_dir = work / "banks" / f"real_{path.stem}"
     shutil.rmtree(bank_dir, ignore_errors=True)

@@ -98,7 +98,8 @@ def main() -> int:
 
     from longwatch.memory import MemoryBank
     from longwatch.pipeline.baseline import native_tokens_per_frame, uniform_answer
-    from longwatch.pipeline.core import Pipeline, PipelineConfig
+    from longwatch.pipeline.config import PipelineConfig
+    from longwatch.pipeline.core import Pipeline
     from longwatch.pipeline.models.registry import load_preset
 
     torch.manual_seed(0)

@@ -25,7 +25,7 @@ from longwatch.memory.ingest import IngestMixin
 from longwatch.memory.query import QueryMixin
 from longwatch.memory.records import BankBusy, BankInputError, BankWarning, VideoRecord, check_video_id
 from longwatch.memory.shards import Shards
-from longwatch.pipeline.errors import BankError
+from longwatch.errors import BankError
 
 LOCK = store.LOCK
 INDEX_DIR = "index"

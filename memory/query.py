@@ -11,7 +11,7 @@ import numpy as np
 
 from longwatch.memory.records import BankInputError, ClipRecord, Gap, Hit, TokenRef, VideoRecord
 from longwatch.memory.shards import check_kind
-from longwatch.pipeline.errors import BankError
+from longwatch.errors import BankError
 
 _CHUNK = 500  # ids per `IN (...)` query, under SQLite's bound-parameter limit
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from longwatch.pipeline.errors import BankError
+from longwatch.errors import BankError
 
 
 class BankInputError(BankError, ValueError):

@@ -17,7 +17,7 @@ import numpy as np
 
 from longwatch.memory.records import BankInputError
 from longwatch.memory.shards import fsync_dir
-from longwatch.pipeline.errors import BankError
+from longwatch.errors import BankError
 
 FORMAT = 1
 MARKER = "longwatch-bank.json"

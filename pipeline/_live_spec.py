@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from longwatch.pipeline.errors import StreamError
+from longwatch.errors import StreamError
 
 LIVE_SCHEMES = ("rtsp", "rtsps", "rtmp", "rtmps", "http", "https", "udp", "rtp", "srt", "tcp")
 _WEBCAM = re.compile(r"webcam:(\d+)")

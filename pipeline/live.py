@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal, NamedTuple
 from longwatch.pipeline._live_queue import Closed, DropQueue, Policy
 from longwatch.pipeline._live_time import Backoff, _Timeline
 from longwatch.pipeline._live_spec import LIVE_SCHEMES, default_options, describe_error, is_live_spec, open_hint, resolve
-from longwatch.pipeline.errors import StreamError, VideoTooLarge
+from longwatch.errors import StreamError, VideoTooLarge
 from longwatch.pipeline.frames import Clip, Frame, VideoInfo
 from longwatch.pipeline.sampling import make_clips, resize_max_side, sample_fps
 

@@ -13,7 +13,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from longwatch.pipeline.errors import ModelError
+from longwatch.errors import ModelError
 from longwatch.pipeline.frames import Clip
 from longwatch.pipeline.sampling import resize_max_side
 

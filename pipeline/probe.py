@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from longwatch.pipeline.errors import CorruptVideo, UnsupportedVideo, VideoNotFound, VideoTooLarge
+from longwatch.errors import CorruptVideo, UnsupportedVideo, VideoNotFound, VideoTooLarge
 from longwatch.pipeline.frames import VideoInfo
 
 _HOURS = 3600.0

@@ -16,7 +16,7 @@ from typing import Any, Literal, NamedTuple, Protocol
 import numpy as np
 
 from longwatch.pipeline._decode_ops import packet_time, same_timeline
-from longwatch.pipeline.errors import CorruptVideo, VideoError
+from longwatch.errors import CorruptVideo, VideoError
 from longwatch.pipeline.frames import Clip, Frame, Gap, VideoInfo
 from longwatch.pipeline.probe import VideoLimits, probe
 from longwatch.pipeline.sampling import make_clips, resize_max_side, sample_fps

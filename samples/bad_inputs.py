@@ -15,7 +15,7 @@ import numpy as np
 
 @dataclass(frozen=True)
 class BadInput:
-    """`path` must fail probing/decoding with `expect` (an error class name from pipeline.errors)."""
+    """`path` must fail probing/decoding with `expect` (an error class name from longwatch.errors)."""
 
     name: str
     path: str

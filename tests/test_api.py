@@ -17,7 +17,7 @@ import pytest
 
 from longwatch.app.api import LongWatch, video_id_for
 from longwatch.app.config import Config, LiveConfig, load_config
-from longwatch.pipeline.errors import BankError, UnsupportedVideo
+from longwatch.errors import BankError, UnsupportedVideo
 
 PIPELINE = {"clip_seconds": 2.0, "fps": 2.0, "max_side": 160, "answer_tokens": 4, "min_new_tokens": 1, "ocr": False}
 STREAM_FPS = 25

@@ -12,8 +12,8 @@ import time
 
 import pytest
 
-from longwatch.pipeline import errors
-from longwatch.pipeline.errors import CorruptVideo, VideoError
+from longwatch import errors
+from longwatch.errors import CorruptVideo, VideoError
 from longwatch.pipeline.sources import open_source
 from longwatch.samples.bad_inputs import make_bad_inputs
 

@@ -73,7 +73,7 @@ def tiny():
 
 
 def tiny_config(**kw):
-    from longwatch.pipeline.core import PipelineConfig
+    from longwatch.pipeline.config import PipelineConfig
 
     return PipelineConfig(**{"ocr": False, "min_new_tokens": 2, "answer_tokens": 8, "caption_tokens": 8, **kw})
 
@@ -207,7 +207,7 @@ def snapshot(bank, video_id: str) -> dict:
 def test_unknown_video_and_empty_question_are_refused(tmp_path, ingested, tiny):
     from longwatch.memory import MemoryBank
     from longwatch.pipeline.core import Pipeline
-    from longwatch.pipeline.errors import BankError
+    from longwatch.errors import BankError
 
     with MemoryBank(tmp_path / "empty") as bank:
         with pytest.raises(BankError, match="no ingested clips"):
@@ -221,7 +221,7 @@ def test_unknown_video_and_empty_question_are_refused(tmp_path, ingested, tiny):
 
 
 def test_config_validation_names_the_field():
-    from longwatch.pipeline.core import PipelineConfig
+    from longwatch.pipeline.config import PipelineConfig
 
     with pytest.raises(ValueError, match="min_tpf"):
         PipelineConfig(min_tpf=4, max_tpf=2)
@@ -234,7 +234,8 @@ def test_config_validation_names_the_field():
 _INGEST_SCRIPT = """
 import json, sys, psutil
 from longwatch.memory import MemoryBank
-from longwatch.pipeline.core import Pipeline, PipelineConfig
+from longwatch.pipeline.config import PipelineConfig
+from longwatch.pipeline.core import Pipeline
 from longwatch.pipeline.models.registry import load_preset
 video, bank_root, log = sys.argv[1:4]
 proc = psutil.Process()

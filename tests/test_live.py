@@ -22,7 +22,7 @@ import psutil
 import pytest
 
 from longwatch.pipeline._live_queue import Closed, DropQueue
-from longwatch.pipeline.errors import StreamError, VideoTooLarge
+from longwatch.errors import StreamError, VideoTooLarge
 from longwatch.pipeline.live import Backoff, LiveSource, _Timeline, is_live_spec
 from longwatch.pipeline.probe import VideoLimits
 

@@ -16,7 +16,7 @@ import torch
 
 from longwatch.memory.shards import ALIGN
 from longwatch.memory import BankInputError, BankWarning, ClipRecord, IndexConfig, MemoryBank
-from longwatch.pipeline.errors import BankError
+from longwatch.errors import BankError
 
 
 def unit(rng: np.random.Generator, *shape: int) -> np.ndarray:
@@ -270,7 +270,7 @@ import site, sys
 site.addsitedir(sys.argv[2])  # the project's venv, for an interpreter run as another user
 import numpy as np
 from longwatch.memory import MemoryBank
-from longwatch.pipeline.errors import BankError
+from longwatch.errors import BankError
 try:
     MemoryBank(sys.argv[1])
     print("opened for writing")

@@ -63,7 +63,7 @@ READER = COMMON + """
 import json, pathlib, sys, time
 import torch  # imported before the writer starts: tokens() returns tensors
 from longwatch.memory import MemoryBank
-from longwatch.pipeline.errors import BankError
+from longwatch.errors import BankError
 bank = MemoryBank(sys.argv[1], readonly=True)
 sync = pathlib.Path(sys.argv[2])
 rng = np.random.default_rng(int(sys.argv[3]))

@@ -13,7 +13,7 @@ import pytest
 
 from longwatch.memory import BankBusy, BankInputError, ClipRecord, MemoryBank
 from longwatch.memory.store import DB, MARKER
-from longwatch.pipeline.errors import BankError
+from longwatch.errors import BankError
 
 
 def _add(bank: MemoryBank, video: str, i: int) -> None:

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from longwatch.pipeline.errors import ModelError
+from longwatch.errors import ModelError
 from longwatch.pipeline.models import load_preset, load_vlm, pull, resolve_dtype
 from longwatch.pipeline.models.registry import SVLM_ID, cpu_has_bf16, resolve_weights
 from longwatch.pipeline.models.text import minilm_path

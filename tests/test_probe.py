@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from longwatch.pipeline.errors import UnsupportedVideo, VideoTooLarge
+from longwatch.errors import UnsupportedVideo, VideoTooLarge
 from longwatch.pipeline.probe import VideoLimits, probe, sniff
 
 

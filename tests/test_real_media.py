@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from longwatch.pipeline import errors
+from longwatch import errors
 from longwatch.pipeline.probe import probe
 from longwatch.pipeline.sources import FileSource, open_source
 
@@ -321,7 +321,7 @@ def test_a_file_over_http_ends_where_the_file_ends(http_files):
 
 def test_an_unreadable_http_file_ends_with_a_reason_instead_of_retrying(http_files):
     """Without byte ranges an MP4 whose index is at its end cannot be read back after the index."""
-    from longwatch.pipeline.errors import StreamError
+    from longwatch.errors import StreamError
     from longwatch.pipeline.live import LiveSource
 
     root, base = http_files

@@ -25,7 +25,7 @@ from longwatch.app import cli  # noqa: E402
 from longwatch.app.api import LongWatch  # noqa: E402
 from longwatch.app.config import LiveConfig, UIConfig, load_config  # noqa: E402
 from longwatch.memory.records import Gap, InvalidVideoId  # noqa: E402
-from longwatch.pipeline.errors import StreamError, UnsupportedVideo, VideoNotFound  # noqa: E402
+from longwatch.errors import StreamError, UnsupportedVideo  # noqa: E402
 
 PIPELINE = {"clip_seconds": 2.0, "fps": 2.0, "max_side": 160, "answer_tokens": 4, "min_new_tokens": 1, "ocr": False}
 SECRET = "root:x:0:0:TOP-SECRET-LINE"

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from longwatch.pipeline.errors import StreamError
+from longwatch.errors import StreamError
 from longwatch.pipeline.sampling import sample_fps
 from longwatch.pipeline.sources import DECODE_STATS, FileSource, IterableSource, open_source
 from longwatch.samples.videos import draw_text, make_sample, scene

@@ -15,7 +15,7 @@ import gradio as gr
 
 from longwatch.app.api import LongWatch, LiveSession
 from longwatch.pipeline.answer import format_span, format_time
-from longwatch.pipeline.errors import LongwatchError
+from longwatch.errors import LongwatchError
 
 LIBRARY_COLUMNS = ["video", "duration", "clips", "state", "gaps", "disk MB"]
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from longwatch.pipeline.errors import ModelError
+from longwatch.errors import ModelError
 from longwatch.pipeline.models.base import VLMAdapter
 
 SVLM_ID = "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"

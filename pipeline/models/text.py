@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from longwatch.pipeline.errors import ModelError
+from longwatch.errors import ModelError
 from longwatch.pipeline.models.base import RELEVANCE_QUESTION, PromptBlock
 
 if TYPE_CHECKING:
