@@ -253,7 +253,7 @@ def test_cli_ingest_refuses_a_fifo_at_once_and_bad_paths_with_typed_errors(capsy
     if code == -1:  # release the blocked reader so the thread ends
         os.close(os.open(cli_bank["fifo"], os.O_WRONLY | os.O_NONBLOCK))
     assert code == 3 and "UnsupportedVideo" in err and "pipe" in err and took < 1.0, (code, err, took)
-    for name, found in [("folder.mp4", "a directory"), ("dangling.mp4", "no such file"), ("nope.mp4", "no such file")]:
+    for name, found in [("folder.mp4", "a directory"), ("dangling.mp4", "dangling"), ("nope.mp4", "no such file")]:
         code, err = _main(capsys, ["ingest", str(root / name), "--no-progress", *args])
         assert code == 3 and "VideoNotFound" in err and found in err and "Traceback" not in err, (name, err)
 
