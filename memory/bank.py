@@ -136,8 +136,6 @@ class MemoryBank:
 
     def _db(self) -> sqlite3.Connection:
         """The SQLite connection; BankError once closed."""
-        if self._records is None:
-            raise BankError(f"{self.root}: this MemoryBank is closed. Open it again with MemoryBank(root).")
         return self._records.db
 
     def _vid(self, video_id: str) -> int:
