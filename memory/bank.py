@@ -6,12 +6,9 @@ One writer (held by a file lock) and any number of readers (threads or processes
 from __future__ import annotations
 
 import fcntl
-import json
 import os
 import sqlite3
 import threading
-import time
-import warnings
 from collections import Counter
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,21 +16,24 @@ from typing import Literal
 
 import numpy as np
 
-from longwatch.memory import store
-from longwatch.memory.index import IndexConfig, VectorIndex
-from longwatch.memory.ingest import IngestMixin
-from longwatch.memory.query import QueryMixin
-from longwatch.memory.records import BankBusy, BankInputError, BankWarning, VideoRecord, check_video_id
-from longwatch.memory.shards import Shards
 from longwatch.errors import BankError
+from longwatch.memory import store
+from longwatch.memory.index import IndexConfig
+from longwatch.memory.indexes import VectorIndexes
+from longwatch.memory.recordstore import RecordStore
+from longwatch.memory.records import BankBusy, BankInputError, ClipRecord, Gap, Hit, VideoRecord, check_video_id
+from longwatch.memory.shards import Shards, check_kind
+from longwatch.memory.validate import check_vector, prepare_batch
 
 LOCK = store.LOCK
-INDEX_DIR = "index"
-CHECKPOINT_WAIT_MS = 1000
 
 
-class MemoryBank(IngestMixin, QueryMixin):
+class MemoryBank:
     """A persistent, crash-safe bank of clip memories across many videos.
+
+    Three parts, each with its own state: the SQLite record store (the truth), the vector indexes (caches of
+    its vectors) and the token shards. This class orders their steps and owns the writer lock, the lock that
+    serialises its threads and a reader's snapshot.
 
     Args:
         root: the bank's folder (created when missing and `create`).
@@ -57,28 +57,23 @@ class MemoryBank(IngestMixin, QueryMixin):
         self._lock = threading.RLock()
         self._depth = 0  # nesting of _snapshot(); the outermost one owns the read transaction
         self._lockfd: int | None = None
-        self._conn: sqlite3.Connection | None = None
-        self._indexes: dict[str, VectorIndex] = {}
-        self._dims: dict[str, int] = {}
-        self._unsaved: Counter = Counter()
-        self._vids: dict[str, int] = {}
-        self._ends: dict[tuple[int, str], int] = {}
+        self._records: RecordStore | None = None
         new = store.check_root(self.root, create, self.readonly)
         try:
             if not self.readonly:
                 self._open_writer(auto=readonly == "auto")
             if self.readonly and new:  # "auto" lost the race to create it: read once it is ready
                 store.check_root(self.root, False, True)
-            self._conn = store.connect(self.root, self.readonly, durable)
+            self._records = RecordStore(self.root, self.readonly, durable)
+            self.shards = Shards(self.root)
+            self._indexes = VectorIndexes(self.root, self._records, self.config, self.readonly, self.repaired)
             if new and not self.readonly:
                 store.write_marker(self.root)
-            self.shards = Shards(self.root)
             if not self.readonly:
                 self._recover()
             with self._snapshot():
-                self._data_version = self._conn.execute("PRAGMA data_version").fetchone()[0]
-                self._deletes = self._meta_deletes()
-                self._load_indexes()
+                self._data_version = self._records.data_version()
+                self._indexes.load()
         except BaseException:
             self.close()
             raise
@@ -116,31 +111,19 @@ class MemoryBank(IngestMixin, QueryMixin):
 
     def _recover(self) -> None:
         """Cut torn shard tails, drop shard folders of deleted videos, remove half-written index caches."""
-        live = {vid for (vid,) in self._conn.execute("SELECT vid FROM videos")}
-        for vid, folder in self.shards.video_dirs().items():
-            if vid not in live:
-                self.shards.drop_video(vid)
-                self.repaired["orphan_shard_dirs"] += 1
-                continue
-            for path in folder.glob("*.tok"):
-                if self.shards.truncate(vid, path.stem, self._end(vid, path.stem)):
-                    self.repaired["torn_shard_tails"] += 1
-        for tmp in (self.root / INDEX_DIR).glob("*.tmp"):
-            tmp.unlink()
-            self.repaired["partial_index_files"] += 1
-        if self._conn.execute("PRAGMA freelist_count").fetchone()[0] and self._incremental():
-            self._conn.executescript("PRAGMA incremental_vacuum;")  # pages earlier deletes left free (see _reclaim)
+        self.repaired.update(self.shards.recover(self._records.live_vids(), self._records.shard_end))
+        self._indexes.remove_partial_files()
+        self._records.vacuum_leftovers()
 
     def close(self) -> None:
         """Save index caches (writer), close SQLite, release the writer lock. Safe to call twice."""
         with self._lock:
-            if self._conn is not None:
+            if self._records is not None and self._records.is_open:
                 try:
                     if not self.readonly:
                         self.flush()
                 finally:
-                    self._conn.close()
-                    self._conn = None
+                    self._records.close()
             if self._lockfd is not None:
                 os.close(self._lockfd)  # closing the descriptor releases the flock
                 self._lockfd = None
@@ -152,116 +135,32 @@ class MemoryBank(IngestMixin, QueryMixin):
         self.close()
 
     def _db(self) -> sqlite3.Connection:
-        if self._conn is None:
-            raise BankError(f"{self.root}: this MemoryBank is closed. Open it again with MemoryBank(root).")
-        return self._conn
+        """The SQLite connection; BankError once closed."""
+        return self._records.db
+
+    def _vid(self, video_id: str) -> int:
+        return self._records.vid(video_id)
 
     def _writable(self) -> None:
         if self.readonly:
             raise BankError(f"{self.root}: opened read-only. Open with MemoryBank(root) (one writer at a time) to write.")
         self._db()
 
-    def _meta_deletes(self) -> int:
-        return int(self._db().execute("SELECT value FROM meta WHERE key='deletes'").fetchone()[0])
-
-    def _end(self, vid: int, kind: str) -> int:
-        """Committed end of a (video, kind) shard: bytes past it are not referenced by any record."""
-        if (vid, kind) not in self._ends:
-            row = self._db().execute("SELECT max(offset + nbytes) FROM tokens WHERE vid=? AND kind=?",
-                                     (vid, kind)).fetchone()
-            self._ends[(vid, kind)] = row[0] or 0
-        return self._ends[(vid, kind)]
-
-    # --- indexes: caches of the vectors in SQLite ---------------------------------------------------------
-    def _index_path(self, space: str) -> Path:
-        return self.root / INDEX_DIR / f"{space}.faiss"
-
-    def _load_indexes(self) -> None:
-        self._indexes.clear()
-        for space, dim, n in self._db().execute("SELECT space, dim, n FROM spaces").fetchall():
-            self._dims[space] = dim
-            self._indexes[space] = self._open_index(space, dim, n)
-
-    def _open_index(self, space: str, dim: int, n: int) -> VectorIndex:
-        """The cached index when its stamp matches SQLite (plus vectors added since), else a rebuild."""
-        path, idx, problem = self._index_path(space), None, None
-        if path.exists():
-            try:
-                header, payload = store.read_cache(path)
-                if header["deletes"] == self._deletes and header["dim"] == dim:
-                    newer = self._db().execute(f"SELECT count(*) FROM vec_{space} WHERE id > ?",
-                                               (header["max_id"],)).fetchone()[0]
-                    if header["ntotal"] + newer == n:
-                        idx = VectorIndex.from_bytes(payload, header, self.config)
-                    elif not self.readonly:  # a reader's snapshot may simply predate the writer's newest cache
-                        problem = f"holds {header['ntotal']} vectors up to id {header['max_id']}, SQLite has {n}"
-            except (OSError, ValueError, KeyError, TypeError, RuntimeError) as e:
-                problem = f"is damaged ({e})"
-        if problem:
-            warnings.warn(f"{path}: index cache {problem}; rebuilding it from {store.DB} ({n} vectors)",
-                          BankWarning, stacklevel=3)
-            self.repaired["rebuilt_indexes"] += 1
-        if idx is None:
-            idx = VectorIndex(dim, self.config)
-            idx.build(*store.read_vectors(self._db(), space, dim))
-            self._unsaved[space] = max(1, n)
-        else:
-            ids, vecs = store.read_vectors(self._db(), space, dim, after=idx.max_id)
-            idx.add(ids, vecs)
-            self._unsaved[space] += len(ids)
-        if not self.readonly:
-            if idx.stale_for(idx.ntotal):  # e.g. grown past the threshold, or opened with another IndexConfig
-                idx.build(*store.read_vectors(self._db(), space, dim))
-                self._unsaved[space] = max(1, idx.ntotal)
-            if problem or self._unsaved[space]:
-                self._save(space, idx)
-        return idx
-
-    def _save(self, space: str, idx: VectorIndex) -> None:
-        path = self._index_path(space)
-        path.parent.mkdir(exist_ok=True)
-        store.write_cache(path, dict(idx.state(), deletes=self._deletes, space=space), idx.to_bytes())
-        self._unsaved[space] = 0
-
-    def flush(self) -> None:
-        """Write every index cache that lags behind SQLite (temp file + fsync + rename)."""
-        with self._lock:
-            self._writable()
-            for space, idx in self._indexes.items():
-                if self._unsaved[space] or not self._index_path(space).exists():
-                    self._save(space, idx)
-
-    def reindex(self, space: str | None = None) -> None:
-        """Rebuild indexes from SQLite now (e.g. after a bulk load), choosing the kind by current size."""
-        with self._lock:
-            self._writable()
-            for name in [space] if space else list(self._indexes):
-                idx = self._indexes[name]
-                idx.build(*store.read_vectors(self._db(), name, idx.dim))
-                self._save(name, idx)
-
+    # --- snapshots ----------------------------------------------------------------------------------------
     def _refresh(self) -> None:
         """Readers: pick up what the writer committed up to the current snapshot (new clips, deletes, new spaces)."""
         if not self.readonly:
             return
         with self._snapshot():
-            version = self._db().execute("PRAGMA data_version").fetchone()[0]
+            version = self._records.data_version()
             if version == self._data_version:
                 return
             self._data_version = version
-            deletes = self._meta_deletes()
-            if deletes != self._deletes:
-                self._deletes = deletes
-                self._vids.clear()  # a deleted video re-added has a new vid
-                self._load_indexes()
-                return
-            for space, dim, n in self._db().execute("SELECT space, dim, n FROM spaces").fetchall():
-                if space not in self._indexes:
-                    self._dims[space] = dim
-                    self._indexes[space] = self._open_index(space, dim, n)
-                else:
-                    idx = self._indexes[space]
-                    idx.add(*store.read_vectors(self._db(), space, dim, after=idx.max_id))
+            if self._records.deletes() != self._indexes.deletes:
+                self._records.forget_vids()  # a deleted video re-added has a new vid
+                self._indexes.load()
+            else:
+                self._indexes.catch_up()
 
     @contextmanager
     def _snapshot(self):
@@ -284,8 +183,8 @@ class MemoryBank(IngestMixin, QueryMixin):
             yield
         finally:
             self._depth = 0
-            if self._conn is not None:
-                self._conn.execute("COMMIT")
+            if self._records.is_open:
+                self._records.db.execute("COMMIT")
 
     @contextmanager
     def snapshot(self):
@@ -301,35 +200,14 @@ class MemoryBank(IngestMixin, QueryMixin):
             self._refresh()
             yield self._db()
 
-    # --- videos -------------------------------------------------------------------------------------------
+    # --- writes -------------------------------------------------------------------------------------------
     def add_video(self, video_id: str, source: str = "", info: dict | None = None) -> VideoRecord:
         """Register a video (idempotent: an existing video is returned unchanged)."""
         check_video_id(video_id)
         with self._lock:
             self._writable()
-            self._db().execute("INSERT OR IGNORE INTO videos(video_id, source, info, created) VALUES (?,?,?,?)",
-                               (video_id, str(source), json.dumps(info or {}, default=str), time.time()))
+            self._records.add_video(video_id, source, info)
             return self.video(video_id)
-
-    def _vid(self, video_id: str) -> int:
-        check_video_id(video_id)  # first: an unhashable or hostile id never reaches the cache or SQLite
-        if video_id not in self._vids:
-            row = self._db().execute("SELECT vid FROM videos WHERE video_id=?", (video_id,)).fetchone()
-            if row is None:
-                known = [v for (v,) in self._db().execute("SELECT video_id FROM videos ORDER BY vid LIMIT 5")]
-                raise BankInputError(f"video {video_id!r} is not in the bank (found: {known or 'no videos'}"
-                                     f"{' ...' if len(known) == 5 else ''}). Add it with bank.add_video() or "
-                                     f"pick one from bank.videos().")
-            self._vids[video_id] = row[0]
-        return self._vids[video_id]
-
-    def last_clip(self, video_id: str) -> int | None:
-        """Highest committed clip index of a video; None when it has none or is not in the bank. Resume after it."""
-        check_video_id(video_id)
-        with self._reading():
-            row = self._db().execute("SELECT max(c.clip_index) FROM clips c JOIN videos v USING(vid) "
-                                     "WHERE v.video_id=?", (video_id,)).fetchone()
-            return row[0]
 
     def add_gap(self, video_id: str, t0: float, t1: float, reason: str) -> None:
         """Record that [t0, t1] seconds of a video could not be decoded, so it is reported, never hidden."""
@@ -337,63 +215,167 @@ class MemoryBank(IngestMixin, QueryMixin):
             raise BankInputError(f"gap times t0={t0}, t1={t1}: need finite 0 <= t0 <= t1")
         with self._lock:
             self._writable()
-            self._db().execute("INSERT INTO gaps(vid, t0, t1, reason) VALUES (?,?,?,?)",
-                               (self._vid(video_id), float(t0), float(t1), str(reason)))
+            self._records.add_gap(video_id, t0, t1, reason)
 
     def mark_complete(self, video_id: str) -> None:
         with self._lock:
             self._writable()
-            self._db().execute("UPDATE videos SET complete=1 WHERE vid=?", (self._vid(video_id),))
+            self._records.mark_complete(video_id)
 
-    def delete(self, video_id: str) -> int:
-        """Remove a video's records, vectors and shard files (space reclaimed); returns the clips removed."""
+    def add(self, record: ClipRecord, vectors: dict[str, np.ndarray], tokens: dict | None = None) -> int:
+        """Commit one clip atomically: record, one vector per space, token tensors [N, D] per kind. Returns its id."""
+        return self.add_many([(record, vectors, tokens)])[0]
+
+    def add_many(self, items: list[tuple[ClipRecord, dict, dict | None]]) -> list[int]:
+        """Commit several clips in one transaction (all or none): one fsync per shard file and one per commit.
+
+        Order: validate all -> append tokens to shards (fsync) -> one SQLite transaction -> indexes. A crash
+        before the commit leaves shard bytes no record points to, which the next open cuts off.
+        """
         with self._lock:
             self._writable()
-            vid, db = self._vid(video_id), self._db()
-            ids = np.array([i for (i,) in db.execute("SELECT id FROM clips WHERE vid=?", (vid,))], np.int64)
-            db.execute("BEGIN IMMEDIATE")
+            records = self._records
+            prepared, new_dims = prepare_batch(items, records.vid, self._indexes.dims)
+            chunks: dict[tuple[int, str], list[tuple[int, bytes]]] = {}
+            for i, clip in enumerate(prepared):
+                for kind, (data, *_) in clip.tokens.items():
+                    chunks.setdefault((clip.vid, kind), []).append((i, data))
+            offsets: dict[tuple[int, str], int] = {}
             try:
-                for space in self._dims:
-                    cur = db.execute(f"DELETE FROM vec_{space} WHERE id IN (SELECT id FROM clips WHERE vid=?)", (vid,))
-                    db.execute("UPDATE spaces SET n = n - ? WHERE space=?", (cur.rowcount, space))
-                for table in ("tokens", "gaps", "clips", "videos"):
-                    db.execute(f"DELETE FROM {table} WHERE vid=?", (vid,))
-                db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='deletes'")
-                db.execute("COMMIT")
+                for (vid, kind), group in chunks.items():
+                    offs = self.shards.append(vid, kind, records.shard_end(vid, kind), [data for _, data in group])
+                    offsets.update({(i, kind): off for (i, _), off in zip(group, offs)})
+                ids = records.commit_clips(prepared, offsets, new_dims)
             except BaseException:
-                db.execute("ROLLBACK")
+                for vid, kind in chunks:
+                    self.shards.truncate(vid, kind, records.shard_end(vid, kind))
                 raise
-            self._deletes = self._meta_deletes()
-            del self._vids[video_id]
-            for key in [k for k in self._ends if k[0] == vid]:
-                del self._ends[key]
+            for (vid, kind), group in chunks.items():
+                i, data = group[-1]
+                records.set_shard_end(vid, kind, offsets[(i, kind)] + len(data))
+            self._indexes.add([(rid, clip.vectors) for rid, clip in zip(ids, prepared)])
+            return ids
+
+    def delete(self, video_id: str) -> int:
+        """Remove a video's records, vectors and shard files (space reclaimed); returns the clips removed.
+
+        Order: SQLite first (one transaction), so a crash leaves at most files no record points to.
+        """
+        with self._lock:
+            self._writable()
+            vid, ids = self._records.delete_video(video_id, list(self._indexes.dims))
             self.shards.drop_video(vid)
-            for space, idx in self._indexes.items():
-                idx.remove(ids)
-                self._save(space, idx)
-            self._reclaim()
+            self._indexes.remove(ids)
+            self._records.reclaim()
             return len(ids)
 
-    def _incremental(self) -> bool:
-        return self._db().execute("PRAGMA auto_vacuum").fetchone()[0] == store.AUTO_VACUUM_INCREMENTAL
+    def flush(self) -> None:
+        """Write every index cache that lags behind SQLite (temp file + fsync + rename)."""
+        with self._lock:
+            self._writable()
+            self._indexes.flush()
 
-    def _reclaim(self) -> None:
-        """Give the pages a delete freed back to the filesystem.
+    def reindex(self, space: str | None = None) -> None:
+        """Rebuild indexes from SQLite now (e.g. after a bulk load), choosing the kind by current size."""
+        with self._lock:
+            self._writable()
+            self._indexes.reindex(space)
 
-        Python's execute() steps a statement once, and `PRAGMA incremental_vacuum` frees one page per step, so
-        it runs through executescript(), which steps to the end. A bank whose file predates auto_vacuum
-        (it only takes effect before the first table exists) is converted by one full VACUUM; VACUUM is an
-        ordinary write transaction in WAL mode, so readers keep their snapshots meanwhile.
+    # --- reads --------------------------------------------------------------------------------------------
+    def last_clip(self, video_id: str) -> int | None:
+        """Highest committed clip index of a video; None when it has none or is not in the bank. Resume after it."""
+        check_video_id(video_id)
+        with self._reading():
+            return self._records.last_clip(video_id)
+
+    def search(self, vec, k: int = 10, space: str = "text", videos: list[str] | str | None = None,
+               time_range: tuple[float, float] | None = None) -> list[Hit]:
+        """Top-k clips by inner product with `vec[D]`, best first.
+
+        `videos` and `time_range` (clips overlapping [t0, t1] seconds) restrict the candidates; a restricted
+        set of up to 50k clips (e.g. one video) is scored exactly whatever the archive-wide index is.
         """
-        db = self._db()
-        if not self._incremental():
-            db.executescript(f"PRAGMA auto_vacuum={store.AUTO_VACUUM_INCREMENTAL}; VACUUM;")
-        else:
-            db.executescript("PRAGMA incremental_vacuum;")
-        # Shrinks both files now. It waits for readers' open snapshots, so briefly: a reader pinning one (see
-        # snapshot()) must not stall the writer; a later checkpoint or close then shrinks the files instead.
-        db.execute(f"PRAGMA busy_timeout={CHECKPOINT_WAIT_MS}")
-        try:
-            db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
-        finally:
-            db.execute(f"PRAGMA busy_timeout={store.BUSY_TIMEOUT_S * 1000}")
+        if not isinstance(k, (int, np.integer)) or k < 1:
+            raise BankInputError(f"k must be a positive integer, got {k!r}")
+        with self._reading():
+            dims = self._indexes.dims
+            if space not in dims:
+                raise BankInputError(f"no vectors in space {space!r} (spaces: {sorted(dims) or 'none yet'}). "
+                                     f"Search a space the bank was filled with.")
+            q = check_vector(vec, space, dims, None, "query")
+            idx = self._indexes[space]
+            subset = None
+            if videos is not None or time_range is not None:
+                subset = self._records.candidates(space, videos, time_range, idx.max_id)
+                if not len(subset):
+                    return []
+            scores, ids = idx.search(q[None], int(k), subset)
+            found = [(int(i), float(s)) for i, s in zip(ids[0], scores[0]) if i >= 0]
+            records = self._records.record_map([i for i, _ in found])
+            # An id the writer deleted after our index was caught up has no record: drop it.
+            return [Hit(i, s, records[i]) for i, s in found if i in records]
+
+    def records(self, ids: list[int]) -> list[ClipRecord]:
+        """Records of the given ids, in that order."""
+        ids = [int(i) for i in ids]
+        with self._reading():
+            found = self._records.record_map(ids)
+        missing = [i for i in ids if i not in found]
+        if missing:
+            raise BankInputError(f"record ids {missing[:10]} are not in the bank (deleted, or never committed)")
+        return [found[i] for i in ids]
+
+    def clips(self, video_id: str) -> list[ClipRecord]:
+        """All committed clips of a video, ordered by clip index."""
+        with self._reading():
+            ids = self._records.clip_ids(video_id)
+            found = self._records.record_map(ids)
+        return [found[i] for i in ids if i in found]
+
+    def tokens(self, ids: list[int], kind: str) -> list:
+        """Token tensors [N, D] (torch, dtype as stored) of the given records, viewing the memory-mapped shards."""
+        check_kind(kind)
+        ids = [int(i) for i in ids]
+        with self._reading():
+            rows = self._records.token_locations(ids, kind)
+            missing = [i for i in ids if i not in rows]
+            if missing:
+                kinds = self._records.token_kinds()
+                raise BankInputError(f"records {missing[:10]} have no {kind!r} tokens (kinds in this bank: "
+                                     f"{kinds or 'none'}; a record may also have been deleted)")
+            try:
+                return self.shards.read(kind, [rows[i] for i in ids])
+            except FileNotFoundError as e:
+                raise BankError(f"{e.filename}: a shard vanished while reading (its video was deleted meanwhile). "
+                                f"Search again.") from e
+
+    def videos(self) -> list[VideoRecord]:
+        with self._reading():
+            return self._records.videos()
+
+    def video(self, video_id: str) -> VideoRecord:
+        with self._reading():
+            return self._records.video(video_id)
+
+    def gaps(self, video_id: str) -> list[Gap]:
+        """Time ranges of `video_id` that could not be decoded, in time order."""
+        with self._reading():
+            return self._records.gaps(video_id)
+
+    def spaces(self) -> dict[str, int]:
+        """Vector space name -> dimension."""
+        with self._reading():
+            return self._indexes.dims
+
+    def stats(self) -> dict:
+        """Counts, per-space index kind and measured recall, and bytes on disk per part."""
+        with self._reading():
+            sql_bytes = sum(p.stat().st_size for p in self.root.glob(f"{store.DB}*"))
+            index_bytes, shard_bytes = self._indexes.nbytes(), self.shards.nbytes()
+            return {
+                **self._records.counts(),
+                "spaces": self._indexes.states(),
+                "bytes": {"sqlite": sql_bytes, "index": index_bytes, "shards": shard_bytes,
+                          "total": sql_bytes + index_bytes + shard_bytes},
+                "repaired": dict(self.repaired),
+            }

@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 import re
 import shutil
+from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -129,6 +131,19 @@ class Shards:
             t = torch.from_numpy(arr)
             out.append(t.view(torch.bfloat16) if dtype == "bfloat16" else t)
         return out
+
+    def recover(self, live: set[int], committed_end: Callable[[int, str], int]) -> Counter:
+        """After a crash: drop folders of videos no longer in the records, cut torn tails; counts what it fixed."""
+        repaired: Counter = Counter()
+        for vid, folder in self.video_dirs().items():
+            if vid not in live:
+                self.drop_video(vid)
+                repaired["orphan_shard_dirs"] += 1
+                continue
+            for path in folder.glob("*.tok"):
+                if self.truncate(vid, path.stem, committed_end(vid, path.stem)):
+                    repaired["torn_shard_tails"] += 1
+        return repaired
 
     def drop_video(self, vid: int) -> None:
         """Delete a video's shard folder (after its records are gone from SQLite); open maps stay valid."""
