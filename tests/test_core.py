@@ -25,17 +25,12 @@ def _item(video, i, rel, caption="c", ocr=""):
     return ContextItem(video, i, 4.0 * i, 4.0 * i + 4, caption, ocr, rel)
 
 
-class _Block:
-    def __init__(self, text, tokens=None, text_after="", duration=None):
-        self.text, self.tokens, self.text_after, self.duration = text, tokens, text_after, duration
-
-
 def test_blocks_are_time_ordered_and_label_videos_only_when_several():
     items = [_item("b", 3, 0.1), _item("a", 5, 0.9, "a dog", "EXIT"), _item("a", 1, 0.5)]
-    one = build_blocks([i for i in items if i.video == "a"], _Block)
+    one = build_blocks([i for i in items if i.video == "a"])
     assert [b.text for b in one] == ["[00:00:04\u201300:00:08] ", "[00:00:20\u201300:00:24] "]
     assert one[1].text_after == "a dog / On-screen text: EXIT\n"
-    several = build_blocks(items, _Block)
+    several = build_blocks(items)
     assert [b.text.split(" ")[1] for b in several] == ["a", "a", "b"]
     assert several[0].text.startswith("Video a [00:00:04")
 
