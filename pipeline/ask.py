@@ -152,13 +152,15 @@ class ClipAsk:
         return self.scorer.relevance(question, [block for i in items for block in build_blocks([i])])
 
     def give_tokens(self, chosen: list, items: list[ContextItem], scores: list[float]) -> int:
-        """Visual tokens put on `items`; the total."""
+        """Put visual tokens on `items` and return their total; a text-only answerer reads none."""
         return 0
 
     def declines(self, query: Query, items: list[ContextItem], scores: list[float]) -> bool:
+        """True: answer NEEDS_VISION instead of generating (the answerer cannot see what is asked)."""
         return False
 
     def prefill(self, blocks: list[PromptBlock], question: str) -> int | None:
+        """Prompt length the answerer reads, when it tokenises prompts itself."""
         return None
 
 
