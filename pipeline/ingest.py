@@ -131,9 +131,13 @@ class ClipEncoder:
                                             state_dtype=config.store_dtype)
         # Captions come from the small VLM, else from a visual answerer; the offline preset has neither.
         self.captioner = models.svlm or (models.answerer if visual else None)
-        self.stages = ([("vision", self._vision), ("encode", self._propagate)] if visual else []) \
-            + ([("caption", self._caption)] if self.captioner is not None else []) \
-            + ([("ocr", self._on_screen_text)] if config.ocr else []) + [("embed", self._text_key)]
+        # (timing name, stage) in the order they run; what these models cannot do is left out here, once.
+        self.stages = [("vision", self._vision), ("encode", self._propagate)] if visual else []
+        if self.captioner is not None:
+            self.stages.append(("caption", self._caption))
+        if config.ocr:
+            self.stages.append(("ocr", self._on_screen_text))
+        self.stages.append(("embed", self._text_key))
 
     def memories(self, source, video_id: str, start_clip: int = 0, resume: ResumePoint | None = None,
                  timings: dict[str, float] | None = None) -> Iterator[ClipMemory]:
