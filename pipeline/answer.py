@@ -1,4 +1,4 @@
-"""Answers and citations: what `Pipeline.ask` returns, and the time-ordered prompt the answerer reads.
+"""Answers and citations: what `Pipeline.ask` returns, and the time-ordered prompt blocks the answerer reads.
 
 Times print as hh:mm:ss; a prompt block is `[hh:mm:ss–hh:mm:ss] <tokens> caption / on-screen text`.
 """
@@ -8,8 +8,12 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    import torch
 
 
 def format_time(seconds: float, ceil: bool = False) -> str:
@@ -91,6 +95,20 @@ class Answer:
                 f"clips considered: {self.clips_considered}; {stages}")
 
 
+@dataclass
+class PromptBlock:
+    """One stretch of a prompt: text, then optional visual tokens [t, h, w, D], then more text.
+
+    Data every answerer reads (text-only ones read the text alone). `duration` (seconds covered by `tokens`)
+    lets time-aware position schemes (Qwen2.5-VL) space frames in real time; other families ignore it.
+    """
+
+    text: str
+    tokens: torch.Tensor | None = None
+    text_after: str = ""
+    duration: float | None = None
+
+
 @dataclass(eq=False)
 class ContextItem:
     """One selected clip as the answerer will see it; `tokens` is [t, h, w, D] after ATA pooling, or None."""
@@ -118,17 +136,13 @@ def block_text(item: ContextItem, video_label: str | None) -> tuple[str, str]:
     return head, (" " if item.tokens is not None else "") + tail + "\n"
 
 
-def build_blocks(items: Sequence[ContextItem], block_cls: type) -> list:
-    """Prompt blocks in time order (video by video when several); video names appear only when several.
-
-    `block_cls` is the models' `PromptBlock(text, tokens, text_after, duration)`, passed in so that this
-    module stays free of model imports.
-    """
+def build_blocks(items: Sequence[ContextItem]) -> list[PromptBlock]:
+    """Prompt blocks in time order (video by video when several); video names appear only when several."""
     multi = len({i.video for i in items}) > 1
     blocks = []
     for i in sorted(items, key=lambda i: (i.video, i.t0, i.clip_index)):
         head, tail = block_text(i, i.video if multi else None)
-        blocks.append(block_cls(head, tokens=i.tokens, text_after=tail,
+        blocks.append(PromptBlock(head, tokens=i.tokens, text_after=tail,
                                 duration=(i.t1 - i.t0) if i.tokens is not None else None))
     return blocks
 

@@ -32,10 +32,9 @@ def uniform_answer(source, question: str, answerer, *, budget: int = 8192, token
     import torch
 
     from longwatch.pipeline.encoder import pool_grid
-    from longwatch.pipeline.models.base import PromptBlock
     from longwatch.pipeline.sampling import resize_max_side
 
-    if getattr(answerer, "is_text_only", False):
+    if answerer.is_text_only:
         raise ValueError("the uniform baseline needs a vision answerer; this one reads text only")
     own = not hasattr(source, "frames")
     if own:
@@ -84,7 +83,7 @@ def uniform_answer(source, question: str, answerer, *, budget: int = 8192, token
         if own:
             source.close()
     t = time.perf_counter()
-    blocks = build_blocks(items, PromptBlock)
+    blocks = build_blocks(items)
     prefill = int(answerer.build_prompt(blocks, question).input_ids.shape[1])
     with torch.inference_mode():
         text = answerer.generate(blocks, question, max_new_tokens=answer_tokens, min_new_tokens=min_new_tokens)

@@ -25,17 +25,12 @@ def _item(video, i, rel, caption="c", ocr=""):
     return ContextItem(video, i, 4.0 * i, 4.0 * i + 4, caption, ocr, rel)
 
 
-class _Block:
-    def __init__(self, text, tokens=None, text_after="", duration=None):
-        self.text, self.tokens, self.text_after, self.duration = text, tokens, text_after, duration
-
-
 def test_blocks_are_time_ordered_and_label_videos_only_when_several():
     items = [_item("b", 3, 0.1), _item("a", 5, 0.9, "a dog", "EXIT"), _item("a", 1, 0.5)]
-    one = build_blocks([i for i in items if i.video == "a"], _Block)
+    one = build_blocks([i for i in items if i.video == "a"])
     assert [b.text for b in one] == ["[00:00:04\u201300:00:08] ", "[00:00:20\u201300:00:24] "]
     assert one[1].text_after == "a dog / On-screen text: EXIT\n"
-    several = build_blocks(items, _Block)
+    several = build_blocks(items)
     assert [b.text.split(" ")[1] for b in several] == ["a", "a", "b"]
     assert several[0].text.startswith("Video a [00:00:04")
 
@@ -144,6 +139,62 @@ def test_ten_minute_video_three_questions_zero_decoding(tmp_path, tiny):
     ingest(tmp_path / "bank", make_video(tmp_path / "v.mp4", 600), tiny)
     for ans in check_answers(tmp_path / "bank", tiny, 600):
         print(ans.describe())
+
+
+def test_models_fill_their_roles_and_the_ask_strategy_is_chosen_once(tmp_path, tiny):
+    from longwatch.memory import MemoryBank
+    from longwatch.pipeline.ask import SvlmVisualAsk, VisualAsk
+    from longwatch.pipeline.core import Pipeline
+    from longwatch.pipeline.models.registry import ModelSet
+    from longwatch.pipeline.models.roles import Captioner, Embedder, VisionAnswerer
+
+    assert isinstance(tiny.answerer, VisionAnswerer) and isinstance(tiny.svlm, Captioner)
+    assert isinstance(tiny.embedder, Embedder)
+    with MemoryBank(tmp_path / "bank") as bank:
+        assert type(Pipeline(bank, tiny, tiny_config()).asker.strategy) is SvlmVisualAsk
+        no_svlm = ModelSet(tiny.answerer, None, tiny.embedder, "tiny")
+        assert type(Pipeline(bank, no_svlm, tiny_config()).asker.strategy) is VisualAsk
+
+
+def test_a_vlm_without_svlm_answers_from_the_same_bank(ingested, tiny):
+    """No SVLM: the answerer re-scores clips from their propagated memory tokens; the answer contract holds."""
+    from longwatch.pipeline.models.registry import ModelSet
+
+    check_answers(ingested[1], ModelSet(tiny.answerer, None, tiny.embedder, "tiny"), 24)
+
+
+def test_one_answer_reads_one_bank_snapshot(ingested, tiny):
+    """Every bank read of an answer happens inside one bank.snapshot(), so a concurrent writer is seen whole or not."""
+    from contextlib import contextmanager
+
+    from longwatch.memory import MemoryBank
+    from longwatch.pipeline.core import Pipeline
+
+    reads, inside = [], [False]
+    with MemoryBank(ingested[1]) as bank:
+        pinned = bank.snapshot
+
+        @contextmanager
+        def snapshot():
+            with pinned():
+                inside[0] = True
+                try:
+                    yield bank
+                finally:
+                    inside[0] = False
+
+        def spy(name, read):
+            def call(*args, **kwargs):
+                reads.append((name, inside[0]))
+                return read(*args, **kwargs)
+            return call
+
+        bank.snapshot = snapshot
+        for name in ("videos", "clips", "search", "tokens"):
+            setattr(bank, name, spy(name, getattr(bank, name)))
+        Pipeline(bank, tiny, tiny_config()).ask(QUESTIONS[0])
+    assert {name for name, _ in reads} == {"videos", "clips", "search", "tokens"}
+    assert all(ok for _, ok in reads), reads
 
 
 def test_streaming_ingest_equals_batch_encoding(ingested, tiny):

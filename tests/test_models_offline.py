@@ -11,7 +11,8 @@ import socket
 import numpy as np
 import pytest
 
-from longwatch.pipeline.models import PromptBlock, load_preset, longwatch_home
+from longwatch.pipeline.answer import PromptBlock
+from longwatch.pipeline.models import load_preset, longwatch_home
 from longwatch.pipeline.models import text as text_models
 
 # ~30-60 s on the shared 2-core machine (model loads dominate); run with `-m slow`.

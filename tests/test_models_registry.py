@@ -85,3 +85,20 @@ def test_vlm_preset_takes_local_directories(tmp_path):
     assert models.answerer.name == str(answerer)
     same = load_preset("vlm", answerer=str(svlm), svlm=str(svlm), dtype="fp32")
     assert same.svlm is same.answerer  # one model in memory when the SVLM is also the answerer
+
+
+def test_offline_preset_leaves_the_process_environment_alone(monkeypatch):
+    """The loaders get local_files_only; loading a preset must not switch the whole process offline (a later
+    `models pull` in the same process must still reach the hub). dtype/device overrides still apply."""
+    import os
+
+    from longwatch.pipeline.models import registry
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    # models.text.TextEmbedder still sets HF_HUB_OFFLINE itself (a separate fix); this checks the preset loader.
+    monkeypatch.setattr(registry, "_embedder", lambda spec: None)
+    hub = lambda: {k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_"))}  # noqa: E731
+    before = hub()
+    models = load_preset("offline", dtype="fp32", device="cpu")
+    assert "HF_HUB_OFFLINE" not in os.environ and hub() == before
+    assert models.answerer.model.dtype == torch.float32 and models.answerer.model.device.type == "cpu"

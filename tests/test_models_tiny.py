@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from longwatch.kernels import pool_spatial
-from longwatch.pipeline.models import PromptBlock, format_span, load_preset, load_vlm
+from longwatch.pipeline.answer import PromptBlock, format_span
+from longwatch.pipeline.models import load_preset, load_vlm
 from longwatch.pipeline.models.build import build_tiny
 
 FAMILIES = ["smolvlm", "qwen2_vl", "qwen2_5_vl", "llava_onevision"]

@@ -9,7 +9,7 @@ import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from longwatch.pipeline.answer import format_span, format_time  # noqa: F401  (re-exported: one time format)
+from longwatch.pipeline.answer import PromptBlock
 
 if TYPE_CHECKING:
     import numpy as np
@@ -17,20 +17,6 @@ if TYPE_CHECKING:
 
 RELEVANCE_QUESTION = "Is this clip relevant to the question? Answer Yes or No."
 CAPTION_REQUEST = "Describe what happens in this clip in one short sentence."
-
-
-@dataclass
-class PromptBlock:
-    """One stretch of a prompt: text, then optional visual tokens [t, h, w, D], then more text.
-
-    `duration` (seconds covered by `tokens`) lets time-aware position schemes (Qwen2.5-VL) space frames
-    in real time; other families ignore it.
-    """
-
-    text: str
-    tokens: torch.Tensor | None = None
-    text_after: str = ""
-    duration: float | None = None
 
 
 @dataclass

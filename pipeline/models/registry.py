@@ -12,6 +12,7 @@ from typing import Any
 
 from longwatch.errors import ModelError
 from longwatch.pipeline.models.base import VLMAdapter
+from longwatch.pipeline.models.roles import Answerer, Captioner, Embedder, VisionAnswerer
 
 SVLM_ID = "HuggingFaceTB/SmolVLM2-256M-Video-Instruct"
 ANSWERER_ID = "HuggingFaceTB/SmolVLM2-2.2B-Instruct"
@@ -38,11 +39,15 @@ PRESETS: dict[str, str] = {
 
 @dataclass
 class ModelSet:
-    """The models a pipeline runs with: answerer (VLM or text-only), optional SVLM, text embedder."""
+    """The models a pipeline runs with: answerer (VLM or text-only), optional SVLM, text embedder.
 
-    answerer: Any
-    svlm: VLMAdapter | None
-    embedder: Any
+    What the pipeline does with them (visual or text-only answers, SVLM re-scoring or not) is decided once,
+    from these roles, when a Pipeline is built.
+    """
+
+    answerer: VisionAnswerer | Answerer
+    svlm: Captioner | None
+    embedder: Embedder
     name: str
 
 
@@ -173,7 +178,8 @@ def load_preset(name: str = "offline", **overrides) -> ModelSet:
     if name == "offline":
         from longwatch.pipeline.models.text import load_smollm2
 
-        os.environ["HF_HUB_OFFLINE"] = "1"  # everything here is on disk; never let a library try the hub
+        # Everything here is on disk: the loaders pass local_files_only, so no library tries the hub (and the
+        # process's HF_HUB_OFFLINE is left as the user set it; `models pull` in the same process still works).
         dev = resolve_device(device)
         return ModelSet(load_smollm2(home, resolve_dtype(dtype, dev), dev), None, _embedder(embedder), name)
     if name == "tiny":

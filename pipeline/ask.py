@@ -1,0 +1,293 @@
+"""Ask: retrieve -> re-score -> allocate -> answer, from the bank only (a question never decodes video).
+
+`Asker` scopes, embeds and retrieves; the strategy that does the rest is chosen once, from what the models offer.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from longwatch.errors import BankError
+from longwatch.pipeline.allocate import allocate, grid_for
+from longwatch.pipeline.answer import (NEEDS_VISION, NOT_IN_TEXT, Answer, Citation, ClipUse, ContextItem,
+                                       PromptBlock, build_blocks, cite, format_span, is_visual_question)
+from longwatch.pipeline.config import PipelineConfig
+from longwatch.pipeline.models.registry import ModelSet
+from longwatch.pipeline.select import is_whole_video_question, select_clips
+
+
+@dataclass
+class Query:
+    """One question as the strategies see it: its embedding, the videos in scope and their clip records."""
+
+    text: str
+    vec: np.ndarray
+    scope: list[str]
+    records: dict[str, list]  # video -> memory.records.ClipRecord, in clip order
+    whole: bool  # asks about the whole video ("summarize"): anchors spread over the timeline
+    timings: dict[str, float]
+    started: float  # perf_counter when retrieval began
+
+
+Retrieve = Callable[[Query], list]
+
+
+class Asker:
+    """Scope + question embedding + retrieval; hands the query to the strategy chosen for these models."""
+
+    def __init__(self, bank, models: ModelSet, config: PipelineConfig):
+        self.bank = bank
+        self.embedder = models.embedder
+        self.config = config
+        self.strategy = choose_strategy(bank, models, config)
+
+    def ask(self, question: str, videos: list[str] | None = None) -> Answer:
+        if not question or not question.strip():
+            raise ValueError("ask() needs a non-empty question")
+        # One snapshot for the whole answer: a writer in another process commits nothing we half-see.
+        with self.bank.snapshot():
+            timings: dict[str, float] = {}
+            t = time.perf_counter()
+            scope = self.scope(videos)
+            vec = np.asarray(self.embedder.embed([question])[0], dtype=np.float32)
+            timings["embed"] = time.perf_counter() - t
+            t = time.perf_counter()
+            records = {v: self.bank.clips(v) for v in scope}
+            query = Query(question, vec, scope, records, is_whole_video_question(question), timings, t)
+            return self.strategy.answer(query, self.retrieve)
+
+    def scope(self, videos: list[str] | None) -> list[str]:
+        known = [v.video_id for v in self.bank.videos() if v.clips > 0]
+        if videos is None:
+            if not known:
+                raise BankError("the memory bank holds no ingested clips yet; ingest a video before asking")
+            return sorted(known)
+        missing = sorted(set(videos) - set(known))
+        if missing:
+            raise BankError(f"unknown or empty video(s) {missing} in this bank; known: {sorted(known)}. "
+                            "Ingest them first or check the ids with `longwatch videos`")
+        return sorted(set(videos))
+
+    def retrieve(self, query: Query) -> list:
+        """Hybrid top-N from the bank, widened by temporal neighbours and storyline anchors (select_clips)."""
+        cfg = self.config
+        by_key = {(v, r.clip_index): r for v, rs in query.records.items() for r in rs}
+        hits = self.bank.search(query.vec, cfg.top_n, space="text", videos=query.scope)
+        cands = select_clips([(h.record.video_id, h.record.clip_index, h.score) for h in hits],
+                             {v: [r.clip_index for r in rs] for v, rs in query.records.items()},
+                             neighbours=cfg.neighbours, anchors=anchors(cfg, query.whole),
+                             max_candidates=cfg.max_candidates)
+        return [by_key[(c.video, c.clip_index)] for c in cands]
+
+
+def anchors(cfg: PipelineConfig, whole: bool) -> int:
+    return cfg.anchors_whole if whole else cfg.anchors
+
+
+def choose_strategy(bank, models: ModelSet, config: PipelineConfig):
+    """The one place that looks at what the models offer."""
+    if models.answerer.is_text_only:
+        return TextOnlyAsk(bank, models, config)
+    if models.svlm is not None:
+        return SvlmVisualAsk(bank, models, config)
+    return VisualAsk(bank, models, config)
+
+
+class ClipAsk:
+    """Answers from retrieved clips: re-score them, give each its visual tokens, generate, cite."""
+
+    def __init__(self, bank, models: ModelSet, config: PipelineConfig):
+        self.bank = bank
+        self.answerer = models.answerer
+        self.scorer = models.svlm or models.answerer  # the SVLM is the cheaper judge of relevance when present
+        self.config = config
+
+    def answer(self, query: Query, retrieve: Retrieve) -> Answer:
+        return self.answer_from_clips(query, retrieve(query))
+
+    def answer_from_clips(self, query: Query, chosen: list) -> Answer:
+        import torch
+
+        cfg, timings = self.config, query.timings
+        timings["retrieve"] = time.perf_counter() - query.started
+        t = time.perf_counter()
+        items = [ContextItem(r.video_id, r.clip_index, r.t0, r.t1, r.caption, r.ocr_text, 0.0) for r in chosen]
+        scores = self.rescore(query.text, chosen, items) if chosen else []
+        for item, s in zip(items, scores):
+            item.relevance = float(s)
+        timings["relevance"] = time.perf_counter() - t
+        t = time.perf_counter()
+        used = self.give_tokens(chosen, items, scores) if chosen else 0
+        timings["allocate"] = time.perf_counter() - t
+        t = time.perf_counter()
+        blocks = build_blocks(items)
+        needs_vision = self.declines(query, items, scores)
+        prefill = self.prefill(blocks, query.text)
+        if needs_vision:
+            text = NEEDS_VISION
+        else:
+            with torch.inference_mode():
+                text = self.answerer.generate(blocks, query.text, max_new_tokens=cfg.answer_tokens,
+                                              min_new_tokens=cfg.min_new_tokens)
+        timings["answer"] = time.perf_counter() - t
+        # A whole-video answer cites the best clip of each of n equal parts of the timeline.
+        n_cite = max(cfg.max_citations, min(anchors(cfg, query.whole), 8)) if query.whole else cfg.max_citations
+        citations = [] if needs_vision else cite(items, n_cite, spread=n_cite if query.whole else 0)
+        return Answer(text=text, citations=citations, tokens_used=used, timings=timings,
+                      clips_considered=len(items), budget=cfg.budget, needs_vision=needs_vision,
+                      prefill_tokens=prefill, videos=list(query.scope),
+                      clips=[ClipUse(i.video, i.t0, i.t1, i.relevance, i.n_tokens) for i in items])
+
+    # ---- what the strategies change ------------------------------------------------------------------------
+    def rescore(self, question: str, chosen: list, items: list[ContextItem]) -> list[float]:
+        """Tempo's relevance prior per clip; text-only answerers judge the clips' text."""
+        return self.judge_text(question, items)
+
+    def judge_text(self, question: str, items: list[ContextItem]) -> list[float]:
+        """Relevance from each clip's text alone, every clip judged on its own (no video label)."""
+        return self.scorer.relevance(question, [block for i in items for block in build_blocks([i])])
+
+    def give_tokens(self, chosen: list, items: list[ContextItem], scores: list[float]) -> int:
+        """Put visual tokens on `items` and return their total; a text-only answerer reads none."""
+        return 0
+
+    def declines(self, query: Query, items: list[ContextItem], scores: list[float]) -> bool:
+        """True: answer NEEDS_VISION instead of generating (the answerer cannot see what is asked)."""
+        return False
+
+    def prefill(self, blocks: list[PromptBlock], question: str) -> int | None:
+        """Prompt length the answerer reads, when it tokenises prompts itself."""
+        return None
+
+
+class VisualAsk(ClipAsk):
+    """A VLM answerer without an SVLM: it re-scores clips from their propagated memory, then reads ATA's tokens."""
+
+    def rescore(self, question, chosen, items):
+        return self.scorer.relevance(question, self._scored_blocks(chosen, items, "memory", "memory_grid"))
+
+    def _scored_blocks(self, chosen, items, kind, grid_key) -> list[PromptBlock]:
+        """One block per clip, alone (no video label), with its stored `kind` tokens reshaped to their grid."""
+        stored = self.bank.tokens([r.record_id for r in chosen], kind)
+        heads = [ContextItem(i.video, i.clip_index, i.t0, i.t1, i.caption, i.ocr_text, 0.0,
+                             tok.float().reshape(*r.meta[grid_key], -1))
+                 for i, r, tok in zip(items, chosen, stored)]
+        return [block for head in heads for block in build_blocks([head])]
+
+    def give_tokens(self, chosen, items, scores):
+        """ATA over the clips that have visual tokens, each pooled to its share of the budget."""
+        cfg = self.config
+        self._check_space(chosen)
+        # ATA counts "frames" as stored time steps (Qwen's temporal patches merge two frames into one).
+        seen = [i for i, r in enumerate(chosen) if "detail_grid" in r.meta]
+        alloc = allocate([scores[i] for i in seen], cfg.budget, [chosen[i].meta["detail_grid"][0] for i in seen],
+                         cfg.min_tpf, cfg.max_tpf)
+        used = 0
+        for i, n in zip(seen, alloc):
+            if n > 0:
+                items[i].tokens = self._pooled(chosen[i], n)
+                used += items[i].n_tokens
+        return used
+
+    def prefill(self, blocks, question):
+        return int(self.answerer.build_prompt(blocks, question).input_ids.shape[1])
+
+    def _check_space(self, chosen) -> None:
+        """Stored tokens live in the embedding space of the answerer that ingested them."""
+        mine = self.answerer.hidden_size
+        for r in chosen:
+            dim = r.meta.get("dim")
+            if dim is not None and dim != mine:
+                raise BankError(f"video {r.video_id!r} was ingested with answerer {r.meta.get('answerer')!r} "
+                                f"({dim}-d tokens) but this pipeline answers with "
+                                f"{getattr(self.answerer, 'name', '?')!r} ({mine}-d); open the bank with the "
+                                "same preset, or delete and re-ingest the video")
+
+    def _pooled(self, record, n: int):
+        """The clip's stored tokens pooled to at most n: the propagated memory when n fits in it, else detail."""
+        from longwatch.pipeline.encoder import pool_grid
+
+        mgrid = tuple(record.meta["memory_grid"])
+        dgrid = tuple(record.meta["detail_grid"])
+        kind, grid = ("memory", mgrid) if n <= int(np.prod(mgrid)) else ("detail", dgrid)
+        stored = self.bank.tokens([record.record_id], kind)[0].float().reshape(*grid, -1)
+        return pool_grid(stored, grid_for(n, grid))
+
+
+class SvlmVisualAsk(VisualAsk):
+    """A VLM answerer with the small VLM: the SVLM re-scores clips from the tokens it stored at ingest (Tempo)."""
+
+    def rescore(self, question, chosen, items):
+        if all("svlm" in r.tokens for r in chosen):
+            return self.scorer.relevance(question, self._scored_blocks(chosen, items, "svlm", "svlm_grid"))
+        # Clips ingested without an SVLM (a bank made by another preset) carry no SVLM tokens: judge their text.
+        return self.judge_text(question, items)
+
+
+class TextOnlyAsk(ClipAsk):
+    """A text-only answerer (the offline preset): quotes matching on-screen lines; a whole-video question reads
+    the retrieved clips' text. Visual questions no stored text supports are declined, not invented."""
+
+    def __init__(self, bank, models: ModelSet, config: PipelineConfig):
+        super().__init__(bank, models, config)
+        self.embedder = models.embedder
+        self._lines = None  # textqa.LineIndex, built on the first specific question
+
+    def answer(self, query: Query, retrieve: Retrieve) -> Answer:
+        if query.whole:
+            return self.answer_from_clips(query, retrieve(query))
+        return self.answer_from_lines(query)
+
+    def declines(self, query, items, scores):
+        # A whole-video question is still answerable from whatever text the video carries.
+        return all(not (i.caption.strip() or i.ocr_text.strip()) for i in items)
+
+    def answer_from_lines(self, query: Query) -> Answer:
+        """Quote the on-screen lines that match, or say that none does.
+
+        A 135M LM handed whole clips invents facts and times; handed only the matching lines it rephrases
+        them, and the quoted lines with their times stay in the answer as the evidence.
+        """
+        import torch
+
+        from longwatch.pipeline.textqa import LineIndex, asks_for_any_text, grounded, question_stem, quote
+
+        cfg, question, records, timings = self.config, query.text, query.records, query.timings
+        if self._lines is None:
+            self._lines = LineIndex(self.embedder)
+        qvec = query.vec
+        stem = question_stem(question)
+        if stem != question:  # listed options and instructions dilute the match with the on-screen line
+            qvec = np.asarray(self.embedder.embed([stem])[0], dtype=np.float32)
+        evidence = self._lines.evidence(question, qvec, records)
+        generic = not evidence and asks_for_any_text(question)
+        if generic:
+            evidence = self._lines.all_lines(records)
+        timings["retrieve"] = time.perf_counter() - query.started
+        t = time.perf_counter()
+        needs_vision = not evidence and is_visual_question(question)
+        multi = len(records) > 1
+        if not evidence:
+            text = NEEDS_VISION if needs_vision else NOT_IN_TEXT
+        elif generic:
+            text = "Text on screen:\n" + quote(evidence, multi)
+        else:
+            blocks = [PromptBlock(format_span(*line.spans[0]) + " ", text_after=f"On-screen text: {line.text}\n")
+                      for line in sorted(evidence, key=lambda l: (l.video, l.t0))]
+            with torch.inference_mode():
+                # Only the first sentence can survive `grounded`, so a sentence's worth of tokens is enough.
+                reply = self.answerer.generate(blocks, question, max_new_tokens=min(cfg.answer_tokens, 40),
+                                               min_new_tokens=cfg.min_new_tokens)
+            reply = grounded(reply, evidence, question)  # a small LM's aside must not add facts
+            text = (reply + "\n" if reply else "") + quote(evidence, multi)
+        timings["answer"] = time.perf_counter() - t
+        citations = [Citation(line.video, a, b, float(min(1.0, max(0.0, line.score))))
+                     for line in evidence for a, b in line.spans[:3]][: max(cfg.max_citations, 1) * 2]
+        return Answer(text=text, citations=citations, tokens_used=0, timings=timings,
+                      clips_considered=sum(len(r) for r in records.values()), budget=cfg.budget,
+                      needs_vision=needs_vision, prefill_tokens=None, videos=list(query.scope),
+                      clips=[ClipUse(c.video, c.t0, c.t1, c.score, 0) for c in citations])
