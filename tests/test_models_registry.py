@@ -92,11 +92,8 @@ def test_offline_preset_leaves_the_process_environment_alone(monkeypatch):
     `models pull` in the same process must still reach the hub). dtype/device overrides still apply."""
     import os
 
-    from longwatch.pipeline.models import registry
 
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
-    # models.text.TextEmbedder still sets HF_HUB_OFFLINE itself (a separate fix); this checks the preset loader.
-    monkeypatch.setattr(registry, "_embedder", lambda spec: None)
     hub = lambda: {k: v for k, v in os.environ.items() if k.startswith(("HF_", "TRANSFORMERS_"))}  # noqa: E731
     before = hub()
     models = load_preset("offline", dtype="fp32", device="cpu")

@@ -42,7 +42,6 @@ class TextEmbedder:
     """Sentence embeddings, L2-normalised float32 [n, D], from a local sentence-transformers directory."""
 
     def __init__(self, path: str | Path | None = None, device: str = "cpu"):
-        os.environ.setdefault("HF_HUB_OFFLINE", "1")  # a local directory never needs the hub
         from sentence_transformers import SentenceTransformer
 
         self.path = Path(path) if path else minilm_path()
