@@ -237,12 +237,9 @@ def run_local(settings: BatchSettings, work: list[tuple]) -> Iterator[dict]:
 
 def run_ray(settings: BatchSettings, work: list[tuple]) -> Iterator[dict]:
     """The same worker as Ray Data actors: models load once per actor, results stream back with backpressure."""
-    try:
-        import ray
-    except ImportError:
-        from longwatch.errors import LongwatchError
+    from longwatch import optional
 
-        raise LongwatchError("the Ray executor needs Ray: pip install 'longwatch[distributed]'") from None
+    ray = optional.require("ray")
     if not ray.is_initialized():
         ray.init(address=os.environ.get("RAY_ADDRESS"), ignore_reinit_error=True, log_to_driver=False)
     # Clips of one video must reach the writer in order: resume continues after the last committed clip.

@@ -156,11 +156,12 @@ def _read_rows(p: Path) -> list[tuple[str, object]]:
 
 
 def _read_parquet(p: Path) -> list[dict]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise QuestionFileError(f"{p}: reading parquet needs pyarrow, which is not installed: pip install 'longwatch[bench]' "
-                                "(or convert the file to JSON)") from None
+    from longwatch import optional
+
+    if not optional.installed("pyarrow"):  # a usage error about this file, so QuestionFileError (exit 2)
+        raise QuestionFileError(f"{p}: reading parquet needs pyarrow, which is not installed: "
+                                f"{optional.install_hint('pyarrow')} (or convert the file to JSON)")
+    import pyarrow.parquet as pq
     try:
         return pq.read_table(p).to_pylist()
     except Exception as exc:  # pyarrow raises ArrowInvalid / OSError subclasses for damaged files

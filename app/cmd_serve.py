@@ -28,10 +28,10 @@ def run(args: argparse.Namespace) -> int:
     from longwatch.app.api import LongWatch
     from longwatch.app.config import config_from_args
 
-    try:
-        from longwatch.ui.app import create_app, launch
-    except ImportError as e:
-        raise SystemExit(f"longwatch serve needs the UI extra ({e.name} is missing): pip install 'longwatch[ui]'")
+    from longwatch import optional
+
+    optional.require("gradio", "longwatch serve")
+    from longwatch.ui.app import create_app, launch
     config = config_from_args(args)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("auth", args.auth),
                                    ("max_upload_mb", args.max_upload_mb)) if v is not None}
