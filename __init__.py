@@ -19,3 +19,14 @@ def _keep_checkout_root_off_sys_path() -> None:
 
 
 _keep_checkout_root_off_sys_path()
+
+
+def __getattr__(name: str):
+    """`from longwatch import LongWatch` (and the other names of longwatch.app), loaded on first use."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    import longwatch.app as _app
+
+    if name not in _app.__all__:
+        raise AttributeError(f"module 'longwatch' has no attribute {name!r}")
+    return getattr(_app, name)

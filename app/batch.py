@@ -20,7 +20,9 @@ from glob import glob
 from pathlib import Path
 from typing import Literal
 
+from longwatch.app.config import Config, ModelsConfig
 from longwatch.app.mcq import Question, is_correct, predicted_letter
+from longwatch.pipeline.config import PipelineConfig
 from longwatch.memory.records import check_video_id
 
 log = logging.getLogger(__name__)
@@ -36,15 +38,39 @@ class VideoJob:
 
 @dataclass
 class BatchSettings:
-    """What every worker needs to rebuild the same pipeline; plain data so it pickles to processes and actors."""
+    """What every worker needs to rebuild the same pipeline; plain data so it pickles to processes and actors.
+
+    `preset` is shorthand for `models=ModelsConfig(preset=...)`; `pipeline` may be a dict of PipelineConfig fields.
+    """
 
     bank: str
     preset: str = "offline"
-    pipeline: dict = field(default_factory=dict)  # PipelineConfig overrides
+    pipeline: PipelineConfig | dict = field(default_factory=PipelineConfig)
     executor: Literal["local", "ray"] = "local"
+    models: ModelsConfig | None = None
+    home: str | None = None  # where models are cached (the config's home); None: $LONGWATCH_HOME
     workers: int = 1
     queue_clips: int = 64  # clips in flight between workers and the writer; bounds memory (backpressure)
     threads: int = 0  # torch threads per worker; 0 = the machine's cores split across workers
+
+    def __post_init__(self) -> None:
+        if self.models is None:
+            self.models = ModelsConfig(preset=self.preset)
+        self.preset = self.models.preset
+        if isinstance(self.pipeline, dict):
+            self.pipeline = PipelineConfig(**self.pipeline)
+
+    @classmethod
+    def from_config(cls, config: Config, bank: str, **settings) -> BatchSettings:
+        """The settings of a `longwatch` config file ([models], [pipeline]) for a batch into `bank`."""
+        return cls(bank=bank, models=config.models, pipeline=config.pipeline, home=str(config.home), **settings)
+
+    def pipeline_for(self, bank):
+        """A Pipeline on `bank` (None: a worker's, which only encodes) with this batch's models and knobs."""
+        from longwatch.pipeline.core import Pipeline
+
+        return Pipeline(bank=bank, models=self.models.load(None if self.home is None else Path(self.home)),
+                        config=self.pipeline)
 
     def worker_threads(self) -> int:
         # Set explicitly in both executors: Ray pins actors' thread pools to their CPU share, and equal
@@ -121,14 +147,8 @@ class IngestWorker:
     def __init__(self, settings: BatchSettings):
         import torch
 
-        from longwatch.pipeline.config import PipelineConfig
-        from longwatch.pipeline.core import Pipeline
-        from longwatch.pipeline.models import load_preset
-
         torch.set_num_threads(settings.worker_threads())
-
-        self.pipeline = Pipeline(bank=None, models=load_preset(settings.preset),
-                                 config=PipelineConfig(**settings.pipeline))
+        self.pipeline = settings.pipeline_for(None)
 
     def run(self, job: VideoJob, start_clip: int, resume=None) -> Iterator[dict]:
         """Yield {"kind": "clip", "payload": bytes} per clip, then {"kind": "status", ...}; never raises."""
@@ -346,12 +366,9 @@ def run_batch(settings: BatchSettings, videos: list[VideoJob], questions: list[Q
 
 def _answer_all(settings: BatchSettings, questions: list[Question], failed_videos: set[str]) -> Iterator[dict]:
     from longwatch.memory import MemoryBank
-    from longwatch.pipeline.config import PipelineConfig
-    from longwatch.pipeline.core import Pipeline
-    from longwatch.pipeline.models import load_preset
 
     with MemoryBank(settings.bank, readonly=True) as bank:
-        pipeline = Pipeline(bank=bank, models=load_preset(settings.preset), config=PipelineConfig(**settings.pipeline))
+        pipeline = settings.pipeline_for(bank)
         known = {v.video_id for v in bank.videos()}
         for q in questions:
             row = {"id": q.id, "video": q.video, "question": q.question}

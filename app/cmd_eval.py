@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="question files as the benchmark ships them (JSON, JSONL, parquet), or our JSONL")
     parser.add_argument("--videos", required=True,
                         help="folder holding the videos (searched recursively); matched by id, with or without extension")
-    parser.add_argument("--config", help="TOML settings file: preset and [pipeline] overrides (see app/config.py)")
+    parser.add_argument("--config", help="TOML settings file: [models] and [pipeline] tables (see app/config.py)")
     parser.add_argument("--preset", help="model preset (default: the config's, else offline)")
     parser.add_argument("--out", default="eval-results.jsonl", help="result rows, one per question (default: %(default)s)")
     parser.add_argument("--work", help="folder for the bank and batch files, reused by reruns (default: OUT's name + .work)")
@@ -213,7 +213,7 @@ def run(args: argparse.Namespace) -> int:
     from longwatch.app.batch import BatchSettings, discover_videos, read_rows, run_batch
     from longwatch.app.benchfiles import BadRow, load_question_file
     from longwatch.app.cli import emit
-    from longwatch.app.config import load_config
+    from longwatch.app.config import load_config, pipeline_overrides
     from longwatch.errors import LongwatchError
 
     try:
@@ -241,9 +241,8 @@ def run(args: argparse.Namespace) -> int:
     wanted_jobs = [j for j in jobs if j.video_id in needed] if None not in needed else jobs
     out = Path(args.out)
     work = Path(args.work) if args.work else out.with_name(out.stem + ".work")
-    settings = BatchSettings(bank=str(work / "bank"), preset=config.preset, pipeline=config.pipeline,
-                             workers=args.workers)
-    _claim(work, {"preset": config.preset, "pipeline": config.pipeline})
+    settings = BatchSettings.from_config(config, bank=str(work / "bank"), workers=args.workers)
+    _claim(work, {"preset": config.preset, "pipeline": pipeline_overrides(config.pipeline)})
     # Batch scores free text by substring; here open-ended rows are reported, never scored.
     to_ask = [q if q.options else replace(q, answer=None) for q in matched]
     if to_ask:
