@@ -23,6 +23,7 @@ Formats, checked against the authors' public files and loaders:
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -405,3 +406,12 @@ def _longwatch(row: dict, label: str, n: int, p: Path) -> Iterator[Question]:
 
 PARSERS = {"lvbench": _lvbench, "videomme": _videomme, "mlvu": _mlvu, "longvideobench": _longvideobench,
            "longwatch": _longwatch}
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """The good questions of a question file in any supported format; each bad row is logged as a warning
+    with its file and row. Raises QuestionFileError when the file is unreadable or has no good row."""
+    loaded = load_question_file(path)
+    for bad in loaded.bad_rows:
+        logging.getLogger(__name__).warning("%s", bad)
+    return loaded.questions

@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     from longwatch.app.batch import BatchSettings, discover_videos, run_batch
     from longwatch.app.cli import emit
     from longwatch.app.config import config_from_args
-    from longwatch.app.mcq import load_questions
+    from longwatch.app.benchfiles import load_questions
 
     executor = args.executor or ("ray" if os.environ.get("RAY_ADDRESS") else "local")
     config = config_from_args(args, bank=False)  # --bank here is the batch's folder, not a bank under the home
