@@ -12,6 +12,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
@@ -121,10 +122,10 @@ def discover_videos(specs: Iterable[str | Path]) -> list[VideoJob]:
     unique = list(dict.fromkeys(q.absolute() for q in paths))
     stems: dict[str, int] = {}
     for q in unique:
-        stems[slug(q.stem)] = stems.get(slug(q.stem), 0) + 1
+        stems[_name(q.stem)] = stems.get(_name(q.stem), 0) + 1
     jobs: dict[str, VideoJob] = {}
     for q in unique:
-        name = slug(q.stem)
+        name = _name(q.stem)
         path_hash = hashlib.sha1(str(q).encode()).hexdigest()[:6]
         if stems[name] > 1:
             name = f"{name}-{path_hash}"
@@ -132,6 +133,11 @@ def discover_videos(specs: Iterable[str | Path]) -> list[VideoJob]:
         vid = video_id_for(q) if _is_file(q) else f"{slug(q.stem)}-{path_hash}"
         jobs.setdefault(vid, VideoJob(video_id=vid, path=str(q), name=name))
     return list(jobs.values())
+
+
+def _name(stem: str) -> str:
+    """A file's name for questions: its stem with case and '_' kept, as benchmark files spell their video ids."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", stem).strip("-.")[:100].rstrip("-.") or "video"
 
 
 def _is_file(path: Path) -> bool:

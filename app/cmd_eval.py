@@ -69,7 +69,7 @@ class Report:
 
 
 def match_videos(questions, jobs):
-    """Questions whose video is in `jobs` (relabelled with the job's id), and {missing video: question count}.
+    """Questions whose video is in `jobs` (relabelled with the job's name), and {missing video: question count}.
 
     A question's video matches a file by its exact name, else by its name without a video suffix against the
     file's stem ("movie101_66.mp4", "movie101_66" and a `movie101_66.mkv` file all meet). Archive-wide
@@ -91,7 +91,7 @@ def match_videos(questions, jobs):
         if job is None:
             missing[q.extra.get("video_file") or q.video] += 1
         else:
-            matched.append(replace(q, video=job.video_id))
+            matched.append(replace(q, video=job.name))
     return matched, dict(missing)
 
 
@@ -238,7 +238,8 @@ def run(args: argparse.Namespace) -> int:
     jobs = discover_videos([videos_dir])
     matched, missing = match_videos(questions, jobs)
     needed = {q.video for q in matched}
-    wanted_jobs = [j for j in jobs if j.video_id in needed] if None not in needed else jobs
+    wanted_jobs = [j for j in jobs if j.name in needed] if None not in needed else jobs
+    names = {j.video_id: j.name for j in jobs}  # reports speak the benchmark's video ids, not the bank's
     out = Path(args.out)
     work = Path(args.work) if args.work else out.with_name(out.stem + ".work")
     settings = BatchSettings.from_config(config, bank=str(work / "bank"), workers=args.workers)
@@ -250,7 +251,8 @@ def run(args: argparse.Namespace) -> int:
     answers: dict[str, dict] = {}
     for row in read_rows(work / "answers.jsonl"):  # a later good answer replaces an earlier failure
         if not row.get("error") or row["id"] not in answers:
-            answers[row["id"]] = row
+            cited = [c | {"video": names.get(c["video"], c["video"])} for c in row.get("citations", [])]
+            answers[row["id"]] = row | {"citations": cited}
     results = [result_row(q, answers.get(q.id)) for q in matched]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(r, default=str) + "\n" for r in results), encoding="utf-8")

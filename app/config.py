@@ -1,6 +1,8 @@
 """Application settings as nested dataclasses, loadable from a TOML file; only the CLI reads argv.
 
-Paths: banks live under `$LONGWATCH_HOME` (default `~/.cache/longwatch`) as `banks/<name>/`.
+Paths: banks live under `$LONGWATCH_HOME` (default `~/.cache/longwatch`) as `banks/<name>/`. A TOML file holds
+top-level `bank` and `home`, then tables `[models]` (preset, device, dtype, answerer, svlm, embedder),
+`[pipeline]` (PipelineConfig's fields), `[live]` and `[ui]`; a top-level `preset` (the old shape) still works.
 """
 
 from __future__ import annotations
