@@ -16,12 +16,14 @@ HELP = "score a benchmark's multiple-choice file (LVBench, Video-MME, MLVU, Long
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from longwatch.app.config import add_model_arguments
+
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="question files as the benchmark ships them (JSON, JSONL, parquet), or our JSONL")
     parser.add_argument("--videos", required=True,
                         help="folder holding the videos (searched recursively); matched by id, with or without extension")
     parser.add_argument("--config", help="TOML settings file: [models] and [pipeline] tables (see app/config.py)")
-    parser.add_argument("--preset", help="model preset (default: the config's, else offline)")
+    add_model_arguments(parser)
     parser.add_argument("--out", default="eval-results.jsonl", help="result rows, one per question (default: %(default)s)")
     parser.add_argument("--work", help="folder for the bank and batch files, reused by reruns (default: OUT's name + .work)")
     parser.add_argument("--workers", type=int, default=1, help="ingest worker processes (each loads the models once)")
@@ -213,11 +215,11 @@ def run(args: argparse.Namespace) -> int:
     from longwatch.app.batch import BatchSettings, discover_videos, read_rows, run_batch
     from longwatch.app.benchfiles import BadRow, load_question_file
     from longwatch.app.cli import emit
-    from longwatch.app.config import load_config, pipeline_overrides
+    from longwatch.app.config import config_from_args, pipeline_overrides
     from longwatch.errors import LongwatchError
 
     try:
-        config = load_config(args.config, preset=args.preset)
+        config = config_from_args(args, bank=False)
     except (OSError, ValueError, TypeError) as exc:  # tomllib's decode error is a ValueError
         raise LongwatchError(f"config {args.config}: {exc}") from None
     videos_dir = Path(args.videos)
