@@ -14,8 +14,20 @@ def _keep_checkout_root_off_sys_path() -> None:
     `python -c`) and Ray workers put the current directory on sys.path. Run from a checkout, our `kernels/` then
     shadows the pip package `kernels` that transformers imports, and every model load fails. Our modules are only
     ever imported as `longwatch.*`, so the root itself is never needed on the path."""
-    root = _os.path.dirname(_os.path.realpath(__file__))  # real paths: a checkout may be reached through links
+    # realpath on both sides: the package may be reached through a symlink (a dev layout, a shared venv).
+    root = _os.path.dirname(_os.path.realpath(__file__))
     _sys.path[:] = [p for p in _sys.path if _os.path.realpath(p or _os.curdir) != root]
 
 
 _keep_checkout_root_off_sys_path()
+
+
+def __getattr__(name: str):
+    """`from longwatch import LongWatch` (and the other names of longwatch.app), loaded on first use."""
+    if name.startswith("__"):
+        raise AttributeError(name)
+    import longwatch.app as _app
+
+    if name not in _app.__all__:
+        raise AttributeError(f"module 'longwatch' has no attribute {name!r}")
+    return getattr(_app, name)

@@ -69,3 +69,19 @@ class BankError(LongwatchError):
     """A memory bank that cannot be opened or written: not a bank, read-only, unknown video."""
 
     exit_code = 5
+
+
+class MissingDependency(LongwatchError, ImportError):
+    """An optional package a feature needs is not installed; the message names the extra that installs it.
+
+    An ImportError too, so code that already treats a failed import as "feature unavailable" keeps working.
+    """
+
+    exit_code = 6
+
+    def __init__(self, package: str, feature: str, install: str):
+        self.package = package
+        self.feature = feature
+        self.install = install
+        super().__init__(f"{feature} needs {package}, which is not installed: {install}")
+        self.name = package

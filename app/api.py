@@ -6,9 +6,7 @@ Every model and index operation is delegated to `pipeline.core.Pipeline`; this l
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import os
-import re
 import shutil
 import threading
 import time
@@ -17,7 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from longwatch.app.config import VIDEO_SUFFIXES, Config, LiveConfig, load_config
-from longwatch.app.live_session import LiveSession, SessionStats, _Interleaved
+from longwatch.app.live_session import LiveSession, SessionStats, _Interleaved, _LiveFeed
+from longwatch.app.video_ids import video_id_for
 from longwatch.memory.records import Gap, check_video_id
 from longwatch.errors import BankError, VideoError
 
@@ -54,23 +53,6 @@ class VideoRef:
         return "not decoded: " + ", ".join(f"{format_span(g.t0, g.t1)} {g.reason}" for g in self.gaps)
 
 
-def video_id_for(path: str | Path) -> str:
-    """A readable, stable id: the file name's slug plus a fingerprint of size and head/tail bytes.
-
-    The same file uploaded twice maps to the same id, so the second ingest resumes instead of duplicating;
-    hashing only 64 KiB from each end keeps this instant for hour-long files.
-    """
-    path = Path(path)
-    size = path.stat().st_size
-    h = hashlib.sha1(str(size).encode())
-    with path.open("rb") as f:
-        h.update(f.read(65536))
-        f.seek(max(0, size - 65536))
-        h.update(f.read(65536))
-    slug = re.sub(r"[^a-z0-9]+", "-", path.stem.lower()).strip("-")[:40] or "video"
-    return f"{slug}-{h.hexdigest()[:6]}"
-
-
 class LongWatch:
     """One memory bank plus one loaded model preset; thread-safe, shared by every user of a process."""
 
@@ -96,12 +78,12 @@ class LongWatch:
         """Open (creating if needed) the bank at `root` (default: the config's `$LONGWATCH_HOME/banks/<bank>`)
         and load the model preset once; `load_models=False` opens the bank alone (list, delete), `readonly=True`
         reads it while another process writes, `readonly="auto"` writes unless another process already does."""
-        from longwatch.pipeline.config import PipelineConfig
-        from longwatch.pipeline.models import load_preset
+        from dataclasses import replace
 
         config = config or load_config()
-        models = load_preset(preset or config.preset, home=config.home) if load_models else None
-        return cls(root or config.bank_root, models, PipelineConfig(**config.pipeline), config.live, readonly)
+        models_config = config.models if preset is None else replace(config.models, preset=preset)
+        models = models_config.load(config.home) if load_models else None
+        return cls(root or config.bank_root, models, config.pipeline, config.live, readonly)
 
     # -- files -----------------------------------------------------------------------------------------------
     @property
@@ -147,13 +129,28 @@ class LongWatch:
             self._pipeline().ingest(_Interleaved(source, self._lock), video_id, progress=progress)
         return self.video(video_id)
 
-    def ask(self, question: str, videos: list[str] | None = None):
-        """Answer from the bank's memories of `videos` (default: all); returns pipeline.core.Answer."""
+    def ingest_stream(self, source, video_id: str, *, progress: Callable[[object], None] | None = None,
+                      on_frame: Callable[[object], None] | None = None, halt: threading.Event | None = None) -> None:
+        """Ingest an opened source (a live stream, a file played as one, frames) clip by clip, releasing the bank
+        lock while frames arrive so questions are answered meanwhile. `on_frame` sees every frame taken;
+        setting `halt` ends the stream after the clip in progress, which is still committed."""
+        check_video_id(video_id)
+        feed = _LiveFeed(source, self._lock, on_item=on_frame, halt=halt)
+        with self._lock:
+            self._pipeline().ingest(feed, video_id, progress=progress)
+
+    def ask(self, question: str, videos: list[str] | None = None, *, at_start: Callable[[], None] | None = None):
+        """Answer from the bank's memories of `videos` (default: all); returns pipeline.core.Answer.
+
+        `at_start` runs under the bank lock just before answering, while the bank holds exactly what the answer
+        reads: a live session records there how far its stream was committed."""
         if not question or not question.strip():
             raise ValueError("question is empty; type what you want to know about the video")
         for video_id in videos or ():
             check_video_id(video_id)
         with self._lock:
+            if at_start is not None:
+                at_start()
             return self._pipeline().ask(question.strip(), videos=videos or None)
 
     async def aingest(self, path: str | Path, video_id: str | None = None, progress=None) -> VideoRef:

@@ -23,6 +23,7 @@ Formats, checked against the authors' public files and loaders:
 from __future__ import annotations
 
 import json
+import logging
 import re
 from collections import Counter
 from collections.abc import Iterator
@@ -156,11 +157,12 @@ def _read_rows(p: Path) -> list[tuple[str, object]]:
 
 
 def _read_parquet(p: Path) -> list[dict]:
-    try:
-        import pyarrow.parquet as pq
-    except ImportError:
-        raise QuestionFileError(f"{p}: reading parquet needs pyarrow, which is not installed: pip install 'longwatch[bench]' "
-                                "(or convert the file to JSON)") from None
+    from longwatch import optional
+
+    if not optional.installed("pyarrow"):  # a usage error about this file, so QuestionFileError (exit 2)
+        raise QuestionFileError(f"{p}: reading parquet needs pyarrow, which is not installed: "
+                                f"{optional.install_hint('pyarrow')} (or convert the file to JSON)")
+    import pyarrow.parquet as pq
     try:
         return pq.read_table(p).to_pylist()
     except Exception as exc:  # pyarrow raises ArrowInvalid / OSError subclasses for damaged files
@@ -404,3 +406,12 @@ def _longwatch(row: dict, label: str, n: int, p: Path) -> Iterator[Question]:
 
 PARSERS = {"lvbench": _lvbench, "videomme": _videomme, "mlvu": _mlvu, "longvideobench": _longvideobench,
            "longwatch": _longwatch}
+
+
+def load_questions(path: str | Path) -> list[Question]:
+    """The good questions of a question file in any supported format; each bad row is logged as a warning
+    with its file and row. Raises QuestionFileError when the file is unreadable or has no good row."""
+    loaded = load_question_file(path)
+    for bad in loaded.bad_rows:
+        logging.getLogger(__name__).warning("%s", bad)
+    return loaded.questions

@@ -23,7 +23,8 @@ COMMANDS: dict[str, str] = {
     "ask": "longwatch.app.cmd_ask",
     "watch": "longwatch.app.cmd_watch",
     "videos": "longwatch.app.cmd_videos",
-    "serve": "longwatch.app.cmd_serve",
+    # The UI's own command: named here, never imported by app code, so app stays below ui.
+    "serve": "longwatch.ui.cmd_serve",
     "batch": "longwatch.app.cmd_batch",
     "eval": "longwatch.app.cmd_eval",
     "probe": "longwatch.app.cmd_probe",

@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from longwatch.app.config import add_model_arguments
+
 HELP = "answer a question file over many videos (local processes, or Ray with --executor ray)"
 
 
@@ -16,7 +18,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-q", "--questions", help="JSONL of questions (id, question, video?, options?, answer?)")
     parser.add_argument("-o", "--out", required=True, help="output folder for status, answers and summary")
     parser.add_argument("--bank", help="memory bank folder (default: OUT/bank)")
-    parser.add_argument("--preset", default=None, help="model preset (default: vlm when its weights are cached, else offline)")
+    parser.add_argument("--config", help="TOML settings file: its [models] and [pipeline] tables apply to every worker")
+    add_model_arguments(parser)
     parser.add_argument("--executor", choices=["local", "ray"], default=None,
                         help="local processes (default), or Ray Data (default when RAY_ADDRESS is set)")
     parser.add_argument("--workers", type=int, default=1, help="worker processes / Ray actors (each loads the models once)")
@@ -27,12 +30,13 @@ def run(args: argparse.Namespace) -> int:
 
     from longwatch.app.batch import BatchSettings, discover_videos, run_batch
     from longwatch.app.cli import emit
-    from longwatch.app.mcq import load_questions
-    from longwatch.app.config import Config
+    from longwatch.app.config import config_from_args
+    from longwatch.app.benchfiles import load_questions
 
     executor = args.executor or ("ray" if os.environ.get("RAY_ADDRESS") else "local")
-    settings = BatchSettings(bank=args.bank or os.path.join(args.out, "bank"), preset=args.preset or Config().preset,
-                             executor=executor, workers=args.workers)
+    config = config_from_args(args, bank=False)  # --bank here is the batch's folder, not a bank under the home
+    settings = BatchSettings.from_config(config, bank=args.bank or os.path.join(args.out, "bank"),
+                                         executor=executor, workers=args.workers)
     videos = discover_videos(args.videos)
     questions = load_questions(args.questions) if args.questions else []
     bars: dict[str, tqdm] = {}

@@ -16,12 +16,14 @@ HELP = "score a benchmark's multiple-choice file (LVBench, Video-MME, MLVU, Long
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from longwatch.app.config import add_model_arguments
+
     parser.add_argument("files", nargs="+", metavar="FILE",
                         help="question files as the benchmark ships them (JSON, JSONL, parquet), or our JSONL")
     parser.add_argument("--videos", required=True,
                         help="folder holding the videos (searched recursively); matched by id, with or without extension")
-    parser.add_argument("--config", help="TOML settings file: preset and [pipeline] overrides (see app/config.py)")
-    parser.add_argument("--preset", help="model preset (default: the config's, else offline)")
+    parser.add_argument("--config", help="TOML settings file: [models] and [pipeline] tables (see app/config.py)")
+    add_model_arguments(parser)
     parser.add_argument("--out", default="eval-results.jsonl", help="result rows, one per question (default: %(default)s)")
     parser.add_argument("--work", help="folder for the bank and batch files, reused by reruns (default: OUT's name + .work)")
     parser.add_argument("--workers", type=int, default=1, help="ingest worker processes (each loads the models once)")
@@ -69,7 +71,7 @@ class Report:
 
 
 def match_videos(questions, jobs):
-    """Questions whose video is in `jobs` (relabelled with the job's id), and {missing video: question count}.
+    """Questions whose video is in `jobs` (relabelled with the job's name), and {missing video: question count}.
 
     A question's video matches a file by its exact name, else by its name without a video suffix against the
     file's stem ("movie101_66.mp4", "movie101_66" and a `movie101_66.mkv` file all meet). Archive-wide
@@ -91,7 +93,7 @@ def match_videos(questions, jobs):
         if job is None:
             missing[q.extra.get("video_file") or q.video] += 1
         else:
-            matched.append(replace(q, video=job.video_id))
+            matched.append(replace(q, video=job.name))
     return matched, dict(missing)
 
 
@@ -213,11 +215,11 @@ def run(args: argparse.Namespace) -> int:
     from longwatch.app.batch import BatchSettings, discover_videos, read_rows, run_batch
     from longwatch.app.benchfiles import BadRow, load_question_file
     from longwatch.app.cli import emit
-    from longwatch.app.config import load_config
+    from longwatch.app.config import config_from_args, pipeline_overrides
     from longwatch.errors import LongwatchError
 
     try:
-        config = load_config(args.config, preset=args.preset)
+        config = config_from_args(args, bank=False)
     except (OSError, ValueError, TypeError) as exc:  # tomllib's decode error is a ValueError
         raise LongwatchError(f"config {args.config}: {exc}") from None
     videos_dir = Path(args.videos)
@@ -238,12 +240,12 @@ def run(args: argparse.Namespace) -> int:
     jobs = discover_videos([videos_dir])
     matched, missing = match_videos(questions, jobs)
     needed = {q.video for q in matched}
-    wanted_jobs = [j for j in jobs if j.video_id in needed] if None not in needed else jobs
+    wanted_jobs = [j for j in jobs if j.name in needed] if None not in needed else jobs
+    names = {j.video_id: j.name for j in jobs}  # reports speak the benchmark's video ids, not the bank's
     out = Path(args.out)
     work = Path(args.work) if args.work else out.with_name(out.stem + ".work")
-    settings = BatchSettings(bank=str(work / "bank"), preset=config.preset, pipeline=config.pipeline,
-                             workers=args.workers)
-    _claim(work, {"preset": config.preset, "pipeline": config.pipeline})
+    settings = BatchSettings.from_config(config, bank=str(work / "bank"), workers=args.workers)
+    _claim(work, {"preset": config.preset, "pipeline": pipeline_overrides(config.pipeline)})
     # Batch scores free text by substring; here open-ended rows are reported, never scored.
     to_ask = [q if q.options else replace(q, answer=None) for q in matched]
     if to_ask:
@@ -251,7 +253,8 @@ def run(args: argparse.Namespace) -> int:
     answers: dict[str, dict] = {}
     for row in read_rows(work / "answers.jsonl"):  # a later good answer replaces an earlier failure
         if not row.get("error") or row["id"] not in answers:
-            answers[row["id"]] = row
+            cited = [c | {"video": names.get(c["video"], c["video"])} for c in row.get("citations", [])]
+            answers[row["id"]] = row | {"citations": cited}
     results = [result_row(q, answers.get(q.id)) for q in matched]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("".join(json.dumps(r, default=str) + "\n" for r in results), encoding="utf-8")

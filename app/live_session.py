@@ -1,6 +1,7 @@
 """Live sessions: a stream ingested in a background thread while questions are answered from what is committed.
 
-`LongWatch.watch()` creates them; `_Interleaved` lets any ingest loop release the bank lock while it waits for frames.
+`LongWatch.watch()` creates them and they use only LongWatch's public methods; `_Interleaved` (used by LongWatch)
+lets any ingest loop release the bank lock while it waits for frames.
 """
 
 from __future__ import annotations
@@ -24,11 +25,12 @@ class _Interleaved:
     users of the same LongWatch can ask questions, which is how a live session answers while it ingests.
     """
 
-    def __init__(self, source, lock: threading.Lock, on_item: Callable[[object], None] | None = None):
+    def __init__(self, source, lock: threading.Lock, on_item: Callable[[object], None] | None = None,
+                 halt: threading.Event | None = None):
         self._source = source
         self._lock = lock
         self._on_item = on_item
-        self.halt = threading.Event()  # set to end the iteration at the next item: a clean stop for any source
+        self.halt = halt or threading.Event()  # set: the iteration ends at the next item, a clean stop for any source
 
     def __getattr__(self, name: str):
         return getattr(self._source, name)
@@ -59,6 +61,13 @@ class _Interleaved:
             yield item
 
 
+class _LiveFeed(_Interleaved):
+    """Builds clips from the source's frames itself, so `on_item` sees every frame ingest takes (its time)."""
+
+    def clips(self, clip_seconds, fps=None, max_side=None, start=0.0):
+        from longwatch.pipeline.sampling import make_clips
+
+        return make_clips(self.frames(fps, max_side, start), clip_seconds)
 
 
 @dataclass(frozen=True)
@@ -83,24 +92,6 @@ class SessionStats:
     error: str | None
 
 
-class _LiveFeed(_Interleaved):
-    """Builds clips from the live source's frames itself, so it knows the time of the last frame ingest took."""
-
-    def __init__(self, source, lock: threading.Lock):
-        super().__init__(source, lock, on_item=self._took)
-        self.frames_taken = 0
-        self.last_t: float | None = None
-
-    def _took(self, frame) -> None:
-        self.frames_taken += 1
-        self.last_t = frame.t
-
-    def clips(self, clip_seconds, fps=None, max_side=None, start=0.0):
-        from longwatch.pipeline.sampling import make_clips
-
-        return make_clips(self.frames(fps, max_side, start), clip_seconds)
-
-
 class LiveSession:
     """Ingests a live source in a background thread while `ask()` answers from what is committed so far.
 
@@ -122,7 +113,9 @@ class LiveSession:
             from longwatch.pipeline.sources import open_source
 
             self.source = open_source(spec)  # a file or frame iterable played as a stream: nothing to drop
-        self._feed = _LiveFeed(self.source, watch._lock)
+        self._halt = threading.Event()
+        self._frames_taken = 0
+        self._last_t: float | None = None
         self._clips = 0
         self._until = 0.0
         self.answered_until: float | None = None
@@ -132,14 +125,21 @@ class LiveSession:
     def start(self) -> None:
         self._thread.start()
 
+    def _took(self, frame) -> None:
+        self._frames_taken += 1
+        self._last_t = frame.t
+
     def _on_clip(self, progress) -> None:
         self._clips = progress.clips_done
         self._until = progress.t
 
+    def _mark_answered_until(self) -> None:
+        self.answered_until = self._until
+
     def _run(self) -> None:
         try:
-            with self.watch._lock:
-                self.watch._pipeline().ingest(self._feed, self.video_id, progress=self._on_clip)
+            self.watch.ingest_stream(self.source, self.video_id, progress=self._on_clip, on_frame=self._took,
+                                     halt=self._halt)
         except BaseException as e:  # kept for stop()/stats: a dead stream must not kill the process silently
             self._error = e
         finally:
@@ -152,7 +152,7 @@ class LiveSession:
     @property
     def stats(self) -> SessionStats:
         src = getattr(self.source, "stats", None)  # only live sources count drops and reconnects
-        taken, last_t = self._feed.frames_taken, self._feed.last_t
+        taken, last_t = self._frames_taken, self._last_t
         edge = (last_t or 0.0) + (src.lag_seconds if src else 0.0)
         until = self._until
         return SessionStats(
@@ -169,9 +169,7 @@ class LiveSession:
         the end of the last clip committed when the question was taken (read under the same lock)."""
         if not question or not question.strip():
             raise ValueError("question is empty; type what you want to know about the stream")
-        with self.watch._lock:
-            self.answered_until = self._until
-            return self.watch._pipeline().ask(question.strip(), videos=[self.video_id])
+        return self.watch.ask(question, videos=[self.video_id], at_start=self._mark_answered_until)
 
     async def aask(self, question: str):
         return await asyncio.to_thread(self.ask, question)
@@ -183,7 +181,7 @@ class LiveSession:
 
     def stop(self, timeout: float = 30.0, raise_error: bool = True) -> SessionStats:
         """Stop receiving, commit the clip in progress, and join the ingest thread; raises what killed it, if anything."""
-        self._feed.halt.set()
+        self._halt.set()
         stop = getattr(self.source, "stop", None)
         if stop is not None:
             stop()

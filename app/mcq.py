@@ -5,7 +5,6 @@ Benchmark files (LVBench, Video-MME, MLVU, LongVideoBench) and our own JSONL are
 
 from __future__ import annotations
 
-import logging
 import re
 import string
 from collections.abc import Iterable
@@ -17,7 +16,6 @@ VIDEO_SUFFIX = re.compile(r"\.(mp4|m4v|mov|mkv|webm|avi|ts|mpg|mpeg|flv|wmv|3gp)
 # Duration buckets shortest first, across benchmarks (LongVideoBench groups, Video-MME's words, ours).
 DURATION_ORDER = ("8-15 s", "15-60 s", "short", "<4 min", "3-10 min", "medium", "4-15 min", "long",
                   "15-60 min", ">=60 min")
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -161,14 +159,3 @@ def cites_reference(citations: Iterable[dict], question: Question) -> bool:
     return any((question.video is None or c.get("video") == question.video)
                and any(c["t0"] <= t1 and t0 <= c["t1"] for t0, t1 in question.time_references)
                for c in citations)
-
-
-def load_questions(path: str | Path) -> list[Question]:
-    """The good questions of a question file in any supported format; each bad row is logged as a warning
-    with its file and row. Raises QuestionFileError when the file is unreadable or has no good row."""
-    from longwatch.app.benchfiles import load_question_file
-
-    loaded = load_question_file(path)
-    for bad in loaded.bad_rows:
-        log.warning("%s", bad)
-    return loaded.questions

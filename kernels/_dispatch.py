@@ -11,6 +11,8 @@ from typing import Literal
 
 import torch
 
+from longwatch.optional import install_hint
+
 Impl = Literal["auto", "triton", "torch"]
 IMPLS = ("auto", "triton", "torch")
 
@@ -60,7 +62,7 @@ def _triton_for(op: str, impl: str, module_name: str, devices: set[str]) -> Modu
     module = triton_module(module_name)
     if module is None:
         raise KernelUnavailable(
-            f"{op}: impl='triton' but triton does not import; install it (pip install 'longwatch[gpu]') "
+            f"{op}: impl='triton' but triton does not import; install it ({install_hint('triton')}) "
             "or use impl='auto'/'torch'"
         )
     if devices == {"cuda"}:

@@ -13,7 +13,6 @@ from typing import NamedTuple
 
 import numpy as np
 
-from longwatch.errors import ModelError
 from longwatch.pipeline.frames import Clip
 from longwatch.pipeline.sampling import resize_max_side
 
@@ -57,11 +56,9 @@ class OcrEngine:
     """
 
     def __init__(self, max_side: int = 960, min_confidence: float = 0.75, threads: int | None = None):
-        try:
-            from rapidocr_onnxruntime import RapidOCR
-        except ImportError as exc:
-            raise ModelError("rapidocr-onnxruntime is not installed, so on-screen text cannot be read. "
-                             "Install it: pip install 'rapidocr-onnxruntime>=1.4'") from exc
+        from longwatch import optional
+
+        RapidOCR = optional.require("rapidocr").RapidOCR
         if max_side < 64:
             raise ValueError(f"max_side must be at least 64 pixels to keep text legible, got {max_side}")
         # RapidOCR's default detector upscales the short side to 736 (2x for 640x360 frames, ~2x the cost);
@@ -105,10 +102,11 @@ def respace(text: str) -> str:
     runs = [m for m in re.finditer(r"[A-Za-z]+", text) if len(m.group()) >= limit]
     if not runs:
         return text
-    try:
-        import wordninja
-    except ImportError:
+    from longwatch import optional
+
+    if not optional.installed("wordninja"):
         return text
+    import wordninja
     out, end = [], 0
     for m in runs:
         words = wordninja.split(m.group())

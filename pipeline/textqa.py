@@ -58,10 +58,11 @@ def unglued(text: str) -> str:
     """Text for the embedder: letter runs of six or more split into words ("meetingmoved toroom" -> "meeting
     moved to room"). PP-OCR drops spaces between tight words, and glued words embed as noise. Display keeps
     the text as read."""
-    try:
-        import wordninja
-    except ImportError:
+    from longwatch import optional
+
+    if not optional.installed("wordninja"):
         return text
+    import wordninja
     return re.sub(r"[A-Za-z]{6,}", lambda m: " ".join(wordninja.split(m.group())) or m.group(), text)
 
 

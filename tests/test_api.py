@@ -18,6 +18,7 @@ import pytest
 from longwatch.app.api import LongWatch, video_id_for
 from longwatch.app.config import Config, LiveConfig, load_config
 from longwatch.errors import BankError, UnsupportedVideo
+from longwatch.pipeline.config import PipelineConfig
 
 PIPELINE = {"clip_seconds": 2.0, "fps": 2.0, "max_side": 160, "answer_tokens": 4, "min_new_tokens": 1, "ocr": False}
 STREAM_FPS = 25
@@ -46,7 +47,7 @@ def test_config_reads_toml_and_names_unknown_keys(tmp_path):
                     '[live]\nqueue_frames = 8\nallowed_schemes = ["rtsp", "UDP"]\nallow_webcam = true\n'
                     '[ui]\nport = 9000\nauth = "ann:secret"\n')
     config = load_config(path, bank="override")
-    assert config.bank == "override" and config.preset == "tiny" and config.pipeline == {"clip_seconds": 2.0}
+    assert config.bank == "override" and config.preset == "tiny" and config.pipeline == PipelineConfig(clip_seconds=2.0)
     assert config.live.queue_frames == 8 and config.ui.port == 9000 and config.ui.auth_pair() == ("ann", "secret")
     assert config.live.allowed_schemes == ["rtsp", "udp"] and config.live.allow_webcam
     assert not config.live.allow_local and not LiveConfig().allow_webcam  # the web UI opens no local source
@@ -61,6 +62,28 @@ def test_config_reads_toml_and_names_unknown_keys(tmp_path):
         LiveConfig(queue_frames=0)
     path.write_text('[live]\nallowed_schemes = ["file"]\n')
     with pytest.raises(ValueError, match="allow_local"):
+        load_config(path)
+
+
+def test_config_tables_are_validated_and_name_the_allowed_keys(tmp_path):
+    path = tmp_path / "longwatch.toml"
+    path.write_text('[models]\npreset = "tiny"\ndevice = "cpu"\ndtype = "fp32"\nsvlm = "none"\n'
+                    '[pipeline]\nclip_seconds = 3.0\ndetail_hw = [4, 4]\n')
+    config = load_config(path)
+    assert config.preset == "tiny" and config.models.preset_overrides() == {"device": "cpu", "dtype": "fp32", "svlm": None}
+    assert config.pipeline == PipelineConfig(clip_seconds=3.0)
+    assert load_config(path, preset="offline").models.device == "cpu"  # --preset replaces only the preset
+    path.write_text("[models]\ndevcie = 'cpu'\n")
+    with pytest.raises(ValueError, match=r"\[models\].*devcie.*allowed.*device"):
+        load_config(path)
+    path.write_text("[pipeline]\nclip_secs = 2\n")
+    with pytest.raises(ValueError, match=r"\[pipeline\].*clip_secs.*allowed.*clip_seconds"):
+        load_config(path)
+    path.write_text('preset = "tiny"\n[models]\npreset = "vlm"\n')
+    with pytest.raises(ValueError, match=r"keep only \[models\] preset"):
+        load_config(path)
+    path.write_text('[models]\ndtype = "int3"\n')
+    with pytest.raises(ValueError, match="models.dtype"):
         load_config(path)
 
 

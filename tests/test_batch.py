@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from longwatch.app.batch import BatchSettings, discover_videos, run_batch
-from longwatch.app.mcq import load_questions
+from longwatch.app.benchfiles import load_questions
 
 PIPELINE = {"ocr": False, "min_new_tokens": 2, "answer_tokens": 8, "caption_tokens": 8, "clip_seconds": 4.0}
 N_GOOD = 5
@@ -56,7 +56,8 @@ def test_local_batch_answers_good_videos_and_reports_bad_ones(local_run):
     out, summary = local_run
     assert (summary.videos_ingested, summary.videos_failed, summary.videos_skipped) == (N_GOOD, 2, 0)
     assert summary.clips_committed == N_GOOD * 2  # 8 s at 4 s per clip
-    status = {r["video_id"]: r for r in read_jsonl(out / "status.jsonl")}
+    status = {r["name"]: r for r in read_jsonl(out / "status.jsonl")}  # name: the file stem questions use
+    ids = {name: r["video_id"] for name, r in status.items()}  # the bank's ids, as `longwatch ingest` names files
     assert status["noise"]["status"] == "error" and status["noise"]["error"] == "UnsupportedVideo"
     assert status["cut"]["status"] == "error" and status["cut"]["error"] == "CorruptVideo"
     assert "cut.mp4" in status["cut"]["message"]
@@ -65,8 +66,8 @@ def test_local_batch_answers_good_videos_and_reports_bad_ones(local_run):
     for i in range(N_GOOD):
         row = answers[f"room{i}"]
         assert row["answer"] and row["citations"]
-        assert all(c["video"] == f"talk{i}" and 0 <= c["t0"] < c["t1"] <= 8.0 + 1e-6 for c in row["citations"])
-    assert {c["video"] for c in answers["all"]["citations"]} <= {f"talk{i}" for i in range(N_GOOD)}
+        assert all(c["video"] == ids[f"talk{i}"] and 0 <= c["t0"] < c["t1"] <= 8.0 + 1e-6 for c in row["citations"])
+    assert {c["video"] for c in answers["all"]["citations"]} <= {ids[f"talk{i}"] for i in range(N_GOOD)}
     assert answers["bad"]["error"] == "UnknownVideo" and "ingest failed" in answers["bad"]["message"]
     assert answers["mc0"]["correct"] in (True, False)  # scored, whatever a random tiny model picks
     assert summary.questions_answered == N_GOOD + 2 and summary.questions_failed == 1 and summary.scored == 1
@@ -133,3 +134,25 @@ def test_batch_keeps_the_clips_before_damage_and_records_the_lost_tail(tmp_path)
         (gap,) = video.gaps
         assert "truncated" in gap.reason and gap.t1 == pytest.approx(8.0, abs=0.3)
         assert max(c.t1 for c in bank.clips(video.video_id)) <= gap.t0 + 0.3
+
+
+def test_a_file_ingested_by_the_cli_is_skipped_by_batch(tmp_path):
+    """One naming rule for every front door: `longwatch ingest` then `longwatch batch` into one bank is one video.
+    Batch also honours --config: its [pipeline] table reaches the workers (here: no OCR, 4 s clips)."""
+    from longwatch.app.cli import main
+    from longwatch.memory import MemoryBank
+    from longwatch.samples.videos import make_sample
+
+    video = make_sample(tmp_path / "talk.mp4", duration=8.0, fps=4, size=(192, 108), seed=9).path
+    config = tmp_path / "longwatch.toml"
+    config.write_text('[models]\npreset = "tiny"\ndevice = "cpu"\n[pipeline]\nocr = false\nclip_seconds = 4.0\n'
+                      'caption_tokens = 4\n')
+    bank = tmp_path / "bank"
+    assert main(["--json", "ingest", str(video), "--bank", str(bank), "--config", str(config)]) == 0
+    out = tmp_path / "out"
+    assert main(["--json", "batch", str(video), "-o", str(out), "--bank", str(bank), "--config", str(config)]) == 0
+    summary = json.loads((out / "summary.json").read_text())
+    assert (summary["videos_skipped"], summary["videos_ingested"], summary["clips_committed"]) == (1, 0, 0)
+    with MemoryBank(bank, readonly=True) as opened:
+        (only,) = opened.videos()
+        assert only.complete and only.clips == 2

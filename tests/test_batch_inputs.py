@@ -6,9 +6,11 @@ import json
 
 import pytest
 
+from longwatch.app.api import video_id_for
 from longwatch.app.batch import discover_videos
 from longwatch.app.benchfiles import QuestionFileError, load_question_file
-from longwatch.app.mcq import is_correct, load_questions, predicted_letter
+from longwatch.app.benchfiles import load_questions
+from longwatch.app.mcq import is_correct, predicted_letter
 
 
 def write_jsonl(path, rows):
@@ -86,13 +88,18 @@ def test_discover_videos_folder_glob_list_and_id_collisions(tmp_path):
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
     for rel in ["a/talk.mp4", "b/talk.mp4", "a/notes.txt", "a/x y.webm"]:
-        (tmp_path / rel).write_bytes(b"")
+        (tmp_path / rel).write_bytes(rel.encode())  # different bytes: different videos
     listing = tmp_path / "list.txt"
     listing.write_text("# archive\nb/talk.mp4\nmissing.mp4\n")
     from_dir = discover_videos([tmp_path / "a"])
-    assert [j.video_id for j in from_dir] == ["talk", "x-y"]
+    assert [j.name for j in from_dir] == ["talk", "x-y"]
+    assert [j.video_id for j in from_dir] == [video_id_for(tmp_path / "a/talk.mp4"), video_id_for(tmp_path / "a/x y.webm")]
     both = discover_videos([str(tmp_path / "*" / "talk.mp4")])
     assert len({j.video_id for j in both}) == 2 and all(j.video_id.startswith("talk-") for j in both)
+    assert len({j.name for j in both}) == 2 and all(j.name.startswith("talk-") for j in both)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c/talk.mp4").write_bytes((tmp_path / "a/talk.mp4").read_bytes())
+    assert len(discover_videos([tmp_path / "a/talk.mp4", tmp_path / "c/talk.mp4"])) == 1  # a copy is one video
     listed = discover_videos([listing])
     assert [j.path for j in listed] == [str(tmp_path / "b/talk.mp4"), str(tmp_path / "missing.mp4")]
     assert len(discover_videos([tmp_path / "a", tmp_path / "a/talk.mp4"])) == 2  # duplicates collapse

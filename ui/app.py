@@ -7,8 +7,7 @@ from __future__ import annotations
 
 import gradio as gr
 
-from longwatch.app.api import LongWatch
-from longwatch.app.config import VIDEO_SUFFIXES, UIConfig
+from longwatch.app import VIDEO_SUFFIXES, LongWatch, UIConfig
 from longwatch.ui.handlers import LIBRARY_COLUMNS, Handlers
 
 VIDEO_TYPES = list(VIDEO_SUFFIXES)

@@ -13,9 +13,7 @@ from pathlib import Path
 
 import gradio as gr
 
-from longwatch.app.api import LongWatch, LiveSession
-from longwatch.pipeline.answer import format_span, format_time
-from longwatch.errors import LongwatchError
+from longwatch.app import LiveSession, LongWatch, LongwatchError, format_span, format_time
 
 LIBRARY_COLUMNS = ["video", "duration", "clips", "state", "gaps", "disk MB"]
 

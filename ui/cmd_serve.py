@@ -13,7 +13,7 @@ HELP = "serve the web UI (upload, ask with clickable time ranges, library, live)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from longwatch.app.config import add_bank_arguments
+    from longwatch.app import add_bank_arguments
 
     parser.add_argument("--host", help="address to bind (default 127.0.0.1; 0.0.0.0 exposes it to the network)")
     parser.add_argument("--port", type=int, help="port (default 7860)")
@@ -25,13 +25,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import replace
 
-    from longwatch.app.api import LongWatch
-    from longwatch.app.config import config_from_args
+    from longwatch.app import LongWatch, config_from_args, require_optional
 
-    try:
-        from longwatch.ui.app import create_app, launch
-    except ImportError as e:
-        raise SystemExit(f"longwatch serve needs the UI extra ({e.name} is missing): pip install 'longwatch[ui]'")
+    require_optional("gradio", "longwatch serve")
+    from longwatch.ui.app import create_app, launch
     config = config_from_args(args)
     overrides = {k: v for k, v in (("host", args.host), ("port", args.port), ("auth", args.auth),
                                    ("max_upload_mb", args.max_upload_mb)) if v is not None}
