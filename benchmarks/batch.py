@@ -26,7 +26,7 @@ def make_archive(root: Path, n: int, seconds: float) -> Path:
 
 def timed(executor: str, archive: Path, out: Path, preset: str, workers: int, pipeline: dict) -> dict:
     from longwatch.app.batch import BatchSettings, discover_videos, run_batch
-    from longwatch.app.mcq import load_questions
+    from longwatch.app.benchfiles import load_questions
 
     settings = BatchSettings(bank=str(out / "bank"), preset=preset, executor=executor, workers=workers,
                              pipeline=pipeline)
