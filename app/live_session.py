@@ -101,18 +101,14 @@ class LiveSession:
 
     def __init__(self, watch: LongWatch, spec, video_id: str, live: LiveConfig,
                  options: dict[str, str] | None = None):
-        from longwatch.pipeline.live import LiveSource, is_live_spec
+        from longwatch.pipeline.sources import open_source
 
         self.watch = watch
         self.video_id = video_id
-        if is_live_spec(spec):
-            policy = "drop_oldest" if live.drop == "oldest" else "drop_newest"
-            self.source = LiveSource(spec, queue_size=live.queue_frames, policy=policy, end_on_eof=live.end_on_eof,
-                                     options=options)
-        else:
-            from longwatch.pipeline.sources import open_source
-
-            self.source = open_source(spec)  # a file or frame iterable played as a stream: nothing to drop
+        # open_source decides file vs live; a file or frame iterable played as a stream has nothing to drop.
+        policy = "drop_oldest" if live.drop == "oldest" else "drop_newest"
+        self.source = open_source(spec, live=dict(queue_size=live.queue_frames, policy=policy,
+                                                  end_on_eof=live.end_on_eof, options=options))
         self._halt = threading.Event()
         self._frames_taken = 0
         self._last_t: float | None = None

@@ -381,10 +381,13 @@ def _check_item(item: object, n: int) -> tuple[float, np.ndarray]:
     return float(t), image
 
 
-def open_source(spec: object, limits: VideoLimits | None = None, **kwargs: Any) -> VideoSource:
+def open_source(spec: object, limits: VideoLimits | None = None, *, live: dict | None = None,
+                **kwargs: Any) -> VideoSource:
     """A VideoSource for a path, a live URL or "webcam:N" (LiveSource), or an iterable of (t, image) pairs.
 
-    Extra keyword arguments go to FileSource (backend, isolate) or LiveSource (queue_size, policy, ...).
+    The one place that decides file vs live. `live` holds LiveSource settings (queue_size, policy, end_on_eof,
+    options) and applies only when `spec` turns out to be live; other keyword arguments go to FileSource
+    (backend, isolate), LiveSource or IterableSource.
     """
     if isinstance(spec, str):
         from longwatch.pipeline.live import is_live_spec
@@ -392,7 +395,7 @@ def open_source(spec: object, limits: VideoLimits | None = None, **kwargs: Any) 
         if is_live_spec(spec) or spec.strip().startswith("webcam:"):
             from longwatch.pipeline.live import LiveSource
 
-            return LiveSource(spec, limits=limits, **kwargs)
+            return LiveSource(spec, limits=limits, **(live or {}), **kwargs)
     if isinstance(spec, (str, Path)):
         return FileSource(spec, limits, **kwargs)
     if isinstance(spec, np.ndarray) or not isinstance(spec, Iterable):
