@@ -38,7 +38,8 @@ def check_video_id(video_id) -> str:
                              f"such as 'lecture-01'.")
     if not video_id or len(video_id) > VIDEO_ID_MAX or not _VIDEO_ID.fullmatch(video_id):
         shown = video_id if len(video_id) <= 40 else video_id[:40] + "..."
-        raise InvalidVideoId(f"video id {shown!r} is not allowed (found: {len(video_id)} characters). Use 1 to "
+        length = f"{len(video_id)} character{'' if len(video_id) == 1 else 's'}"
+        raise InvalidVideoId(f"video id {shown!r} is not allowed (found: {length}). Use 1 to "
                              f"{VIDEO_ID_MAX} letters, digits, '-', '_' or '.', not starting with '.', with no "
                              f"path separators, wildcards or spaces, e.g. 'lecture-01'.")
     return video_id

@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from longwatch.memory.records import Gap  # noqa: F401  (re-exported: one gap record from source to bank)
+
 
 @dataclass(frozen=True)
 class Frame:
@@ -21,15 +23,6 @@ class Frame:
     t: float
     image: np.ndarray  # [H, W, 3] uint8 RGB
     end: float | None = None
-
-
-@dataclass(frozen=True)
-class Gap:
-    """Seconds [t0, t1] of a source that could not be decoded (damage, truncation); reported, never hidden."""
-
-    t0: float
-    t1: float
-    reason: str
 
 
 @dataclass(frozen=True)
