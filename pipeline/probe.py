@@ -80,8 +80,16 @@ def sniff(head: bytes) -> tuple[str, str]:
     return "unknown", f"unrecognised bytes {head[:8].hex(' ')}"
 
 
-def _check_mp4_boxes(path: Path, size: int) -> None:
-    """Walk top-level MP4 boxes: a box that runs past the end of the file means the file was cut short."""
+# Said of an MP4 whose index precedes the cut: its frames up to the cut decode, and the decoder must report the rest
+# as a gap however short it is (a container's declared duration is otherwise trusted only to a slack).
+CUT_SHORT = "cut short after its index"
+
+
+def _check_mp4_boxes(path: Path, size: int) -> bool:
+    """Walk top-level MP4 boxes: a box that runs past the end of the file means the file was cut short.
+
+    Returns True when it was cut after its index (fast-start or fragmented: the part before the cut is usable);
+    raises when nothing can be used."""
     seen = []
     with path.open("rb") as f:
         pos = 0
@@ -100,6 +108,10 @@ def _check_mp4_boxes(path: Path, size: int) -> None:
                                    "the MP4 structure is broken", "the file is damaged; re-export or re-download it")
             seen.append(kind)
             if pos + box_size > size:
+                if b"moov" in seen[:-1] or b"moof" in seen[:-1]:
+                    # The index came before the cut (fast-start or fragmented MP4): everything before it decodes.
+                    # Decoding keeps those clips and records the lost tail as a gap instead of refusing it all.
+                    return True
                 raise CorruptVideo(
                     path, f"box '{kind.decode('latin-1')}' declares {box_size:,} bytes at offset {pos:,} "
                           f"but the file ends at {size:,} bytes",
@@ -111,6 +123,7 @@ def _check_mp4_boxes(path: Path, size: int) -> None:
                            "the MP4 has no index (truncated, or the recording never finished)",
                            "re-export the video; an unfinished recording can sometimes be rescued with "
                            "a repair tool such as untrunc")
+    return False
 
 
 def check_path(path: str | Path, limits: VideoLimits | None = None) -> tuple[Path, int, str, str]:
@@ -154,7 +167,8 @@ def check_path(path: str | Path, limits: VideoLimits | None = None) -> tuple[Pat
                 else "pass a video file (MP4, MKV, WebM, AVI, MOV, TS)")
         raise UnsupportedVideo(path, what, "not a video file", hint)
     if kind == "video" and what.startswith(("MP4", "QuickTime")):
-        _check_mp4_boxes(path, st.st_size)
+        if _check_mp4_boxes(path, st.st_size):
+            what = f"{what}, {CUT_SHORT}"
     return path, st.st_size, kind, what
 
 

@@ -133,7 +133,7 @@ def make_bad_inputs(out_dir: str | Path, seed: int = 0) -> list[BadInput]:
     add("truncated_header_only.mp4", fast[:_moov_end(fast)], "CorruptVideo", "an MP4 cut right after its header")
     add("truncated_mid.mp4", good[:len(good) // 2], "CorruptVideo", "an MP4 cut mid-stream (index at the end)")
     add("truncated_mid_faststart.mp4", fast[:len(fast) * 2 // 3], "CorruptVideo",
-        "an MP4 cut mid-stream (index at the front)")
+        "an MP4 cut mid-stream (index at the front): frames before the cut decode, then the error", at="decode")
     add("random.mp4", rng.integers(0, 256, 65536, dtype=np.uint8).tobytes(), "UnsupportedVideo",
         "random bytes named .mp4")
     _audio_only(out / "audio_only.mp4")
