@@ -5,6 +5,7 @@ Markup (ASS override tags, SRT/VTT HTML) is stripped by pysubs2; times come from
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from longwatch.errors import CorruptVideo, MissingDependency, UnsupportedVideo
 TEXT_CODECS = ("mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text")  # bitmap subtitles need OCR, not us
 SIDECAR_SUFFIXES = (".srt", ".vtt", ".ass", ".ssa")
 _MAX_SIDECAR_BYTES = 32 << 20  # a subtitle file bigger than this is not one
+_LANGUAGE_TAG = re.compile(r"[a-z]{2,3}(-[A-Za-z]{2,4})?")  # BCP 47 language, optional region
 
 
 @dataclass(frozen=True)
@@ -103,16 +105,13 @@ def _glob_escape(text: str) -> str:
     return "".join(f"[{c}]" if c in "*?[]" else c for c in text)
 
 
-def _language_of(path: Path, stem: str | None) -> str | None:
-    """`lecture.en.srt` says "en"; a plain `lecture.srt` says nothing."""
-    parts = path.name[: -len(path.suffix)].split(".")
-    if stem is not None and path.name.startswith(stem + "."):
-        middle = path.name[len(stem) + 1: -len(path.suffix)]
-        return middle or None
-    return parts[-1] if len(parts) > 1 and 2 <= len(parts[-1]) <= 8 else None
+def _language_of(path: Path) -> str | None:
+    """`lecture.en.srt` or `lecture.pt-BR.vtt` name a language; `lecture.srt` and `lecture.final.srt` do not."""
+    tag = path.name[: -len(path.suffix)].rpartition(".")[2] if path.name.count(".") >= 2 else ""
+    return tag if _LANGUAGE_TAG.fullmatch(tag) else None
 
 
-def read_sidecar(path: str | Path, language: str | None = None, video: str | Path | None = None) -> list[Cue]:
+def read_sidecar(path: str | Path, language: str | None = None) -> list[Cue]:
     """Cues of one subtitle file (SRT, WebVTT, ASS/SSA, any format pysubs2 reads), markup stripped."""
     pysubs2 = _pysubs2()
     path = Path(path)
@@ -127,7 +126,7 @@ def read_sidecar(path: str | Path, language: str | None = None, video: str | Pat
     except (pysubs2.Pysubs2Error, ValueError, UnicodeDecodeError) as e:
         raise UnsupportedVideo(path, f"{type(e).__name__}: {e}", "not a subtitle file pysubs2 can parse",
                                "pass an SRT, WebVTT, ASS or SSA file") from None
-    language = language or _language_of(path, Path(video).stem if video else None)
+    language = language or _language_of(path)
     cues = [Cue(e.start / 1000, e.end / 1000, text, language, str(path))
             for e in subs if not e.is_comment and (text := _plain(e.text))]
     return sorted(cues, key=lambda c: (c.t0, c.t1))
@@ -146,5 +145,5 @@ def subtitle_cues(video: str | Path, files: list[str | Path] | None = None, limi
     sidecars = [Path(f) for f in files] if files else sidecar_files(video)
     cues = embedded_cues(video, limits)
     for sidecar in sidecars:
-        cues += read_sidecar(sidecar, video=video)
+        cues += read_sidecar(sidecar)
     return sorted(cues, key=lambda c: (c.t0, c.t1))
