@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from longwatch.errors import CorruptVideo
+from longwatch.errors import CorruptVideo, VideoTooLarge
 
 SAMPLE_RATE = 16_000  # what Whisper and Silero VAD expect
 _GAP = 0.25  # seconds of pts jump that start a new chunk instead of being glued onto the previous samples
@@ -52,8 +52,9 @@ def open_audio(path: str | Path, limits=None) -> AudioTrack:
     """
     import av
 
-    from longwatch.pipeline.probe import check_path
+    from longwatch.pipeline.probe import VideoLimits, check_path
 
+    limits = limits or VideoLimits()
     path = check_path(path, limits)[0]
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
@@ -62,10 +63,15 @@ def open_audio(path: str | Path, limits=None) -> AudioTrack:
             stream = container.streams.audio[0]
             duration = (float(stream.duration * stream.time_base) if stream.duration and stream.time_base
                         else container.duration / 1e6 if container.duration else None)
-            return AudioTrack(str(path), True, stream.codec_context.name, duration)
+            codec = stream.codec_context.name
     except av.FFmpegError as e:
         raise CorruptVideo(path, f"a file FFmpeg cannot open ({e})", "the container is damaged",
                            "copy or download the file again, or re-export it") from None
+    if duration and duration > limits.max_duration:
+        raise VideoTooLarge(path, f"{duration / 3600:.1f} h of {codec} audio",
+                            f"over the limit of {limits.max_duration / 3600:.1f} h",
+                            "split the file into parts, or raise VideoLimits.max_duration")
+    return AudioTrack(str(path), True, codec, duration)
 
 
 def _decode(path: Path, seconds: float) -> Iterator[AudioChunk]:

@@ -128,3 +128,29 @@ def make_speech_sample(folder: str | Path, variant: str = "speech") -> SpeechSam
         subs.unlink()
         return SpeechSample(str(path), DURATION, spoken, list(SUBTITLES))
     raise ValueError(f"unknown speech sample variant {variant!r}; choose speech, sidecar, mkv_ass, mp4_mov_text, silent")
+
+
+_LECTURE = ("Welcome back to the course on signal processing. Today we look at filters, sampling and noise. "
+            "The sampling rate of the sensor is forty eight thousand samples per second. A low pass filter keeps "
+            "the slow changes and removes the fast ones. In room twelve the team measured three hundred and five "
+            "readings before lunch. Professor Nakamura asked why the error grew after the second stage. The answer "
+            "is that quantization adds noise at every step, so we keep more bits until the end. ")
+
+
+def make_dense_speech(folder: str | Path, seconds: float = 180.0) -> str:
+    """An MP4 of about `seconds` of continuous narration (speech-dense, for throughput benchmarks); returns its path."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    text = folder / "lecture.txt"
+    # espeak at 160 wpm says the lecture paragraph in about 35 s; repeat it to cover the requested length.
+    text.write_text(_LECTURE * max(1, int(seconds / 30) + 1), encoding="utf-8")
+    wav, path = folder / "lecture.wav", folder / "lecture.mp4"
+    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(wav), "-f", str(text)], check=True,
+                   timeout=600, capture_output=True)
+    _ffmpeg("-f", "lavfi", "-i", f"color=c=gray:s=160x120:r=5:d={seconds}", "-i", str(wav),
+            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
+            "-t", str(seconds), str(path))
+    wav.unlink()
+    text.unlink()
+    return str(path)
+

@@ -200,3 +200,17 @@ def test_transcript_cli_writes_valid_srt_vtt_and_json(samples, tmp_path, capsys)
     assert json.loads(captured.out) == {"segments": []} and "no audio stream" in captured.err
     assert main(["transcript", str(tmp_path / "missing.mp4")]) == VideoNotFound.exit_code
     assert "Traceback" not in capsys.readouterr().err
+
+
+@needs_espeak
+def test_audio_obeys_the_video_limits_and_refuses_truncated_files(samples, tmp_path):
+    from longwatch.errors import CorruptVideo, VideoTooLarge
+    from longwatch.pipeline.probe import VideoLimits
+
+    with pytest.raises(VideoTooLarge, match="h of aac audio"):
+        open_audio(samples["speech"].path, VideoLimits(max_duration=10.0))
+    data = Path(samples["speech"].path).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptVideo):
+        open_audio(cut)
