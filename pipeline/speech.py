@@ -202,8 +202,13 @@ class SpeechLane:
             window.samples, language=language, beam_size=self.config.beam_size, vad_filter=True,
             word_timestamps=True, condition_on_previous_text=False)
         for seg in segments:
+            t0, t1 = float(window.t0 + seg.start), float(window.t0 + seg.end)
+            if not seg.words:  # a segment Whisper gave no word times for: kept whole, de-duplicated by its middle
+                if (t0 + t1) / 2 >= heard_until and seg.text.strip():
+                    yield SpeechSegment(t0, t1, seg.text.strip(), (), info.language, float(seg.avg_logprob))
+                continue
             words = [Word(float(window.t0 + w.start), float(window.t0 + w.end), w.word, float(w.probability))
-                     for w in seg.words or ()]
+                     for w in seg.words]
             # De-duplicate by time, word by word: a segment may straddle the previous window's end.
             words = [w for w in words if (w.t0 + w.t1) / 2 >= heard_until]
             for sentence in _sentences(words):
