@@ -289,7 +289,9 @@ def ingest(bank, clip_encoder: ClipEncoder, source, video_id: str,
             if bank.last_clip(video_id) is None:
                 raise
         _record_gaps(bank, video_id, src, recorded)
-        complete = not info.is_live
+        # A file served over a live protocol (an HTTP file) and read to its end is as complete as a local file.
+        stats = getattr(src, "stats", None) if getattr(src, "finite", False) else None
+        complete = not info.is_live or getattr(stats, "ended_reason", None) == "eof"
         if complete:
             bank.mark_complete(video_id)
     return IngestReport(video_id, added, len(bank.clips(video_id)), None if resume is None else resume.last_clip,

@@ -354,4 +354,6 @@ def test_watch_of_a_five_second_http_file_ends_by_itself(http_files, tmp_path):
 
     with MemoryBank(bank, create=False, readonly=True) as reader:
         clips = reader.clips("five")
+        video = reader.video("five")
     assert clips and max(c.t1 for c in clips) <= 5.0 + 1e-6 and sum(c.t1 - c.t0 for c in clips) <= 5.0 + 1e-6
+    assert video.complete, "a file read over HTTP to its end is complete, not a partial live recording"
