@@ -41,6 +41,8 @@ REAL_SHAPES = [
 ]
 QUICK_SHAPES = [("tiny", 2, 4, 4, 64)]
 CLIPS = 150  # a 10-minute video in 4-s clips: what one batched encoder call sees
+# (models, clip seconds, memory minutes, caption tokens, answer tokens); "tiny" is the tiny preset.
+MODEL_PLANS = {"full": (("smolvlm2-256m", "smolvlm2-2.2b"), 600, 60, 32, 16), "quick": (("tiny",), 20, 2, 4, 4)}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -139,6 +141,9 @@ def run_child(part: str, out: Path, quick: bool, seconds: float) -> dict:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
+            if result_file.exists():  # a part that saves as it goes keeps what it finished
+                return {**json.loads(result_file.read_text()), "status": "partial",
+                        "reason": f"stopped at the budget; results cover what finished before; log: {log.name}"}
             return {"status": "not_run", "reason": f"stopped at the budget before it finished; log: {log.name}"}
     if rc == 0 and result_file.exists():
         return json.loads(result_file.read_text())
@@ -150,11 +155,24 @@ def run_part(args: argparse.Namespace) -> int:
     deadline = args.deadline or time.time() + args.budget_seconds
     result = {"tests": part_tests, "kernels": part_kernels, "faiss": part_faiss, "models": part_models}[
         args.run_part](args.quick, deadline, args.out)
-    (args.out / f"part-{args.run_part}.json").write_text(json.dumps(result, indent=1))
+    save_part(args.out, args.run_part, result)
     return 0
 
 
+def save_part(out: Path, part: str, result: dict) -> None:
+    """Write a part's result whole (a rename), so a stop at the budget never leaves half a file."""
+    tmp = out / f"part-{part}.json.tmp"
+    tmp.write_text(json.dumps(result, indent=1))
+    tmp.replace(out / f"part-{part}.json")
+
+
 # --- the parts, each in its own process ----------------------------------------------------------------------
+def _completion(rows: list, not_run: list[str]) -> dict:
+    if not not_run:
+        return {"status": "ok"}
+    return {"status": "partial" if rows else "not_run", "reason": f"the budget ran out before: {', '.join(not_run)}"}
+
+
 def part_tests(quick: bool, deadline: float, out: Path) -> dict:
     """pytest -m gpu over the kernel tests with the kernels compiled (conftest only sets the interpreter when
     TRITON_INTERPRET is unset). Skips count as not verified: on a GPU every selected test must pass."""
@@ -164,8 +182,11 @@ def part_tests(quick: bool, deadline: float, out: Path) -> dict:
     junit = out / "kernel-tests.xml"
     cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *files]
     env = {**os.environ, "TRITON_INTERPRET": "0", "PYTHONSAFEPATH": "1"}
-    proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=max(1.0, deadline - time.time()))
+    try:
+        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+                              timeout=max(1.0, deadline - time.time() - 2))
+    except subprocess.TimeoutExpired:
+        return {"status": "not_run", "reason": "stopped at the budget while pytest ran"}
     (out / "kernel-tests.log").write_text(proc.stdout + proc.stderr)
     if not junit.exists():
         return {"status": "failed", "reason": f"pytest exited {proc.returncode} without a report; see kernel-tests.log"}
@@ -221,8 +242,7 @@ def part_kernels(quick: bool, deadline: float, out: Path) -> dict:
                 ms = compare({impl: (lambda impl=impl: fn(impl)) for impl in impls}, repeats, sync)
                 rows.append({"model": model, "op": op, "dtype": name, "torch_ms": ms["torch"],
                              "triton_ms": ms.get("triton")})
-    return {"status": "ok" if not not_run else "partial", "device": device, "repeats": repeats, "rows": rows,
-            "not_run": not_run,
+    return {**_completion(rows, not_run), "device": device, "repeats": repeats, "rows": rows, "not_run": not_run,
             "note": "" if cuda else "no CUDA device: torch path only, in process CPU time"}
 
 
@@ -289,20 +309,24 @@ def part_models(quick: bool, deadline: float, out: Path) -> dict:
     if shutil.which("ffmpeg") is None:
         return {"status": "unavailable", "reason": "needs the ffmpeg CLI to generate the clip (scripts/setup.sh)"}
     cuda = torch.cuda.is_available()
-    names, clip_s, memory_min = (("tiny",), 20, 2) if quick else (("smolvlm2-256m", "smolvlm2-2.2b"), 600, 60)
-    cfg = PipelineConfig(ocr=False, answer_tokens=4 if quick else 16, caption_tokens=4 if quick else 32)
+    names, clip_s, memory_min, caption_tokens, answer_tokens = MODEL_PLANS["quick" if quick else "full"]
+    cfg = PipelineConfig(ocr=False, answer_tokens=answer_tokens, caption_tokens=caption_tokens)
     work = Path(tempfile.mkdtemp(prefix="models-", dir=out))
-    rows, not_run = [], []
+    rows: list[dict] = []
+
+    def result(not_run: list[str]) -> dict:
+        return {**_completion(rows, not_run), "device": "cuda" if cuda else "cpu", "rows": rows, "not_run": not_run,
+                "ocr": False, "answer_tokens": answer_tokens, "caption_tokens": caption_tokens}
+
     try:
         video = make_video(work / "clip.mp4", clip_s)
-        for name in names:
+        for i, name in enumerate(names):
             if time.time() > deadline - 30:
-                not_run.append(name)
-                continue
+                return result(list(names[i:]))
             if cuda:
                 torch.cuda.reset_peak_memory_stats()
             t = time.perf_counter()
-            models = load_preset("tiny", home=work) if quick else load_preset(f"sized:{name}", svlm=name)
+            models = load_preset("tiny", home=work) if name == "tiny" else load_preset(f"sized:{name}", svlm=name)
             row = {"model": name, "load_s": time.perf_counter() - t, "clip_seconds": clip_s}
             with MemoryBank(work / f"bank-{name}", durable=False) as bank:
                 pipe = Pipeline(bank, models, cfg)
@@ -317,15 +341,14 @@ def part_models(quick: bool, deadline: float, out: Path) -> dict:
             if cuda:
                 row["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20
             rows.append(row)
+            save_part(out, "models", result(list(names[i + 1:])))  # kept if the budget stops the next model
             del models, pipe
             gc.collect()
             if cuda:
                 torch.cuda.empty_cache()
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return {"status": "ok" if not not_run else "partial", "device": "cuda" if cuda else "cpu", "rows": rows,
-            "not_run": not_run, "ocr": False, "answer_tokens": cfg.answer_tokens,
-            "caption_tokens": cfg.caption_tokens}
+    return result([])
 
 
 # --- the table -----------------------------------------------------------------------------------------------
