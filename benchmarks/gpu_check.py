@@ -145,10 +145,12 @@ def run_child(part: str, out: Path, quick: bool, seconds: float) -> dict:
                 return {**json.loads(result_file.read_text()), "status": "partial",
                         "reason": f"stopped at the budget; results cover what finished before; log: {log.name}"}
             return {"status": "not_run", "reason": f"stopped at the budget before it finished; log: {log.name}"}
-    if rc == 0 and result_file.exists():
-        return json.loads(result_file.read_text())
+    kept = json.loads(result_file.read_text()) if result_file.exists() else {}  # what finished before a crash
+    if rc == 0 and kept:
+        return kept
     tail = " | ".join(log.read_text(errors="replace").strip().splitlines()[-5:])
-    return {"status": "failed", "reason": f"the {part} process exited with code {rc}: {tail}", "log": log.name}
+    return {**kept, "status": "failed", "reason": f"the {part} process exited with code {rc}: {tail}",
+            "log": log.name}
 
 
 def run_part(args: argparse.Namespace) -> int:
@@ -215,6 +217,8 @@ def part_kernels(quick: bool, deadline: float, out: Path) -> dict:
     cfg = PipelineConfig()
     cuda = torch.cuda.is_available()
     device, sync = ("cuda", torch.cuda.synchronize) if cuda else ("cpu", None)
+    if not cuda:
+        torch.set_num_threads(1)  # process CPU time of one thread, as benchmarks/kernels.py measures it
     impls = ("torch", "triton") if cuda else ("torch",)  # the interpreter would time Python, not a kernel
     clips, repeats = (4, 3) if quick else (CLIPS, 15)
     mt, mh, mw = cfg.memory_grid
@@ -239,9 +243,13 @@ def part_kernels(quick: bool, deadline: float, out: Path) -> dict:
                     lambda impl: cross_attention(q, kv, kv, kv_lens=lens, impl=impl, return_lse=True),
             }
             for op, fn in ops.items():
+                # Warm-up apart from the timing: compare() would count Triton's compile as a slow first call.
+                outs = {impl: fn(impl) for impl in impls}
                 ms = compare({impl: (lambda impl=impl: fn(impl)) for impl in impls}, repeats, sync)
+                first = {impl: (o[0] if isinstance(o, tuple) else o).float() for impl, o in outs.items()}  # not lse
+                diff = (first["triton"] - first["torch"]).abs().max().item() if cuda else None
                 rows.append({"model": model, "op": op, "dtype": name, "torch_ms": ms["torch"],
-                             "triton_ms": ms.get("triton")})
+                             "triton_ms": ms.get("triton"), "max_abs_diff": diff})
     return {**_completion(rows, not_run), "device": device, "repeats": repeats, "rows": rows, "not_run": not_run,
             "note": "" if cuda else "no CUDA device: torch path only, in process CPU time"}
 
@@ -263,34 +271,27 @@ def part_faiss(quick: bool, deadline: float, out: Path) -> dict:
     x = clustered(n, d, seed=1, centers=min(4000, n // 10))
     q = clustered(nq, d, seed=2, centers=min(4000, n // 10))
     index = VectorIndex(d, IndexConfig(approx_threshold=10**12))
-    t = time.perf_counter()
-    index.build(np.arange(n), x)
-    build_s = time.perf_counter() - t
-    t = time.perf_counter()
-    index.search(q[:1], 10)  # the first search copies the keys to the GPU
-    first_s = time.perf_counter() - t
-    lat = []
-    for row in q:
-        t = time.perf_counter()
-        index.search(row[None], 10)
-        lat.append(time.perf_counter() - t)
-    t = time.perf_counter()
+    build_s = _seconds(lambda: index.build(np.arange(n), x))
+    first_s = _seconds(lambda: index.search(q[:1], 10))  # the first search copies the keys to the GPU
+    single = [_seconds(lambda row=row: index.search(row[None], 10)) for row in q]  # one query per call, as an ask
+    batch_ms = 1e3 * _seconds(lambda: index.search(q, 10))
+    cpu_single = [_seconds(lambda row=row: faiss.knn(row[None], x, 10, metric=faiss.METRIC_INNER_PRODUCT))
+                  for row in q[:20]]
+    cpu_batch_ms = 1e3 * _seconds(lambda: faiss.knn(q, x, 10, metric=faiss.METRIC_INNER_PRODUCT))
     _, ids = index.search(q, 10)
-    batch_ms = 1e3 * (time.perf_counter() - t)
-    t = time.perf_counter()
     _, truth = faiss.knn(q, x, 10, metric=faiss.METRIC_INNER_PRODUCT)
-    cpu_batch_ms = 1e3 * (time.perf_counter() - t)
-    cpu_lat = []
-    for row in q[:20]:
-        t = time.perf_counter()
-        faiss.knn(row[None], x, 10, metric=faiss.METRIC_INNER_PRODUCT)
-        cpu_lat.append(time.perf_counter() - t)
     recall = float(np.mean([len(set(a) & set(b)) / 10 for a, b in zip(ids.tolist(), truth.tolist())]))
     return {"status": "ok", "keys": n, "dim": d, "queries": nq, "faiss_gpus": gpus,
             "searched_on": "gpu" if gpus else "cpu", "build_s": build_s, "first_search_s": first_s,
-            "p50_ms": 1e3 * float(np.percentile(lat, 50)), "p99_ms": 1e3 * float(np.percentile(lat, 99)),
-            "batch_ms": batch_ms, "cpu_p50_ms": 1e3 * float(np.percentile(cpu_lat, 50)), "cpu_batch_ms": cpu_batch_ms,
-            "recall_at_10": recall}
+            "p50_ms": 1e3 * float(np.percentile(single, 50)), "p99_ms": 1e3 * float(np.percentile(single, 99)),
+            "batch_ms": batch_ms, "cpu_p50_ms": 1e3 * float(np.percentile(cpu_single, 50)),
+            "cpu_batch_ms": cpu_batch_ms, "recall_at_10": recall}
+
+
+def _seconds(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
 
 
 def part_models(quick: bool, deadline: float, out: Path) -> dict:
@@ -370,10 +371,11 @@ def markdown(report: dict) -> str:
     if rows := parts["kernels"].get("rows"):
         lines += ["", f"Kernels on {parts['kernels']['device']}, median ms of {parts['kernels']['repeats']} "
                       "(torch / triton > 1: Triton faster)", "",
-                  "| shapes of | op | dtype | torch ms | triton ms | torch / triton |", "|---|---|---|---|---|---|"]
+                  "| shapes of | op | dtype | torch ms | triton ms | torch / triton | max abs diff |",
+                  "|---|---|---|---|---|---|---|"]
         lines += [f"| {r['model']} | {r['op']} | {r['dtype']} | {_f(r['torch_ms'], '.3f')} | "
-                  f"{_f(r['triton_ms'], '.3f')} | "
-                  f"{_f(r['torch_ms'] / r['triton_ms'], '.2f') + 'x' if r['triton_ms'] else '–'} |" for r in rows]
+                  f"{_f(r['triton_ms'], '.3f')} | {_f(r['triton_ms'] and r['torch_ms'] / r['triton_ms'])} | "
+                  f"{_f(r['max_abs_diff'], '.1e')} |" for r in rows]
     if (fa := parts["faiss"]).get("status") == "ok":
         lines += ["", f"faiss: {fa['keys']:,} keys x {fa['dim']}, exact top-10, searched on {fa['searched_on']}", "",
                   "| build s | first search s | p50 ms | p99 ms | batch of queries ms | CPU p50 ms | CPU batch ms "
