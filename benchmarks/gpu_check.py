@@ -133,9 +133,10 @@ def run_child(part: str, out: Path, quick: bool, seconds: float) -> dict:
     cmd = [sys.executable, "-m", "longwatch.benchmarks.gpu_check", "--out", str(out), "--run-part", part,
            "--deadline", str(time.time() + seconds), *(["--quick"] if quick else [])]
     with open(log, "w") as sink:
-        # Own process group: a stop at the budget also ends what the part started (pytest, ffmpeg).
+        # Own process group: a stop at the budget also ends what the part started (pytest, ffmpeg). Compiled
+        # Triton everywhere: an inherited TRITON_INTERPRET=1 would time and test the interpreter.
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=sink, stderr=subprocess.STDOUT, start_new_session=True,
-                                env={**os.environ, "PYTHONSAFEPATH": "1"})
+                                env={**os.environ, "PYTHONSAFEPATH": "1", "TRITON_INTERPRET": "0"})
         try:
             rc = proc.wait(timeout=seconds)
         except subprocess.TimeoutExpired:
@@ -176,16 +177,15 @@ def _completion(rows: list, not_run: list[str]) -> dict:
 
 
 def part_tests(quick: bool, deadline: float, out: Path) -> dict:
-    """pytest -m gpu over the kernel tests with the kernels compiled (conftest only sets the interpreter when
-    TRITON_INTERPRET is unset). Skips count as not verified: on a GPU every selected test must pass."""
+    """pytest -m gpu over the kernel tests with the kernels compiled (run_child sets TRITON_INTERPRET=0; conftest
+    only sets the interpreter when it is unset). Skips count as not verified: on a GPU every test must pass."""
     if find_spec("pytest") is None:
         return {"status": "unavailable", "reason": "pytest is not installed: run scripts/setup.sh --dev"}
     files = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "tests").glob("test_kernels_*.py"))
     junit = out / "kernel-tests.xml"
     cmd = [sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}", *files]
-    env = {**os.environ, "TRITON_INTERPRET": "0", "PYTHONSAFEPATH": "1"}
     try:
-        proc = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True,
+        proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True,
                               timeout=max(1.0, deadline - time.time() - 2))
     except subprocess.TimeoutExpired:
         return {"status": "not_run", "reason": "stopped at the budget while pytest ran"}
