@@ -79,5 +79,6 @@ def test_smollm2_reloads_from_the_cached_copy_without_the_gguf(offline, monkeypa
         raise AssertionError("the GGUF package was consulted although a cached copy exists")
 
     monkeypatch.setattr(text_models, "package_dir", no_package)
-    answerer = text_models.load_smollm2(longwatch_home())
+    # Same dtype as the preset chose ("auto" is bf16 on CPUs that compute it natively, else fp32).
+    answerer = text_models.load_smollm2(longwatch_home(), dtype=offline.answerer.model.dtype)
     assert answerer.relevance("Is there a door?", NOTES[:1]) == offline.answerer.relevance("Is there a door?", NOTES[:1])
