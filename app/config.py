@@ -95,6 +95,9 @@ class LiveConfig:
     allowed_schemes: list[str] = field(default_factory=lambda: ["rtsp", "rtsps", "http", "https"])
     allow_webcam: bool = False
     allow_local: bool = False  # local paths, file:, tcp: and every other FFmpeg protocol: trusted users only
+    # Hosts that are the server itself or its link: loopback (127.0.0.0/8, ::1), link-local (169.254.0.0/16,
+    # fe80::/10, where cloud metadata services answer) and 0.0.0.0. LAN addresses (cameras) stay allowed.
+    allow_loopback: bool = False
 
     def __post_init__(self) -> None:
         if self.queue_frames < 1:
@@ -145,7 +148,29 @@ class LiveConfig:
             host = None
         if not host and scheme not in ("udp", "rtp"):  # udp://@:1234 receives on a local port: no host
             raise refuse(f"a {scheme}:// address without a host")
+        if host and not self.allow_loopback and _names_the_server(host):
+            raise refuse("an address of the server itself or its link (loopback, link-local)")
         return {"protocol_whitelist": _TRANSPORTS[scheme]}
+
+
+def _names_the_server(host: str) -> bool:
+    """Whether `host` resolves to the server itself or its link, where a web user must not make it connect
+    (its own services, a cloud metadata endpoint). A name that does not resolve here is left to FFmpeg, which
+    will fail to connect to it as well."""
+    import ipaddress
+    import socket
+    from urllib.parse import unquote
+
+    host = unquote(host).split("%")[0]  # an IPv6 zone ("fe80::1%25eth0" in a URL) does not change the address
+    try:
+        addresses = {ipaddress.ip_address(host)}
+    except ValueError:
+        try:
+            addresses = {ipaddress.ip_address(info[4][0].split("%")[0]) for info in socket.getaddrinfo(host, None)}
+        except (OSError, UnicodeError, ValueError):
+            return False
+    addresses = {getattr(ip, "ipv4_mapped", None) or ip for ip in addresses}  # ::ffff:127.0.0.1 is 127.0.0.1
+    return any(ip.is_loopback or ip.is_link_local or ip.is_unspecified for ip in addresses)
 
 
 @dataclass

@@ -110,9 +110,11 @@ def test_live_tab_never_opens_a_listening_socket(world, client, free_port):
     def listening(port: int) -> bool:
         return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in me.net_connections("tcp"))
 
+    # http/rtsp to the server's own loopback are refused by default too (allow_loopback); the refusal comes
+    # before FFmpeg is involved, and no listener appears at any moment of the request.
     for template, refused in [("tcp://127.0.0.1:{}?listen=1", True), ("tcp://0.0.0.0:{}?listen=2", True),
-                              ("http://127.0.0.1:{}/live.ts?listen=1", False),
-                              ("rtsp://127.0.0.1:{}/cam?listen=1", False)]:
+                              ("http://127.0.0.1:{}/live.ts?listen=1", True),
+                              ("rtsp://127.0.0.1:{}/cam?listen=1", True)]:
         port = free_port()
         job = client.submit(template.format(port), api_name="/live_start")
         deadline = time.monotonic() + 15
@@ -122,7 +124,6 @@ def test_live_tab_never_opens_a_listening_socket(world, client, free_port):
             time.sleep(0.02)
         assert not listening(port)
         message = _error(lambda: job.result(timeout=5))
-        # tcp: is refused by policy; http/rtsp connect out (nothing listens there) and fail as a stream error.
         assert ("not allowed" in message) == refused and "StreamError" in message, (template, message)
     _untouched(world)
 
@@ -278,3 +279,16 @@ def test_cli_refuses_crafted_ids_for_ingest_and_rm(capsys, cli_bank):
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 5 and "InvalidVideoId" in proc.stderr and "Traceback" not in proc.stderr
     _cli_untouched(cli_bank)
+
+
+def test_web_users_cannot_point_the_server_at_itself_but_lan_cameras_stay_allowed():
+    policy = LiveConfig()
+    for url in ["http://127.0.0.1:8080/admin", "http://localhost:7860/", "rtsp://[::1]/cam", "http://0.0.0.0:80/",
+                "http://169.254.169.254/latest/meta-data/", "https://127.1.2.3/x", "rtsp://[fe80::1%25eth0]/x",
+                "http://[::ffff:127.0.0.1]:7860/", "http://2130706433:7860/", "http://0x7f.1:7860/"]:
+        with pytest.raises(StreamError, match="server itself or its link"):
+            policy.check_source(url)
+    for url in ["rtsp://192.168.1.20:554/stream1", "http://10.0.0.7/cam.mjpg", "rtsps://172.16.5.5/live"]:
+        assert policy.check_source(url)["protocol_whitelist"]
+    assert LiveConfig(allow_loopback=True).check_source("http://127.0.0.1:8080/live.ts")
+

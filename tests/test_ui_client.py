@@ -31,7 +31,8 @@ def _path(video: dict) -> str:
 def served(tmp_path_factory, free_port):
     from longwatch.ui.app import create_app, launch
 
-    config = load_config(preset="tiny", pipeline=dict(PIPELINE))
+    # The test streams come from this machine: the owner allows loopback sources (off by default).
+    config = load_config(preset="tiny", pipeline=dict(PIPELINE), live={"allow_loopback": True})
     with LongWatch.open(tmp_path_factory.mktemp("bank"), config=config) as lw:
         app = create_app(lw)
         launch(app, lw, UIConfig(port=free_port(), max_upload_mb=5), prevent_thread_lock=True, quiet=True)
