@@ -27,16 +27,17 @@ def run(args: argparse.Namespace) -> int:
     from longwatch.app.cli import emit
     from longwatch.app.config import config_from_args
     from longwatch.memory.records import check_video_id
-    from longwatch.pipeline.probe import check_path
+    from longwatch.pipeline.probe import probe
 
     if args.video_id is not None and len(args.paths) > 1:
         raise SystemExit("longwatch ingest: --id names one video; pass a single path with it")
-    # Every argument is checked before the models load, so a typo, a folder or a FIFO fails in a moment
-    # (and a FIFO is never opened: reading it would block until something writes to it).
+    # Every argument is checked before the models load, so a typo, a folder, a FIFO or an audio file named .mp4
+    # fails in a moment (probe checks the path before reading: a FIFO is never opened, and FFmpeg only ever
+    # sees a file in its own process, under a timeout).
     if args.video_id is not None:
         check_video_id(args.video_id)
     for path in args.paths:
-        check_path(path)
+        probe(path)
     refs = []
     with LongWatch.open(config=config_from_args(args)) as lw:
         for path in args.paths:
