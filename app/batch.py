@@ -154,8 +154,9 @@ def run_batch(settings: BatchSettings, videos: list[VideoJob], questions: list[Q
     """Ingest what is not yet in the bank, answer what is not yet answered, write rows as they finish."""
     import pickle
 
-    from longwatch.memory import MemoryBank
+    from longwatch.memory import Gap, MemoryBank
     from longwatch.pipeline.core import Pipeline
+    from longwatch.pipeline.ingest import record_gaps
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -183,10 +184,7 @@ def run_batch(settings: BatchSettings, videos: list[VideoJob], questions: list[Q
                     summary.clips_committed += 1
                     continue
                 if event.status == "ok" and bank.last_clip(event.video_id) is not None:
-                    known = {(g.t0, g.t1) for g in bank.gaps(event.video_id)}  # a rerun re-reads old damage
-                    for t0, t1, reason in event.gaps:
-                        if (t0, t1) not in known:
-                            bank.add_gap(event.video_id, t0, t1, reason)
+                    record_gaps(bank, event.video_id, (Gap(*g) for g in event.gaps))
                     bank.mark_complete(event.video_id)  # also when damage cut the file short: kept, with gaps
                 if event.status == "ok":
                     summary.videos_ingested += 1

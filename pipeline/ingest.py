@@ -271,24 +271,24 @@ def ingest(bank, clip_encoder: ClipEncoder, source, video_id: str,
     with opened(source) as src:
         info = src.info
         bank.add_video(video_id, info.source, info_dict(info))
-        recorded = {(g.t0, g.t1) for g in bank.gaps(video_id)}  # a resumed run re-reads some damage
+        recorded = record_gaps(bank, video_id, ())  # the ranges already stored: a resumed run re-reads them
         try:
             for memory in clip_encoder.memories(src, video_id, start_clip=start, resume=resume, timings=timings):
                 t = time.perf_counter()
                 writer.commit(memory)
                 timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - t
                 added += 1
-                _record_gaps(bank, video_id, src, recorded)
+                record_gaps(bank, video_id, getattr(src, "gaps", ()), recorded)
                 if progress is not None:
                     progress(_progress(video_id, added, memory.record.t1, info.duration,
                                        time.perf_counter() - start_wall, start * clip_seconds))
         except CorruptVideo:
             # Damage that ends the file: every clip before it is committed (memories yields them first) and the
             # lost tail is a recorded gap. Nothing decodable at all is still an error.
-            _record_gaps(bank, video_id, src, recorded)
+            record_gaps(bank, video_id, getattr(src, "gaps", ()), recorded)
             if bank.last_clip(video_id) is None:
                 raise
-        _record_gaps(bank, video_id, src, recorded)
+        record_gaps(bank, video_id, getattr(src, "gaps", ()), recorded)
         # A file served over a live protocol (an HTTP file) and read to its end is as complete as a local file.
         stats = getattr(src, "stats", None) if getattr(src, "finite", False) else None
         complete = not info.is_live or getattr(stats, "ended_reason", None) == "eof"
@@ -298,12 +298,18 @@ def ingest(bank, clip_encoder: ClipEncoder, source, video_id: str,
                         time.perf_counter() - start_wall, complete, timings)
 
 
-def _record_gaps(bank, video_id: str, source, recorded: set) -> None:
-    """Add the source's newly found gaps (time it could not decode) to the bank, once each."""
-    for gap in getattr(source, "gaps", ()):
+def record_gaps(bank, video_id: str, gaps, recorded: set | None = None) -> set:
+    """Add `gaps` (time a source could not decode) to the bank, each once; returns the (t0, t1) stored so far.
+
+    `recorded` is that set from an earlier call; without it the bank is asked, since a resumed run or a rerun
+    re-reads damage it already recorded."""
+    if recorded is None:
+        recorded = {(g.t0, g.t1) for g in bank.gaps(video_id)}
+    for gap in gaps:
         if (gap.t0, gap.t1) not in recorded:
             bank.add_gap(video_id, gap.t0, gap.t1, gap.reason)
             recorded.add((gap.t0, gap.t1))
+    return recorded
 
 
 def info_dict(info) -> dict:
