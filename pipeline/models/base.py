@@ -5,6 +5,8 @@ Families (families.py) only say how frames become tokens and how a block of toke
 
 from __future__ import annotations
 
+import functools
+import inspect
 import math
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -185,17 +187,14 @@ class VLMAdapter:
                     pos = pos.expand(3, 1, 1)
                 ids = torch.tensor([[token]], device=self.model.device)
                 out = self.model(inputs_embeds=embed(ids), position_ids=pos.to(self.model.device),
-                                 use_cache=True, logits_to_keep=1, **self._cache_kwargs(out))
+                                 use_cache=True, logits_to_keep=1, **{self._cache_arg: _cache_of(out)})
         return new
 
-    def _cache_kwargs(self, out) -> dict:
-        """The KV cache of `out` under the name this transformers takes: `cache` since 5.25 (which warns on,
-        and will drop, `past_key_values`), `past_key_values` before."""
-        import inspect
-
-        if "cache" in inspect.signature(self.model.forward).parameters:
-            return {"cache": out["cache"] if "cache" in out else out.past_key_values}
-        return {"past_key_values": out.past_key_values}
+    @functools.cached_property
+    def _cache_arg(self) -> str:
+        """The name this transformers takes the KV cache under: `cache` since 5.25 (which warns on, and will drop,
+        `past_key_values`), `past_key_values` before. Looked up once, not per generated token."""
+        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
 
     def caption(self, frames: np.ndarray | None, prev_caption: str | None = None, max_new_tokens: int = 32,
                 *, tokens: torch.Tensor | None = None, min_new_tokens: int = 0) -> str:
@@ -253,3 +252,8 @@ class VLMAdapter:
             hidden = self.model.model(inputs_embeds=embeds, attention_mask=mask, position_ids=pos.to(self.model.device),
                                       use_cache=False).last_hidden_state
         return hidden[torch.arange(B), torch.tensor(lengths) - 1]
+
+
+def _cache_of(out):
+    """The KV cache a forward returned, under either transformers name."""
+    return out["cache"] if "cache" in out else out.past_key_values
