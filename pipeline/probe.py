@@ -10,6 +10,7 @@ import os
 import re
 import stat
 import threading
+from typing import NamedTuple
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -80,9 +81,16 @@ def sniff(head: bytes) -> tuple[str, str]:
     return "unknown", f"unrecognised bytes {head[:8].hex(' ')}"
 
 
-# Said of an MP4 whose index precedes the cut: its frames up to the cut decode, and the decoder must report the rest
-# as a gap however short it is (a container's declared duration is otherwise trusted only to a slack).
-CUT_SHORT = "cut short after its index"
+class CheckedPath(NamedTuple):
+    """What check_path learned without a decoder. `cut_short`: an MP4 whose index precedes a cut, so its frames up
+    to the cut decode and the decoder must report the rest as a gap however short it is (a declared duration is
+    otherwise trusted only to a slack)."""
+
+    path: Path
+    size: int
+    kind: str
+    what: str
+    cut_short: bool = False
 
 
 def _check_mp4_boxes(path: Path, size: int) -> bool:
@@ -126,8 +134,8 @@ def _check_mp4_boxes(path: Path, size: int) -> bool:
     return False
 
 
-def check_path(path: str | Path, limits: VideoLimits | None = None) -> tuple[Path, int, str, str]:
-    """Checks that need no decoder; returns (path, size, sniff kind, sniff description) or raises."""
+def check_path(path: str | Path, limits: VideoLimits | None = None) -> CheckedPath:
+    """Checks that need no decoder; returns the path, its size and what sniffing found, or raises."""
     limits = limits or VideoLimits()
     path = Path(path)
     try:
@@ -166,10 +174,10 @@ def check_path(path: str | Path, limits: VideoLimits | None = None) -> tuple[Pat
                 if "playlist" in what or "concat" in what or "manifest" in what
                 else "pass a video file (MP4, MKV, WebM, AVI, MOV, TS)")
         raise UnsupportedVideo(path, what, "not a video file", hint)
-    if kind == "video" and what.startswith(("MP4", "QuickTime")):
-        if _check_mp4_boxes(path, st.st_size):
-            what = f"{what}, {CUT_SHORT}"
-    return path, st.st_size, kind, what
+    cut_short = kind == "video" and what.startswith(("MP4", "QuickTime")) and _check_mp4_boxes(path, st.st_size)
+    if cut_short:
+        what = f"{what}, cut short after its index"
+    return CheckedPath(path, st.st_size, kind, what, cut_short)
 
 
 _WORKER = None
@@ -197,7 +205,7 @@ def probe(path: str | Path, limits: VideoLimits | None = None, *, isolate: bool 
     from longwatch.pipeline._decode_worker import WorkerCrashed, WorkerTimeout
 
     limits = limits or VideoLimits()
-    path, size, kind, what = check_path(path, limits)
+    path, size, kind, what, cut_short = check_path(path, limits)
     request = {"op": "probe", "path": str(path), "max_pixels": limits.max_pixels}
     if isolate:
         worker = _worker()
@@ -214,10 +222,10 @@ def probe(path: str | Path, limits: VideoLimits | None = None, *, isolate: bool 
         from longwatch.pipeline._decode_ops import handle
 
         facts, _ = handle(request, {})
-    return _info(path, facts, limits, kind, what)
+    return _info(path, facts, limits, kind, what, cut_short)
 
 
-def _info(path: Path, facts: dict, limits: VideoLimits, kind: str, what: str) -> VideoInfo:
+def _info(path: Path, facts: dict, limits: VideoLimits, kind: str, what: str, cut_short: bool) -> VideoInfo:
     from longwatch.pipeline._decode_ops import ALLOWED_FORMATS
 
     if facts.get("error"):
@@ -262,6 +270,7 @@ def _info(path: Path, facts: dict, limits: VideoLimits, kind: str, what: str) ->
                      has_audio=facts["has_audio"], is_live=False,
                      extra={"start": video["start"], "stored_size": [video["width"], video["height"]],
                             "profile": video["profile"], "detected": what, "fps_source": fps_source,
+                            "cut_short": cut_short,
                             "streams": [f"{s['type']}:{s['codec']}" for s in facts["streams"]]})
 
 

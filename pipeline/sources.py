@@ -18,7 +18,7 @@ import numpy as np
 from longwatch.pipeline._decode_ops import packet_time, same_timeline
 from longwatch.errors import CorruptVideo, VideoError
 from longwatch.pipeline.frames import Clip, Frame, Gap, VideoInfo
-from longwatch.pipeline.probe import CUT_SHORT, VideoLimits, probe
+from longwatch.pipeline.probe import VideoLimits, probe
 from longwatch.pipeline.sampling import make_clips, resize_max_side, sample_fps
 
 log = logging.getLogger(__name__)
@@ -253,8 +253,7 @@ class FileSource(_SourceBase):
         if not duration:
             return
         interval = 1.0 / self.info.fps if self.info.fps else 0.0
-        known_cut = CUT_SHORT in str(self.info.extra.get("detected", ""))
-        slack = (0.0 if known_cut else max(2.0, 0.05 * duration)) + interval
+        slack = (0.0 if self.info.extra.get("cut_short") else max(2.0, 0.05 * duration)) + interval
         if last_t is None and start >= duration - slack:
             return  # resumed at the very end: nothing left is not damage
         if last_t is None or last_t + slack < duration:
