@@ -61,6 +61,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture
+def bank_args(tmp_path) -> list[str]:
+    """CLI arguments for a fresh bank under tmp_path with the tiny preset and small, fast pipeline settings
+    (the TOML a user would write; top-level `preset` is the older shape, still read)."""
+    config = tmp_path / "longwatch.toml"
+    config.write_text('preset = "tiny"\n[pipeline]\nclip_seconds = 2.0\nfps = 2.0\nmax_side = 160\n'
+                      'answer_tokens = 4\nmin_new_tokens = 1\nocr = false\n')
+    return ["--config", str(config), "--bank", str(tmp_path / "bank")]
+
+
 @pytest.fixture(scope="session")
 def free_port():
     """A function that returns a free TCP port on 127.0.0.1, for the servers tests start."""

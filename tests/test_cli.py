@@ -21,14 +21,6 @@ def commands(monkeypatch):
         monkeypatch.setitem(cli.COMMANDS, name, f"longwatch.app.cmd_{name}")
 
 
-@pytest.fixture
-def bank_args(tmp_path) -> list[str]:
-    config = tmp_path / "longwatch.toml"
-    config.write_text('preset = "tiny"\n[pipeline]\nclip_seconds = 2.0\nfps = 2.0\nmax_side = 160\n'
-                      'answer_tokens = 4\nmin_new_tokens = 1\nocr = false\n')
-    return ["--config", str(config), "--bank", str(tmp_path / "bank")]
-
-
 @pytest.fixture(scope="module")
 def sample(tmp_path_factory):
     from longwatch.samples.videos import make_sample

@@ -20,16 +20,6 @@ import pytest
 
 from longwatch.app import cli
 
-CONFIG = ('preset = "tiny"\n[pipeline]\nclip_seconds = 2.0\nfps = 2.0\nmax_side = 160\n'
-          'answer_tokens = 4\nmin_new_tokens = 1\nocr = false\n')
-
-
-@pytest.fixture
-def bank_args(tmp_path) -> list[str]:
-    config = tmp_path / "longwatch.toml"
-    config.write_text(CONFIG)
-    return ["--config", str(config), "--bank", str(tmp_path / "bank")]
-
 
 @pytest.fixture(scope="module")
 def long_sample(tmp_path_factory):

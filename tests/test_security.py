@@ -33,6 +33,15 @@ SECRET = "root:x:0:0:TOP-SECRET-LINE"
 BAD_IDS = ["../../victim/thesis", "*", "..", "a/b", "x\x00y", ".hidden", "a" * 200, "two words", "?"]
 
 
+def _site(root: Path) -> tuple[Path, Path]:
+    """A bank path at <root>/site/bank and a victim file at <root>/site/victim/thesis.txt: where the crafted id
+    '../../victim/thesis' pointed from the bank's uploads folder."""
+    victim = root / "site" / "victim" / "thesis.txt"
+    victim.parent.mkdir(parents=True)
+    victim.write_text("four years of work\n")
+    return root / "site" / "bank", victim
+
+
 @pytest.fixture(scope="module")
 def world(tmp_path_factory):
     """A bank at <root>/site/bank holding one uploaded video, a victim file at <root>/site/victim (where
@@ -43,10 +52,7 @@ def world(tmp_path_factory):
     from longwatch.samples.videos import make_sample
 
     root = tmp_path_factory.mktemp("hostile")
-    bank = root / "site" / "bank"
-    victim = root / "site" / "victim" / "thesis.txt"
-    victim.parent.mkdir(parents=True)
-    victim.write_text("four years of work\n")
+    bank, victim = _site(root)
     secret = root / "secret.txt"
     secret.write_text(SECRET + "\nmore secrets\n")
     sample = root / "lecture.mp4"
@@ -215,10 +221,7 @@ def cli_bank(tmp_path_factory):
     from longwatch.samples.videos import make_sample
 
     root = tmp_path_factory.mktemp("cli")
-    bank = root / "site" / "bank"
-    victim = root / "site" / "victim" / "thesis.txt"
-    victim.parent.mkdir(parents=True)
-    victim.write_text("four years of work\n")
+    bank, victim = _site(root)
     sample = root / "clip.mp4"
     make_sample(sample, 1.0, fps=10.0, size=(160, 120))
     with LongWatch.open(bank, config=load_config(), load_models=False) as lw:
