@@ -61,6 +61,12 @@ def emit(args: argparse.Namespace, payload: dict, text: str) -> None:
     print(json.dumps(payload, indent=2, default=str) if args.json else text)
 
 
+def clock(seconds: float) -> str:
+    """`3668.2` -> `"1:01:08"`: a duration or a time as the commands print it for people."""
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -20,7 +20,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from dataclasses import asdict, replace
 
-    from longwatch.app.cli import emit
+    from longwatch.app.cli import clock, emit
     from longwatch.errors import VideoError
     from longwatch.pipeline.probe import VideoLimits, probe
 
@@ -40,7 +40,7 @@ def run(args: argparse.Namespace) -> int:
             code = code or e.exit_code
             continue
         rows.append({"file": path, "ok": True, **asdict(info)})
-        dur = "?" if info.duration is None else _clock(info.duration)
+        dur = "?" if info.duration is None else clock(info.duration)
         audio = ", audio" if info.has_audio else ""
         # A measured rate comes from packet times: the file declared none, or a time base's tick rate instead.
         rate = f"{info.fps:.3f} fps" + (" (measured)" if info.extra.get("fps_source") == "measured" else "")
@@ -56,8 +56,3 @@ def run(args: argparse.Namespace) -> int:
 
 _CONTAINERS = {"mov,mp4,m4a,3gp,3g2,mj2": "mp4/mov", "matroska,webm": "mkv/webm", "asf": "asf/wmv",
                "mpeg": "mpeg-ps", "mpegvideo": "raw mpeg video"}
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"

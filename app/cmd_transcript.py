@@ -92,7 +92,9 @@ def render(rows: list[dict], fmt: str) -> str:
     if fmt == "json":
         return json.dumps({"segments": rows}, indent=2, ensure_ascii=False) + "\n"
     if fmt == "text":
-        return "".join(f"[{_clock(r['t0'])}–{_clock(r['t1'])}] {r['text']}\n" for r in rows)
+        from longwatch.app.cli import clock
+
+        return "".join(f"[{clock(r['t0'])}–{clock(r['t1'])}] {r['text']}\n" for r in rows)
     from longwatch import optional
 
     pysubs2 = optional.require("pysubs2")
@@ -101,8 +103,3 @@ def render(rows: list[dict], fmt: str) -> str:
         subs.append(pysubs2.SSAEvent(start=round(r["t0"] * 1000), end=round(r["t1"] * 1000),
                                      text=r["text"].replace("\n", "\\N")))
     return subs.to_string(fmt)
-
-
-def _clock(seconds: float) -> str:
-    s = int(seconds)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
