@@ -10,7 +10,7 @@ DEV=0; [ "${1:-}" = "--dev" ] && DEV=1
 apt_want=()
 command -v ffmpeg >/dev/null 2>&1 || apt_want+=(ffmpeg)       # CLI used by samples and live-stream tests
 if [ "$DEV" = 1 ]; then command -v chromium >/dev/null 2>&1 || apt_want+=(chromium); fi
-if [ "$DEV" = 1 ]; then command -v espeak-ng >/dev/null 2>&1 || apt_want+=(espeak-ng); fi  # narrates speech samples
+command -v espeak-ng >/dev/null 2>&1 || apt_want+=(espeak-ng)  # narrates the demo's and the tests' speech samples
 if [ "${#apt_want[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
     echo "setup: installing ${apt_want[*]} with apt-get"
