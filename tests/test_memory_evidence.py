@@ -4,7 +4,12 @@ found by meaning and by exact words (codes, numbers), filtered, deleted with its
 
 from __future__ import annotations
 
+import random
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 
 import numpy as np
 import pytest
@@ -210,3 +215,137 @@ def test_a_bank_from_before_evidence_is_read_empty_and_upgraded_by_its_writer(tm
             assert texts(writer.search_evidence(unit(3), "subtitles")) == ["Now with subtitles"]
             assert texts(reader.search_evidence(unit(3), "subtitles")) == ["Now with subtitles"]
             assert texts(reader.evidence("old")) == ["Now with subtitles"]
+
+
+# A writer committing clips with evidence (and deleting videos) until it is killed; content is a function of
+# (video, clip index), so the checker knows what every committed clip must carry.
+WRITER = """
+import random, sys
+import numpy as np
+from longwatch.memory import ClipRecord, Evidence, MemoryBank, EVIDENCE_KINDS
+
+def item(video, i):
+    n = 1 + i % 3
+    ev = [Evidence(EVIDENCE_KINDS[(i + j) % 4], 4.0 * i + j, 4.0 * i + j + 1, f"{video} says QX{i}x{j}")
+          for j in range(n)]
+    v = np.random.default_rng(i).normal(size=(n, 16)).astype(np.float32)
+    return ClipRecord(video, i, 4.0 * i, 4.0 * i + 4, evidence=ev), {"evidence": v / np.linalg.norm(v, axis=1,
+                                                                      keepdims=True)}, None
+
+bank = MemoryBank(sys.argv[1])
+rnd = random.Random(int(sys.argv[2]))
+print("ready", flush=True)
+while True:
+    video = rnd.choice(["v0", "v1"])
+    bank.add_video(video)
+    last = bank.last_clip(video)
+    start = 0 if last is None else last + 1
+    if rnd.random() < 0.03 and start > 10:
+        bank.delete(video)
+    else:
+        bank.add_many([item(video, i) for i in range(start, start + rnd.choice([1, 4]))])
+"""
+
+
+def check_evidence_consistent(root) -> int:
+    """Every committed clip carries exactly its evidence, text index and vectors; nothing else is left."""
+    with MemoryBank(root) as bank:
+        db = sqlite3.connect(root / DB)
+        one = lambda sql: db.execute(sql).fetchone()[0]  # noqa: E731
+        assert one("SELECT count(*) FROM evidence WHERE clip_id NOT IN (SELECT id FROM clips)") == 0
+        assert one("SELECT count(*) FROM evidence_vec") == one("SELECT count(*) FROM evidence")
+        assert one("SELECT count(*) FROM evidence_vec WHERE id NOT IN (SELECT id FROM evidence)") == 0
+        db.execute("INSERT INTO evidence_fts(evidence_fts) VALUES ('integrity-check')")
+        db.close()
+        total = 0
+        for video in bank.videos():
+            timeline = bank.evidence(video.video_id)
+            want = [(f"{video.video_id} says QX{i}x{j}", i) for i in range(video.clips) for j in range(1 + i % 3)]
+            assert [(e.text, e.clip_index) for e in timeline] == want
+            total += len(timeline)
+            if video.clips:
+                i = video.clips - 1
+                hit = bank.search_evidence(np.random.default_rng(i).normal(size=16), f"QX{i}x0", k=1,
+                                           videos=video.video_id)[0]
+                assert hit.record.text == f"{video.video_id} says QX{i}x0" and hit.lexical_rank == 1
+                assert hit.dense > 0.99
+        return total
+
+
+def test_a_killed_writer_leaves_clips_with_all_their_evidence_or_neither(tmp_path):
+    root, totals = tmp_path / "bank", []
+    for trial in range(3):
+        child = subprocess.Popen([sys.executable, "-c", WRITER, str(root), str(trial)], stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+        try:
+            assert child.stdout.readline().strip() == "ready", child.stderr.read()
+            time.sleep(random.Random(trial).uniform(0.3, 1.0))
+            assert child.poll() is None, f"writer died on its own: {child.stderr.read()}"
+            child.send_signal(signal.SIGKILL)
+        finally:
+            child.kill()
+            child.wait(timeout=30)
+            child.stdout.close()
+            child.stderr.close()
+        totals.append(check_evidence_consistent(root))
+    assert max(totals) >= 5, f"the writer hardly committed anything before the kills: {totals}"
+
+
+def _sqlite_bytes(root) -> int:
+    return sum(p.stat().st_size for p in root.glob(f"{DB}*"))
+
+
+def test_deleting_a_video_gives_back_the_disk_its_evidence_used(tmp_path):
+    root = tmp_path / "bank"
+    with MemoryBank(root, durable=False) as bank:
+        bank.add_video("small")
+        bank.add(*clip("small", 0, [Evidence("speech", 0, 1, "kept QX1")], seed=1))
+    base = _sqlite_bytes(root)
+    with MemoryBank(root, durable=False) as bank:
+        bank.add_video("talk")
+        words = [f"word{i} QX{i} {i}.5M" for i in range(60)]
+        bank.add_many([clip("talk", i, [Evidence("subtitle", 4 * i + j, 4 * i + j + 1, " ".join(words[j:j + 30]))
+                                        for j in range(10)], seed=i) for i in range(300)])
+    grown = _sqlite_bytes(root)
+    assert grown - base > 1_000_000, "3000 pieces of evidence should add megabytes"
+    with MemoryBank(root, durable=False) as bank:
+        assert bank.delete("talk") == 300
+        assert texts(bank.search_evidence(unit(1), "QX1 word1", k=5)) == ["kept QX1"]
+    assert _sqlite_bytes(root) - base <= 0.2 * (grown - base), f"sqlite {base} -> {grown} -> {_sqlite_bytes(root)}"
+
+
+def test_search_equals_brute_force_over_every_scope(tmp_path):
+    rng = np.random.default_rng(5)
+    stored: dict[str, np.ndarray] = {}
+    with MemoryBank(tmp_path / "bank", durable=False) as bank:
+        for video in ("a", "b", "c"):
+            bank.add_video(video)
+            items = []
+            for i in range(100):
+                ev = [Evidence(("speech", "ocr", "subtitle")[j], 4.0 * i + j, 4.0 * i + j + 2, f"{video} {i} {j}")
+                      for j in range(1 + i % 3)]
+                vecs = rng.normal(size=(len(ev), D)).astype(np.float32)
+                vecs /= np.linalg.norm(vecs, axis=1, keepdims=True)
+                stored.update({e.text: v for e, v in zip(ev, vecs)})
+                items.append((ClipRecord(video, i, 4.0 * i, 4.0 * i + 4, evidence=ev), {"evidence": vecs}, None))
+            bank.add_many(items)
+        for videos, kinds, time_range in [(None, None, None), ("b", None, None), (["a", "c"], ["ocr"], None),
+                                          (None, "subtitle", (40, 200)), ("a", None, (100.5, 101))]:
+            q = rng.normal(size=D).astype(np.float32)
+            scope = [e for v in ([videos] if isinstance(videos, str) else videos or "abc")
+                     for e in bank.evidence(v, kinds=kinds, time_range=time_range)]
+            cos = {e.text: float(stored[e.text] @ q / np.linalg.norm(q)) for e in scope}
+            want = sorted(cos, key=lambda t: -cos[t])[:10]
+            hits = bank.search_evidence(q, "", k=10, videos=videos, kinds=kinds, time_range=time_range)
+            assert texts(hits) == want and [h.dense for h in hits] == pytest.approx([cos[t] for t in want], abs=1e-5)
+            assert all(h.score == pytest.approx(1 / (61 + r)) for r, h in enumerate(hits))
+
+
+def test_words_in_most_rows_of_a_large_archive_are_left_out_of_the_word_list(bank, monkeypatch):
+    from longwatch.memory import evidence
+    hits = bank.search_evidence(unit(999), "the password", k=6)
+    assert {h.record.text for h in hits if h.lexical_rank} == {"Welcome to the quarterly review",
+                                                              "The password is tangerine 42"}
+    monkeypatch.setattr(evidence, "LEXICAL_ROW_BUDGET", 1)  # as if "the" were in more rows than ranking affords
+    hits = bank.search_evidence(unit(999), "the password", k=6)
+    assert [h.record.text for h in hits if h.lexical_rank] == ["The password is tangerine 42"]
