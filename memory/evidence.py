@@ -98,18 +98,26 @@ class EvidenceVectors:
             self.deletes, self.n = deletes, 0
             self._columns(0, dim)
         after = int(self.ids[self.n - 1]) if self.n else 0
+        new = db.execute("SELECT count(*) FROM evidence WHERE id > ?", (after,)).fetchone()[0]
+        if not new:
+            return
+        if self.n + new > len(self.ids):  # exact on the first load; doubling keeps a live writer's appends linear
+            self._grow(max(self.n + new, 2 * len(self.ids) if self.n else 0), dim)
         cur = db.execute("SELECT e.id, e.vid, e.kind, e.t0, e.t1, x.vec FROM evidence e JOIN evidence_vec x "
                          "ON x.id = e.id WHERE e.id > ? ORDER BY e.id", (after,))
         while rows := cur.fetchmany(20_000):
             self._append(rows, dim)
 
+    def _grow(self, capacity: int, dim: int) -> None:
+        old = (self.ids, self.vids, self.kinds, self.t0, self.t1, self.vecs)
+        self._columns(capacity, dim)
+        for new, col in zip((self.ids, self.vids, self.kinds, self.t0, self.t1, self.vecs), old):
+            new[:self.n] = col[:self.n]
+
     def _append(self, rows: list, dim: int) -> None:
         n, m = self.n, len(rows)
-        if n + m > len(self.ids):  # grow by doubling: a live writer's many small batches stay linear overall
-            old = (self.ids, self.vids, self.kinds, self.t0, self.t1, self.vecs)
-            self._columns(max(2 * len(self.ids), n + m, 1024), dim)
-            for new, col in zip((self.ids, self.vids, self.kinds, self.t0, self.t1, self.vecs), old):
-                new[:n] = col[:n]
+        if n + m > len(self.ids):  # more rows than counted: impossible within one snapshot, never overflow
+            self._grow(max(n + m, 2 * len(self.ids)), dim)
         ids, vids, kinds, t0, t1, blobs = zip(*rows)
         self.ids[n:n + m], self.vids[n:n + m], self.t0[n:n + m], self.t1[n:n + m] = ids, vids, t0, t1
         self.kinds[n:n + m] = [EVIDENCE_KINDS.index(k) for k in kinds]

@@ -108,6 +108,8 @@ def check_evidence_vectors(v, n: int, dim: int | None, where: str) -> np.ndarray
         a = np.asarray(v, dtype=np.float32)
     except (TypeError, ValueError) as e:
         raise BankInputError(f"{where}: vectors['evidence'] is not numeric ({e})") from e
+    if a.size == 0 and n == 0:  # no evidence: any empty array will do
+        return np.zeros((0, dim or 0), np.float32)
     if a.ndim != 2 or a.shape[0] != n or (n and a.shape[1] == 0):
         raise BankInputError(f"{where}: vectors['evidence'] has shape {a.shape}; expected [{n}, D], one row "
                              f"per entry of record.evidence ({n})")
