@@ -18,6 +18,9 @@ from longwatch.memory.records import EVIDENCE_KINDS, BankInputError, EvidenceHit
 from longwatch.memory.recordstore import RecordStore
 
 RRF_K = 60  # reciprocal rank fusion: score = sum over lists of 1 / (RRF_K + rank)
+# Each list is cut at max(k, FUSION_POOL) before fusing, so an item ranked well in both lists is not lost to a
+# small k, and the top k of a search are the first k of the same search with a larger k.
+FUSION_POOL = 50
 MAX_QUERY_WORDS = 32  # a pasted paragraph is still one bounded FTS query
 # bm25 ranking costs ~1.5 us per matching row (each row's length is looked up), so the words of one query may
 # match at most this many rows together (~20 ms): rarest words first, a word matching more alone is left out.
@@ -177,7 +180,8 @@ class EvidenceTimeline:
         return [self.records.vid(v) for v in ([videos] if isinstance(videos, str) else videos)]
 
     def search(self, vec, text: str, k: int, videos, kinds, time_range) -> list[EvidenceHit]:
-        """Top-k evidence in scope: dense top-k and FTS5 bm25 top-k fused by reciprocal rank, best first."""
+        """Top-k evidence in scope, best first: the dense and the FTS5 bm25 ranking (each cut at the fusion pool)
+        fused by reciprocal rank; ties go to the higher cosine."""
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
             raise BankInputError(f"k must be a positive integer, got {k!r}")
         if text is not None and not isinstance(text, str):
@@ -191,9 +195,10 @@ class EvidenceTimeline:
         rows = self.vectors.scope(vids, kinds, time_range)
         if not len(rows):
             return []
-        dense = self.vectors.top(q, rows, int(k))
+        pool = max(int(k), FUSION_POOL)
+        dense = self.vectors.top(q, rows, pool)
         everything = len(rows) == self.vectors.n  # e.g. the one video of a bank: no join to filter by
-        lexical = self._lexical(fts_phrases(text or ""), None if everything else (vids, kinds, time_range), int(k))
+        lexical = self._lexical(fts_phrases(text or ""), None if everything else (vids, kinds, time_range), pool)
         fused: dict[int, float] = {}
         for ranked in (dense, lexical):
             for rank, eid in enumerate(ranked, 1):

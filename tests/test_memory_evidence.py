@@ -96,6 +96,8 @@ def test_meaning_alone_finds_evidence_and_the_fused_order_is_best_first(bank):
     both = bank.search_evidence(unit(201), "password", k=20)[0]  # ranked first by both lists: RRF 2/(60+1)
     assert both.record.text == "The password is tangerine 42" and both.score == pytest.approx(2 / 61)
     assert len(bank.search_evidence(unit(201), "", k=2)) == 2
+    for query in ("password 9:30 QX2207", "the review"):  # a smaller k gives the first hits of a larger one
+        assert bank.search_evidence(unit(7), query, k=3) == bank.search_evidence(unit(7), query, k=6)[:3]
 
 
 def test_context_is_searched_but_not_quoted(bank):
