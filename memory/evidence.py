@@ -15,7 +15,8 @@ import sqlite3
 import numpy as np
 
 from longwatch.memory.records import EVIDENCE_KINDS, BankInputError, EvidenceHit, EvidenceRecord
-from longwatch.memory.recordstore import RecordStore
+from longwatch.memory.recordstore import RecordStore, id_chunks
+from longwatch.memory.validate import check_time_range
 
 RRF_K = 60  # reciprocal rank fusion: score = sum over lists of 1 / (RRF_K + rank)
 # Each list is cut at max(k, FUSION_POOL) before fusing, so an item ranked well in both lists is not lost to a
@@ -24,12 +25,11 @@ FUSION_POOL = 50
 MAX_QUERY_WORDS = 32  # a pasted paragraph is still one bounded FTS query
 # bm25 ranking costs ~1.5 us per matching row (each row's length is looked up), so the words of one query may
 # match at most this many rows together (~20 ms): rarest words first, a word matching more alone is left out.
-# Such a word is a stopword of this archive ("the", "is"; in 50k rows of speech, any word in 40% of them) and
+# Such a word is a stopword of this archive ("the", "is"; in 50k rows, any word in more than 30% of them) and
 # carries almost no bm25 weight; codes, numbers and names are rare and always kept.
 LEXICAL_ROW_BUDGET = 15_000
 # A query word: letters and digits, kept together across "." ":" "," between them ("4.2M", "9:30", "1,200").
 _WORD = re.compile(r"[^\W_]+(?:[.:,][^\W_]+)*")
-_CHUNK = 500  # ids per `IN (...)` query, under SQLite's bound-parameter limit
 
 _RECORD_SQL = ("SELECT e.id, v.video_id, c.clip_index, e.kind, e.t0, e.t1, e.text, e.context, e.meta "
                "FROM evidence e JOIN videos v ON v.vid = e.vid JOIN clips c ON c.id = e.clip_id")
@@ -58,18 +58,6 @@ def _kinds(kinds) -> list[str] | None:
     if unknown:
         raise BankInputError(f"evidence kinds {unknown} are unknown; use some of {EVIDENCE_KINDS}")
     return kinds
-
-
-def _time_range(time_range) -> tuple[float, float] | None:
-    if time_range is None:
-        return None
-    try:
-        t0, t1 = (float(t) for t in time_range)
-    except (TypeError, ValueError):
-        raise BankInputError(f"time_range {time_range!r} must be (t0, t1) in seconds") from None
-    if not (t0 <= t1 and not math.isnan(t0 + t1)):
-        raise BankInputError(f"time_range {time_range!r} must be (t0, t1) with t0 <= t1, in seconds")
-    return t0, t1
 
 
 class EvidenceVectors:
@@ -174,11 +162,6 @@ class EvidenceTimeline:
                 "SELECT 1 FROM sqlite_master WHERE name='evidence_vec'").fetchone() is not None
         return self._tables
 
-    def _vids(self, videos) -> list[int] | None:
-        if videos is None:
-            return None
-        return [self.records.vid(v) for v in ([videos] if isinstance(videos, str) else videos)]
-
     def search(self, vec, text: str, k: int, videos, kinds, time_range) -> list[EvidenceHit]:
         """Top-k evidence in scope, best first: the dense and the FTS5 bm25 ranking (each cut at the fusion pool)
         fused by reciprocal rank; ties go to the higher cosine."""
@@ -186,7 +169,7 @@ class EvidenceTimeline:
             raise BankInputError(f"k must be a positive integer, got {k!r}")
         if text is not None and not isinstance(text, str):
             raise BankInputError(f"query text must be a str, got {type(text).__name__}")
-        vids, kinds, time_range = self._vids(videos), _kinds(kinds), _time_range(time_range)
+        vids, kinds, time_range = self.records.vids(videos), _kinds(kinds), check_time_range(time_range)
         dim = self.records.evidence_dim() if self._exists() else None
         q = self._query(vec, dim)
         if dim is None:
@@ -258,8 +241,7 @@ class EvidenceTimeline:
 
     def _records(self, ids: list[int]) -> dict[int, EvidenceRecord]:
         out = {}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start:start + _CHUNK]
+        for chunk in id_chunks(ids):
             for row in self.records.db.execute(f"{_RECORD_SQL} WHERE e.id IN ({','.join('?' * len(chunk))})",
                                                chunk):
                 out[row[0]] = _record(row)
@@ -267,7 +249,7 @@ class EvidenceTimeline:
 
     def timeline(self, video_id: str, kinds, time_range) -> list[EvidenceRecord]:
         """All of a video's evidence (optionally some kinds, overlapping a time range) by t0, then kind, then id."""
-        vid, kinds, time_range = self.records.vid(video_id), _kinds(kinds), _time_range(time_range)
+        vid, kinds, time_range = self.records.vid(video_id), _kinds(kinds), check_time_range(time_range)
         if not self._exists():
             return []
         sql, args = self._where(f"{_RECORD_SQL} WHERE e.vid = ?", [vid], None, kinds, time_range)

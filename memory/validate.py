@@ -149,3 +149,16 @@ def check_vector(v, space: str, dims: Mapping[str, int], new_dims: dict[str, int
     if not np.isfinite(a).all():
         raise BankInputError(f"{where}: vector for space {space!r} contains NaN or inf; refusing to store it")
     return a
+
+
+def check_time_range(time_range) -> tuple[float, float] | None:
+    """A search's `time_range` as (t0, t1) seconds with t0 <= t1; None (all times) for None."""
+    if time_range is None:
+        return None
+    try:
+        t0, t1 = (float(t) for t in time_range)
+    except (TypeError, ValueError):
+        raise BankInputError(f"time_range {time_range!r} must be (t0, t1) with t0 <= t1, in seconds") from None
+    if not t0 <= t1:  # also refuses NaN
+        raise BankInputError(f"time_range {time_range!r} must be (t0, t1) with t0 <= t1, in seconds")
+    return t0, t1
