@@ -351,3 +351,34 @@ def test_words_in_most_rows_of_a_large_archive_are_left_out_of_the_word_list(ban
     monkeypatch.setattr(evidence, "LEXICAL_ROW_BUDGET", 1)  # as if "the" were in more rows than ranking affords
     hits = bank.search_evidence(unit(999), "the password", k=6)
     assert [h.record.text for h in hits if h.lexical_rank] == ["The password is tangerine 42"]
+
+
+@pytest.mark.slow
+def test_search_over_a_50k_row_archive_stays_fast(tmp_path):
+    """One long archive: 12,500 clips x 4 pieces of evidence, 384-d vectors, Zipf-like words (a few in most rows)."""
+    rng, dim = np.random.default_rng(0), 384
+    common = "the of and to in is was a that it".split()
+    with MemoryBank(tmp_path / "bank", durable=False) as bank:
+        bank.add_video("archive")
+        for start in range(0, 12_500, 250):
+            items = []
+            for c in range(start, start + 250):
+                ev = [Evidence(("speech", "subtitle", "ocr", "caption")[j], 4 * c + j, 4 * c + j + 2,
+                               " ".join([*rng.choice(common, 5), *(f"w{min(int(z), 19_999)}" for z in
+                                                                  rng.zipf(1.3, 5))]) + f" code QX{4 * c + j}")
+                      for j in range(4)]
+                vecs = rng.normal(size=(4, dim)).astype(np.float32)
+                items.append((ClipRecord("archive", c, 4 * c, 4 * c + 4, evidence=ev),
+                              {"evidence": vecs / np.linalg.norm(vecs, axis=1, keepdims=True)}, None))
+            bank.add_many(items)
+        assert sum(bank.evidence_counts("archive").values()) == 50_000
+        q = rng.normal(size=dim).astype(np.float32)
+        bank.search_evidence(q, "w5")  # the first search loads the vectors
+        for query in ["what is the cost of w5 and w7 in w30", "QX20001", "", "the and of to"]:
+            for scope in [{}, {"kinds": ["speech", "ocr"]}, {"time_range": (1000, 4600)}]:
+                cpu = time.process_time()  # this process's CPU time: a busy shared machine does not inflate it
+                hits = bank.search_evidence(q, query, k=20, **scope)
+                cpu = time.process_time() - cpu
+                assert len(hits) == 20 and cpu < 0.1, f"{query!r} {scope}: {1000 * cpu:.0f} ms of CPU"
+        found = bank.search_evidence(q, "what is QX20001", k=20)
+        assert [h.record.text[-12:] for h in found if h.lexical_rank == 1] == ["code QX20001"]
