@@ -30,19 +30,28 @@ MAX_QUERY_WORDS = 32  # a pasted paragraph is still one bounded FTS query
 LEXICAL_ROW_BUDGET = 15_000
 # A query word: letters and digits, kept together across "." ":" "," between them ("4.2M", "9:30", "1,200").
 _WORD = re.compile(r"[^\W_]+(?:[.:,][^\W_]+)*")
+# Words of a question that name no fact. Left in, every row saying "the" or "said" would join the word ranking
+# and, fused by rank, push aside what the meaning found when the question shares no content word with the
+# evidence. Names that look like them stay searchable ("May", "Will", "US" are not listed).
+QUERY_STOP_WORDS = frozenset("""a an the is are was were be been being of in on at to for from by with about into
+over under and or not no do does did doing done what which who whom whose when where why how this that these those
+there here it its they them their he she his her you your we our i me my any some all each every much many more
+most other such can could would should shall might must have has had having as if than then so very just also only
+video clip time please tell show shown say says said""".split())
 
 _RECORD_SQL = ("SELECT e.id, v.video_id, c.clip_index, e.kind, e.t0, e.t1, e.text, e.context, e.meta "
                "FROM evidence e JOIN videos v ON v.vid = e.vid JOIN clips c ON c.id = e.clip_id")
 
 
 def fts_phrases(text: str) -> list[str]:
-    """User text as FTS5 phrases, one per word (see _WORD), each quoted: OR'ed they are the query.
+    """User text as FTS5 phrases, one per word (see _WORD) but stop words, each quoted: OR'ed they are the query.
 
     Only letters, digits and the separators inside a number reach FTS5, each word quoted, so `"`, `*`, `NEAR`,
     `OR`, `-`, `(`, `:` never act as syntax. A quoted word is split by the same tokenizer as the indexed text,
     so "4.2M" or "9:30" match as the phrase of their parts, in order.
     """
-    return [f'"{w}"' for w in dict.fromkeys(w.lower() for w in _WORD.findall(text))][:MAX_QUERY_WORDS]
+    words = dict.fromkeys(w for w in (w.lower() for w in _WORD.findall(text)) if w not in QUERY_STOP_WORDS)
+    return [f'"{w}"' for w in words][:MAX_QUERY_WORDS]
 
 
 def _record(row) -> EvidenceRecord:

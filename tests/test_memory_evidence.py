@@ -345,12 +345,18 @@ def test_search_equals_brute_force_over_every_scope(tmp_path):
 
 def test_words_in_most_rows_of_a_large_archive_are_left_out_of_the_word_list(bank, monkeypatch):
     from longwatch.memory import evidence
-    hits = bank.search_evidence(unit(999), "the password", k=6)
+    hits = bank.search_evidence(unit(999), "quarterly password", k=6)
     assert {h.record.text for h in hits if h.lexical_rank} == {"Welcome to the quarterly review",
-                                                              "The password is tangerine 42"}
-    monkeypatch.setattr(evidence, "LEXICAL_ROW_BUDGET", 1)  # as if "the" were in more rows than ranking affords
-    hits = bank.search_evidence(unit(999), "the password", k=6)
+                                                              "Q3 | cost | 4.2M", "The password is tangerine 42"}
+    monkeypatch.setattr(evidence, "LEXICAL_ROW_BUDGET", 1)  # as if "quarterly" were in more rows than affordable
+    hits = bank.search_evidence(unit(999), "quarterly password", k=6)
     assert [h.record.text for h in hits if h.lexical_rank] == ["The password is tangerine 42"]
+
+
+def test_a_question_sharing_only_stop_words_with_the_evidence_is_ranked_by_meaning(bank):
+    question = "What was it that they said in the video, and when was this shown?"
+    assert bank.search_evidence(unit(201), question, k=6) == bank.search_evidence(unit(201), "", k=6)
+    assert [h.lexical_rank for h in bank.search_evidence(unit(201), "What is the password?", k=1)] == [1]
 
 
 @pytest.mark.slow
