@@ -9,6 +9,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 import numpy as np
@@ -388,3 +389,50 @@ def test_search_over_a_50k_row_archive_stays_fast(tmp_path):
                 assert len(hits) == 20 and cpu < 0.1, f"{query!r} {scope}: {1000 * cpu:.0f} ms of CPU"
         found = bank.search_evidence(q, "what is QX20001", k=20)
         assert [h.record.text[-12:] for h in found if h.lexical_rank == 1] == ["code QX20001"]
+
+
+def test_readers_in_threads_see_whole_clips_of_evidence_while_the_writer_adds_and_deletes(tmp_path):
+    root, errors, seen = tmp_path / "bank", [], []
+    with MemoryBank(root, durable=False) as writer:
+        for video in ("keep", "scratch"):
+            writer.add_video(video)
+        done = threading.Event()
+
+        def read() -> None:
+            with MemoryBank(root, readonly=True) as reader:
+                while not done.is_set():
+                    try:
+                        with reader.snapshot():  # one snapshot: counts, timeline and search agree
+                            timeline = reader.evidence("keep")
+                            n = len(timeline)
+                            assert n == sum(reader.evidence_counts("keep").values()) and n % 2 == 0
+                            assert [e.text for e in timeline] == [f"keep QX{i}x{j}" for i in range(n // 2)
+                                                                  for j in range(2)]
+                            if n:
+                                hit = reader.search_evidence(unit(n // 2 - 1), f"QX{n // 2 - 1}x0", k=1,
+                                                             videos="keep")[0]
+                                assert hit.record.text == f"keep QX{n // 2 - 1}x0" and hit.dense > 0.99
+                            for h in reader.search_evidence(unit(0), "QX1x0 scratch", k=10):
+                                assert h.record.text.startswith(h.record.video_id)
+                        seen.append(n)
+                    except Exception as e:  # noqa: BLE001 - reported by the main thread
+                        errors.append(repr(e))
+                        return
+
+        threads = [threading.Thread(target=read) for _ in range(2)]
+        for t in threads:
+            t.start()
+        try:
+            for i in range(40):
+                for video in ("keep", "scratch"):
+                    ev = [Evidence("speech", 4 * i + j, 4 * i + j + 1, f"{video} QX{i}x{j}") for j in range(2)]
+                    writer.add(ClipRecord(video, i if video == "keep" else 0, 4 * i, 4 * i + 4, evidence=ev),
+                               {"evidence": np.stack([unit(i), unit(10_000 + i)])})
+                writer.delete("scratch")
+                writer.add_video("scratch")
+        finally:
+            done.set()
+            for t in threads:
+                t.join(timeout=60)
+    assert not errors, errors[:3]
+    assert seen and max(seen) > 0
