@@ -16,7 +16,7 @@ import numpy as np
 from longwatch.errors import BankError
 from longwatch.memory import store
 from longwatch.memory.records import BankInputError, ClipRecord, Gap, TokenRef, VideoRecord, check_video_id
-from longwatch.memory.validate import PreparedClip
+from longwatch.memory.validate import PreparedClip, check_time_range
 
 CHECKPOINT_WAIT_MS = 1000
 _CHUNK = 500  # ids per `IN (...)` query, under SQLite's bound-parameter limit
@@ -32,7 +32,8 @@ def _video(row) -> VideoRecord:
     return VideoRecord(video_id, source, json.loads(info), bool(complete), clips, last, duration, created)
 
 
-def _chunks(ids: list[int]):
+def id_chunks(ids: list[int]):
+    """`ids` in slices short enough for one `IN (...)` query."""
     for start in range(0, len(ids), _CHUNK):
         yield ids[start:start + _CHUNK]
 
@@ -124,9 +125,14 @@ class RecordStore:
     def mark_complete(self, video_id: str) -> None:
         self.db.execute("UPDATE videos SET complete=1 WHERE vid=?", (self.vid(video_id),))
 
+    def evidence_dim(self) -> int | None:
+        """Dimension of the bank's evidence vectors; None before the first evidence is committed."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='evidence_dim'").fetchone()
+        return None if row is None else int(row[0])
+
     def commit_clips(self, prepared: list[PreparedClip], offsets: dict[tuple[int, str], int],
-                     new_dims: dict[str, int]) -> list[int]:
-        """Insert clips, their vectors and token locations in one transaction (all or none); returns their ids.
+                     new_dims: dict[str, int], evidence_dim: int | None) -> list[int]:
+        """Insert clips, their vectors, token locations and evidence in one transaction (all or none); their ids.
 
         `offsets[(i, kind)]` is where clip i's `kind` tokens were appended in its video's shard.
         """
@@ -136,7 +142,7 @@ class RecordStore:
             for space, dim in new_dims.items():
                 db.execute(f"CREATE TABLE IF NOT EXISTS vec_{space}(id INTEGER PRIMARY KEY, vec BLOB NOT NULL)")
                 db.execute("INSERT INTO spaces(space, dim, n) VALUES (?, ?, 0)", (space, dim))
-            vec_rows, tok_rows = defaultdict(list), []
+            vec_rows, tok_rows, evidence_vecs = defaultdict(list), [], []
             for i, clip in enumerate(prepared):
                 rec = clip.record
                 try:
@@ -153,7 +159,14 @@ class RecordStore:
                     vec_rows[space].append((rid, a.tobytes()))
                 for kind, (data, n, d, dtype) in clip.tokens.items():
                     tok_rows.append((rid, kind, clip.vid, offsets[(i, kind)], len(data), n, d, dtype))
+                for row, vec in zip(clip.evidence, clip.evidence_vectors):
+                    eid = db.execute("INSERT INTO evidence(vid, clip_id, kind, t0, t1, text, context, meta) "
+                                     "VALUES (?,?,?,?,?,?,?,?)", (clip.vid, rid, *row)).lastrowid
+                    evidence_vecs.append((eid, vec.tobytes()))
                 ids.append(rid)
+            if evidence_vecs:
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('evidence_dim', ?)", (str(evidence_dim),))
+                db.executemany("INSERT INTO evidence_vec(id, vec) VALUES (?, ?)", evidence_vecs)
             for space, rows in vec_rows.items():
                 db.executemany(f"INSERT INTO vec_{space}(id, vec) VALUES (?, ?)", rows)
                 db.execute("UPDATE spaces SET n = n + ? WHERE space=?", (len(rows), space))
@@ -174,7 +187,8 @@ class RecordStore:
             for space in spaces:
                 cur = db.execute(f"DELETE FROM vec_{space} WHERE id IN (SELECT id FROM clips WHERE vid=?)", (vid,))
                 db.execute("UPDATE spaces SET n = n - ? WHERE space=?", (cur.rowcount, space))
-            for table in ("tokens", "gaps", "clips", "videos"):
+            db.execute("DELETE FROM evidence_vec WHERE id IN (SELECT id FROM evidence WHERE vid=?)", (vid,))
+            for table in ("evidence", "tokens", "gaps", "clips", "videos"):  # evidence rows drop their FTS rows
                 db.execute(f"DELETE FROM {table} WHERE vid=?", (vid,))
             db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='deletes'")
             db.execute("COMMIT")
@@ -220,27 +234,30 @@ class RecordStore:
         return self.db.execute("SELECT max(c.clip_index) FROM clips c JOIN videos v USING(vid) WHERE v.video_id=?",
                                (video_id,)).fetchone()[0]
 
+    def vids(self, videos: list[str] | str | None) -> list[int] | None:
+        """Row ids of one video id or a list of them; None (every video) for None."""
+        if videos is None:
+            return None
+        return [self.vid(v) for v in ([videos] if isinstance(videos, str) else videos)]
+
     def candidates(self, space: str, videos, time_range, max_id: int) -> np.ndarray:
         """Ids of clips with a `space` vector, up to max_id, in the given videos and overlapping time_range."""
         sql, args = f"SELECT c.id FROM clips c JOIN vec_{space} x ON x.id = c.id WHERE c.id <= ?", [max_id]
-        if videos is not None:
-            vids = [self.vid(v) for v in ([videos] if isinstance(videos, str) else videos)]
+        vids, time_range = self.vids(videos), check_time_range(time_range)
+        if vids is not None:
             if not vids:
                 return np.zeros(0, np.int64)
             sql += f" AND c.vid IN ({','.join('?' * len(vids))})"
             args += vids
         if time_range is not None:
-            t0, t1 = (float(t) for t in time_range)
-            if not t0 <= t1:
-                raise BankInputError(f"time_range {time_range!r} must be (t0, t1) with t0 <= t1, in seconds")
             sql += " AND c.t1 >= ? AND c.t0 <= ?"
-            args += [t0, t1]
+            args += list(time_range)
         return np.array([i for (i,) in self.db.execute(sql, args)], np.int64)
 
     def record_map(self, ids: list[int]) -> dict[int, ClipRecord]:
         """Records (with their token refs) of those ids that exist."""
         out: dict[int, ClipRecord] = {}
-        for chunk in _chunks(ids):
+        for chunk in id_chunks(ids):
             marks = ",".join("?" * len(chunk))
             for rid, video_id, index, t0, t1, caption, ocr, meta in self.db.execute(
                     f"{_CLIP_SQL} WHERE c.id IN ({marks})", chunk):
@@ -259,7 +276,7 @@ class RecordStore:
     def token_locations(self, ids: list[int], kind: str) -> dict[int, tuple[int, int, int, int, str]]:
         """id -> (vid, offset, n, d, dtype) of the `kind` tokens of those ids that have them."""
         rows: dict[int, tuple] = {}
-        for chunk in _chunks(ids):
+        for chunk in id_chunks(ids):
             for rid, vid, off, n, d, dtype in self.db.execute(
                     f"SELECT id, vid, offset, n, d, dtype FROM tokens WHERE kind=? AND id IN "
                     f"({','.join('?' * len(chunk))})", [kind, *chunk]):
