@@ -81,6 +81,7 @@ class EvidenceVectors:
 
     def __init__(self):
         self.deletes = -1
+        self.extends = 0
         self.n = 0
         self._columns(0, 0)
 
@@ -92,12 +93,19 @@ class EvidenceVectors:
         self.t1 = np.zeros(capacity, np.float64)
         self.vecs = np.zeros((capacity, dim), np.float32)
 
-    def sync(self, db: sqlite3.Connection, deletes: int, dim: int) -> None:
+    def sync(self, db: sqlite3.Connection, deletes: int, extends: int, dim: int) -> None:
         """Catch up with the snapshot `db` is in."""
         if deletes != self.deletes or dim != self.vecs.shape[1]:
             self.deletes, self.n = deletes, 0
             self._columns(0, dim)
         after = int(self.ids[self.n - 1]) if self.n else 0
+        if extends != self.extends:  # a writer extended rows held here (a slide still up): re-read their ends
+            self.extends = extends
+            rows = db.execute("SELECT id, t1 FROM evidence WHERE id <= ? ORDER BY id", (after,)).fetchall()
+            if rows:
+                ids, t1 = zip(*rows)
+                pos = np.searchsorted(self.ids[:self.n], ids)
+                self.t1[pos] = t1
         new = db.execute("SELECT count(*) FROM evidence WHERE id > ?", (after,)).fetchone()[0]
         if not new:
             return
@@ -183,7 +191,7 @@ class EvidenceTimeline:
         q = self._query(vec, dim)
         if dim is None:
             return []
-        self.vectors.sync(self.records.db, self.records.deletes(), dim)
+        self.vectors.sync(self.records.db, self.records.deletes(), self.records.evidence_extends(), dim)
         rows = self.vectors.scope(vids, kinds, time_range)
         if not len(rows):
             return []

@@ -72,6 +72,9 @@ class Evidence:
     text: str  # what is quoted to the user, exactly as said/shown/subtitled
     context: str = ""  # indexed with `text` but never quoted as the fact: slide title, table header row
     meta: dict = field(default_factory=dict)  # small JSON: e.g. {"language": "en"}, {"table": true, "row": 3}
+    # True: the same text, seen without a break since an earlier clip (a slide still up). The bank then extends
+    # the end of that stored row instead of adding one, so a slide shown for a minute is one piece of evidence.
+    continues: bool = False
 
 
 @dataclass(frozen=True)

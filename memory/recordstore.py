@@ -19,6 +19,7 @@ from longwatch.memory.records import BankInputError, ClipRecord, Gap, TokenRef, 
 from longwatch.memory.validate import PreparedClip, check_time_range
 
 CHECKPOINT_WAIT_MS = 1000
+CONTINUE_GAP = 2.0  # seconds: evidence continuing an earlier row may start this long after that row ends
 _CHUNK = 500  # ids per `IN (...)` query, under SQLite's bound-parameter limit
 
 _VIDEO_SQL = ("SELECT v.video_id, v.source, v.info, v.complete, count(c.id), max(c.clip_index), max(c.t1), v.created "
@@ -159,7 +160,9 @@ class RecordStore:
                     vec_rows[space].append((rid, a.tobytes()))
                 for kind, (data, n, d, dtype) in clip.tokens.items():
                     tok_rows.append((rid, kind, clip.vid, offsets[(i, kind)], len(data), n, d, dtype))
-                for row, vec in zip(clip.evidence, clip.evidence_vectors):
+                for e, row, vec in zip(clip.record.evidence, clip.evidence, clip.evidence_vectors):
+                    if e.continues and self._extend_evidence(clip.vid, row):
+                        continue
                     eid = db.execute("INSERT INTO evidence(vid, clip_id, kind, t0, t1, text, context, meta) "
                                      "VALUES (?,?,?,?,?,?,?,?)", (clip.vid, rid, *row)).lastrowid
                     evidence_vecs.append((eid, vec.tobytes()))
@@ -177,6 +180,25 @@ class RecordStore:
                 db.execute("ROLLBACK")
             raise
         return ids
+
+    def _extend_evidence(self, vid: int, row: tuple) -> bool:
+        """Extend the stored row this continuing evidence continues (same video, kind and text, ending at most
+        CONTINUE_GAP s before it starts) to its end; False when there is none (e.g. its clip was never committed).
+        Counted in meta 'evidence_extends', so readers holding evidence times know to re-read them."""
+        kind, t0, t1, text = row[:4]
+        found = self.db.execute("SELECT id FROM evidence WHERE vid=? AND kind=? AND text=? AND t1 >= ? "
+                                "ORDER BY t1 DESC LIMIT 1", (vid, kind, text, t0 - CONTINUE_GAP)).fetchone()
+        if found is None:
+            return False
+        self.db.execute("UPDATE evidence SET t1 = max(t1, ?) WHERE id=?", (t1, found[0]))
+        self.db.execute("INSERT INTO meta VALUES ('evidence_extends', '1') ON CONFLICT(key) "
+                        "DO UPDATE SET value = CAST(value AS INTEGER) + 1")
+        return True
+
+    def evidence_extends(self) -> int:
+        """How many times committed evidence had its end extended (see _extend_evidence)."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='evidence_extends'").fetchone()
+        return 0 if row is None else int(row[0])
 
     def delete_video(self, video_id: str, spaces: list[str]) -> tuple[int, np.ndarray]:
         """Remove a video's rows in one transaction and bump the delete count; (its row id, its clips' ids)."""

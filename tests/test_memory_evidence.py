@@ -436,3 +436,21 @@ def test_readers_in_threads_see_whole_clips_of_evidence_while_the_writer_adds_an
                 t.join(timeout=60)
     assert not errors, errors[:3]
     assert seen and max(seen) > 0
+
+
+def test_text_still_on_screen_extends_its_row_and_readers_see_the_new_end(bank, tmp_path):
+    reader = MemoryBank(tmp_path / "bank", readonly=True)
+    q = unit(300)
+    assert reader.search_evidence(q, "Slide", k=5, time_range=(14, 30)) == []  # loads the reader's cache
+    slide = "Slide 4 | Results"
+    bank.add(*clip("lecture", 3, [Evidence("ocr", 12.5, 16.0, slide)], seed=300))
+    assert texts(reader.search_evidence(q, "Slide", k=5, time_range=(21, 30))) == []  # cached with its end 16.0
+    bank.add(*clip("lecture", 4, [Evidence("ocr", 16.0, 20.0, slide, continues=True)], seed=300))
+    bank.add(*clip("lecture", 5, [Evidence("ocr", 20.0, 24.0, slide, continues=True)], seed=300))
+    rows = [e for e in bank.evidence("lecture") if e.text == slide]
+    assert [(e.t0, e.t1, e.clip_index) for e in rows] == [(12.5, 24.0, 3)]  # one piece of evidence, whole range
+    assert texts(reader.search_evidence(q, "Slide", k=5, time_range=(21, 30))) == [slide]
+    # A continuation whose start is long after the stored row ended is a new appearance, not an extension.
+    bank.add(*clip("lecture", 9, [Evidence("ocr", 36.0, 40.0, slide, continues=True)], seed=300))
+    assert [(e.t0, e.t1) for e in bank.evidence("lecture") if e.text == slide] == [(12.5, 24.0), (36.0, 40.0)]
+    reader.close()
