@@ -38,11 +38,18 @@ class AudioTrack:
     codec: str | None = None
     duration: float | None = None
 
-    def chunks(self, seconds: float = 30.0) -> Iterator[AudioChunk]:
-        """Chunks of about `seconds` (shorter at the end and at gaps in the pts), in time order."""
+    def chunks(self, seconds: float = 30.0, start: float = 0.0) -> Iterator[AudioChunk]:
+        """Chunks of about `seconds` (shorter at the end and at gaps in the pts), in time order, from `start`
+        seconds on (a resumed ingest seeks there instead of decoding what it already has)."""
         if not self.has_audio:
             return
-        yield from _decode(Path(self.path), seconds)
+        for chunk in _decode(Path(self.path), seconds, start):
+            if chunk.t1 <= start:
+                continue  # the seek lands on a packet at or before `start`
+            if chunk.t0 < start:
+                cut = int(round((start - chunk.t0) * SAMPLE_RATE))
+                chunk = AudioChunk(chunk.t0 + cut / SAMPLE_RATE, chunk.samples[cut:])
+            yield chunk
 
 
 def open_audio(path: str | Path, limits=None) -> AudioTrack:
@@ -74,7 +81,7 @@ def open_audio(path: str | Path, limits=None) -> AudioTrack:
     return AudioTrack(str(path), True, codec, duration)
 
 
-def _decode(path: Path, seconds: float) -> Iterator[AudioChunk]:
+def _decode(path: Path, seconds: float, start: float = 0.0) -> Iterator[AudioChunk]:
     import av
 
     want = max(1, int(seconds * SAMPLE_RATE))
@@ -85,6 +92,8 @@ def _decode(path: Path, seconds: float) -> Iterator[AudioChunk]:
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             stream = container.streams.audio[0]
+            if start > 0 and stream.time_base:
+                container.seek(int(start / stream.time_base), stream=stream, backward=True)
             for frame in container.decode(stream):
                 start = frame.time
                 expected = None if t0 is None else t0 + held / SAMPLE_RATE

@@ -165,15 +165,16 @@ class SpeechLane:
         return self._model
 
     def transcribe_file(self, path: str | Path, progress: Callable[[float, float | None], None] | None = None,
-                        limits=None) -> Iterator[SpeechSegment]:
-        """Segments of the file's first audio stream in time order; nothing (and no model load) without audio.
+                        limits=None, start: float = 0.0) -> Iterator[SpeechSegment]:
+        """Segments of the file's first audio stream in time order, from `start` seconds on; nothing (and no model
+        load) without audio.
 
         `progress(seconds_done, duration)` is called after each window.
         """
         track = open_audio(path, limits)
         if not track.has_audio:
             return iter(())
-        return self._run(track.chunks(min(self.config.window, 10.0)), progress, track.duration)
+        return self._run(track.chunks(min(self.config.window, 10.0), start), progress, track.duration)
 
     def transcribe_chunks(self, chunks: Iterable[AudioChunk]) -> Iterator[SpeechSegment]:
         """Segments of a stream of chunks (any sizes), exactly as a file with that audio would give."""

@@ -1,0 +1,126 @@
+"""The evidence of one clip: its on-screen rows and caption, plus the speech segments and subtitle cues whose start
+falls in it, handed out clip by clip as ingest advances.
+
+Speech is transcribed lazily, only as far as the clip being encoded (one Whisper window of look-ahead), so memory
+stays bounded and a resumed ingest transcribes only from its resume point. Subtitles are read once per source.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+from longwatch.memory.records import Evidence
+from longwatch.pipeline.ocr_layout import is_table_text
+
+_PREROLL = 2.0  # seconds of audio heard before a resume point, so a sentence cut by it is not re-said in part
+
+
+class EvidenceFeed:
+    """Speech segments and subtitle cues of one source, taken in time order by `take(until)`.
+
+    Evidence starting before `start` (a resume point) was committed by an earlier run, and so was speech starting
+    before `speech_after` (the last committed segment's end). `lanes` says, per lane, what ran or why it did not
+    ("speech": "no audio stream"), for the ingest report.
+    """
+
+    def __init__(self, speech: Iterator | None = None, cues: list | None = None, start: float = 0.0,
+                 speech_after: float | None = None, lanes: dict[str, str] | None = None,
+                 timings: dict[str, float] | None = None):
+        self._speech = speech
+        self._heard: list = []  # segments transcribed but not yet handed out (one window of look-ahead at most)
+        self._cues = [c for c in cues or () if c.t0 >= start]
+        self._start = start
+        self._speech_after = start if speech_after is None else speech_after
+        self._lanes = lanes if lanes is not None else {}
+        self._timings = timings if timings is not None else {}
+        self.segments = 0  # speech segments handed out
+        self.cues = 0  # subtitle cues handed out
+
+    @property
+    def lanes(self) -> dict[str, str]:
+        """Per lane, what ran (with what it has produced so far) or why it did not."""
+        out = dict(self._lanes)
+        if out.get("speech", "").startswith("transcribed"):
+            out["speech"] += f": {self.segments} segments"
+        if out.get("subtitles", "").startswith("read"):
+            out["subtitles"] += f": {self.cues} cues"
+        return out
+
+    def take(self, until: float | None) -> list[Evidence]:
+        """Evidence starting before `until` seconds (everything left when None: the final clip), in time order."""
+        self._listen(until)
+        segments = [s for s in self._heard if until is None or s.t0 < until]
+        self._heard = [s for s in self._heard if until is not None and s.t0 >= until]
+        cues = [c for c in self._cues if until is None or c.t0 < until]
+        self._cues = self._cues[len(cues):]
+        self.segments += len(segments)
+        self.cues += len(cues)
+        out = [Evidence("speech", s.t0, s.t1, s.text, meta={"language": s.language}) for s in segments]
+        out += [Evidence("subtitle", c.t0, c.t1, c.text,
+                         meta={k: v for k, v in (("language", c.language), ("source", c.source)) if v})
+                for c in cues]
+        return sorted(out, key=lambda e: (e.t0, e.kind))
+
+    def _listen(self, until: float | None) -> None:
+        """Transcribe until a segment starts at or after `until` (all of it for None); timed as "speech"."""
+        if self._speech is None:
+            return
+        start = time.perf_counter()
+        try:
+            while until is None or not self._heard or self._heard[-1].t0 < until:
+                segment = next(self._speech, None)
+                if segment is None:
+                    self._speech = None
+                    break
+                if segment.t0 >= self._start and (segment.t0 + segment.t1) / 2 >= self._speech_after:
+                    self._heard.append(segment)
+        finally:
+            self._timings["speech"] = self._timings.get("speech", 0.0) + time.perf_counter() - start
+
+
+def open_feed(info, config, speech_lane, start: float = 0.0, speech_after: float | None = None,
+              subtitle_files: list | None = None, timings: dict[str, float] | None = None) -> EvidenceFeed:
+    """The speech and subtitle feed of a source described by `info` (a VideoInfo), from `start` seconds on.
+
+    Only a local file has audio and sidecars this lane can read; a live source's audio goes through LiveSpeech.
+    A file without an audio stream costs nothing: no decoding, no model load.
+    """
+    lanes: dict[str, str] = {}
+    path = Path(info.source) if not info.is_live and info.source and Path(info.source).is_file() else None
+    speech = None
+    if not config.speech:
+        lanes["speech"] = "off"
+    elif path is None:
+        lanes["speech"] = "not a file: no audio read"
+    elif not info.has_audio:
+        lanes["speech"] = "no audio stream"
+    else:
+        lanes["speech"] = f"transcribed with {config.speech_model}" + (f" from {start:.1f} s" if start else "")
+        speech = speech_lane.transcribe_file(path, start=max(0.0, start - _PREROLL) if start else 0.0)
+    cues: list = []
+    if not config.subtitles:
+        lanes["subtitles"] = "off"
+    else:
+        from longwatch.pipeline.subtitles import read_sidecar, subtitle_cues
+
+        if path is not None:
+            cues = subtitle_cues(path, subtitle_files)
+        else:
+            cues = sorted((cue for f in subtitle_files or () for cue in read_sidecar(f)), key=lambda c: (c.t0, c.t1))
+        lanes["subtitles"] = "read" if cues else "none found"
+    return EvidenceFeed(speech, cues, start, speech_after, lanes, timings)
+
+
+def screen_evidence(spans, clip_t0: float, clip_t1: float) -> list[Evidence]:
+    """One Evidence per on-screen row first seen in this clip (a row still visible from an earlier clip was
+    committed there); its context is the row's title/header, and table rows say so in meta."""
+    out = []
+    for span in spans:
+        if span.continued:
+            continue
+        t0 = max(span.t0, clip_t0)
+        meta = {"table": True} if is_table_text(span.text) else {}
+        out.append(Evidence("ocr", t0, min(max(span.t1, t0), clip_t1), span.text, getattr(span, "context", ""), meta))
+    return out
