@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from longwatch.errors import CorruptVideo, VideoError
 from longwatch.memory.records import Evidence
 from longwatch.pipeline.ocr_layout import is_table_text
 
@@ -70,7 +71,11 @@ class EvidenceFeed:
         start = time.perf_counter()
         try:
             while until is None or not self._heard or self._heard[-1].t0 < until:
-                segment = next(self._speech, None)
+                try:
+                    segment = next(self._speech, None)
+                except CorruptVideo as e:  # damaged audio ends the speech lane, never the video's ingest
+                    self._lanes["speech"] += f" (stopped: {e})"
+                    segment = None
                 if segment is None:
                     self._speech = None
                     break
@@ -98,7 +103,10 @@ def open_feed(info, config, speech_lane, start: float = 0.0, speech_after: float
         lanes["speech"] = "no audio stream"
     else:
         lanes["speech"] = f"transcribed with {config.speech_model}" + (f" from {start:.1f} s" if start else "")
-        speech = speech_lane.transcribe_file(path, start=max(0.0, start - _PREROLL) if start else 0.0)
+        try:
+            speech = speech_lane.transcribe_file(path, start=max(0.0, start - _PREROLL) if start else 0.0)
+        except VideoError as e:  # audio past the limits or unreadable: the pictures are still ingested
+            lanes["speech"] = f"audio not read ({e})"
     cues: list = []
     if not config.subtitles:
         lanes["subtitles"] = "off"
@@ -106,10 +114,13 @@ def open_feed(info, config, speech_lane, start: float = 0.0, speech_after: float
         from longwatch.pipeline.subtitles import read_sidecar, subtitle_cues
 
         if path is not None:
-            cues = subtitle_cues(path, subtitle_files)
+            def damaged(error) -> None:  # a damaged subtitle stream loses its cues, not the video
+                lanes["subtitles"] = f"embedded stream unreadable ({error})"
+
+            cues = subtitle_cues(path, subtitle_files, on_damage=damaged)
         else:
             cues = sorted((cue for f in subtitle_files or () for cue in read_sidecar(f)), key=lambda c: (c.t0, c.t1))
-        lanes["subtitles"] = "read" if cues else "none found"
+        lanes.setdefault("subtitles", "read" if cues else "none found")
     return EvidenceFeed(speech, cues, start, speech_after, lanes, timings)
 
 
