@@ -192,3 +192,22 @@ def test_on_screen_table_rows_are_evidence_with_their_header_and_title(models, t
     assert (q3.t0, q3.clip_index, q3.context, q3.meta) == (0.0, 0, "Travel spending. Quarter | Cost", {"table": True})
     assert rows["Travel spending"].meta == {} and rows["Travel spending"].context == ""
     assert lanes[-1]["speech"] == "not a file: no audio read"
+
+
+@pytest.mark.slow  # ~20 s: a worker process loads the offline models and Whisper
+def test_batch_finds_the_sidecar_and_transcribes_like_ingest(samples, tmp_path):
+    """Batch workers (other processes) write the same evidence: speech, and the .srt found beside the video."""
+    from longwatch.app.batch import BatchSettings, discover_videos, run_batch
+    from longwatch.memory import MemoryBank
+
+    sample = samples["sidecar"]
+    settings = BatchSettings(bank=str(tmp_path / "bank"), preset="offline", executor="local",
+                             pipeline={"clip_seconds": 4.0, "fps": 1.0, "max_side": 160, "ocr": False})
+    (job,) = discover_videos([sample.path])
+    summary = run_batch(settings, [job], [], tmp_path / "out")
+    assert (summary.videos_ingested, summary.videos_failed) == (1, 0)
+    with MemoryBank(tmp_path / "bank", readonly=True) as bank:
+        evidence = bank.evidence(job.video_id)
+    _assert_subtitles(evidence, "en")
+    for spoken in sample.spoken:
+        assert len(_said(evidence, spoken)) == 1, (spoken.text, [e.text for e in evidence])
