@@ -8,7 +8,9 @@ stays bounded and a resumed ingest transcribes only from its resume point. Subti
 from __future__ import annotations
 
 import time
+from collections import deque
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 from longwatch.errors import CorruptVideo, VideoError
@@ -16,6 +18,9 @@ from longwatch.memory.records import Evidence
 from longwatch.pipeline.ocr_layout import is_table_text
 
 _PREROLL = 2.0  # seconds of audio heard before a resume point, so a sentence cut by it is not re-said in part
+# Live audio: Whisper windows of at most 10 s that also end at the first pause after 3 s, so a sentence is
+# transcribed about when it ends (shorter windows garble tiny.en), and is committed with the next clip.
+LIVE_WINDOW, LIVE_PAUSE_AFTER = 10.0, 3.0
 
 
 class EvidenceFeed:
@@ -28,8 +33,10 @@ class EvidenceFeed:
 
     def __init__(self, speech: Iterator | None = None, cues: list | None = None, start: float = 0.0,
                  speech_after: float | None = None, lanes: dict[str, str] | None = None,
-                 timings: dict[str, float] | None = None):
+                 timings: dict[str, float] | None = None, live=None, arrived: deque | None = None):
         self._speech = speech
+        self._live = live  # speech.LiveSpeech transcribing a live stream's audio on its own thread
+        self._arrived = arrived if arrived is not None else deque()  # its segments, appended by that thread
         self._heard: list = []  # segments transcribed but not yet handed out (one window of look-ahead at most)
         self._cues = [c for c in cues or () if c.t0 >= start]
         self._start = start
@@ -45,6 +52,8 @@ class EvidenceFeed:
         out = dict(self._lanes)
         if out.get("speech", "").startswith("transcribed"):
             out["speech"] += f": {self.segments} segments"
+            if self._live is not None and self._live.dropped:
+                out["speech"] += f", {self._live.dropped} audio chunks dropped (transcription fell behind)"
         if out.get("subtitles", "").startswith("read"):
             out["subtitles"] += f": {self.cues} cues"
         return out
@@ -64,8 +73,21 @@ class EvidenceFeed:
                 for c in cues]
         return sorted(out, key=lambda e: (e.t0, e.kind))
 
+    def __enter__(self) -> EvidenceFeed:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._live is not None:
+            self._live.stop()
+
     def _listen(self, until: float | None) -> None:
-        """Transcribe until a segment starts at or after `until` (all of it for None); timed as "speech"."""
+        """Transcribe until a segment starts at or after `until` (all of it for None); timed as "speech".
+
+        A live stream is never waited for: what its thread has transcribed so far is taken."""
+        while self._arrived:
+            segment = self._arrived.popleft()
+            if segment.t0 >= self._start and (segment.t0 + segment.t1) / 2 >= self._speech_after:
+                self._heard.append(segment)
         if self._speech is None:
             return
         start = time.perf_counter()
@@ -85,20 +107,28 @@ class EvidenceFeed:
             self._timings["speech"] = self._timings.get("speech", 0.0) + time.perf_counter() - start
 
 
-def open_feed(info, config, speech_lane, start: float = 0.0, speech_after: float | None = None,
+def open_feed(source, config, speech_lane, start: float = 0.0, speech_after: float | None = None,
               subtitle_files: list | None = None, timings: dict[str, float] | None = None) -> EvidenceFeed:
-    """The speech and subtitle feed of a source described by `info` (a VideoInfo), from `start` seconds on.
+    """The speech and subtitle feed of an opened, not yet read `source` (a VideoSource), from `start` seconds on.
 
-    Only a local file has audio and sidecars this lane can read; a live source's audio goes through LiveSpeech.
-    A file without an audio stream costs nothing: no decoding, no model load.
+    A local file's audio is transcribed as clips advance; a live source that can `listen` hands its audio to
+    LiveSpeech as it arrives. A source without an audio stream costs nothing: no decoding, no model load.
     """
+    from longwatch.pipeline.speech import LiveSpeech, SpeechLane
+
+    info = source.info
     lanes: dict[str, str] = {}
     path = Path(info.source) if not info.is_live and info.source and Path(info.source).is_file() else None
-    speech = None
+    speech = live = None
+    arrived: deque = deque()
     if not config.speech:
         lanes["speech"] = "off"
+    elif info.is_live and info.has_audio and hasattr(source, "listen"):
+        live = LiveSpeech(SpeechLane(replace(speech_lane.config, window=LIVE_WINDOW, pause_after=LIVE_PAUSE_AFTER)), on_segment=arrived.append)
+        source.listen(live.feed)
+        lanes["speech"] = f"transcribed live with {config.speech_model}"
     elif path is None:
-        lanes["speech"] = "not a file: no audio read"
+        lanes["speech"] = "not a file: no audio read" if not info.is_live or info.has_audio else "no audio stream"
     elif not info.has_audio:
         lanes["speech"] = "no audio stream"
     else:
@@ -121,7 +151,7 @@ def open_feed(info, config, speech_lane, start: float = 0.0, speech_after: float
         else:
             cues = sorted((cue for f in subtitle_files or () for cue in read_sidecar(f)), key=lambda c: (c.t0, c.t1))
         lanes.setdefault("subtitles", "read" if cues else "none found")
-    return EvidenceFeed(speech, cues, start, speech_after, lanes, timings)
+    return EvidenceFeed(speech, cues, start, speech_after, lanes, timings, live, arrived)
 
 
 def screen_evidence(spans, clip_t0: float, clip_t1: float) -> list[Evidence]:

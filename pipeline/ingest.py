@@ -173,11 +173,10 @@ class ClipEncoder:
             if self.encoder is not None and resume.memory is not None:
                 carry.state = self.encoder.resume_state(resume.memory, resume.clips)
         cfg = self.config
-        with opened(source) as src:
-            info = src.info
-            start = resume.t1 if resume is not None and start_clip > 0 else start_clip * cfg.clip_seconds
-            carry.feed = open_feed(info, cfg, self.speech_lane, start, resume.speech_until if resume else None,
-                                   subtitles, timings)
+        start = resume.t1 if resume is not None and start_clip > 0 else start_clip * cfg.clip_seconds
+        with opened(source) as src, open_feed(src, cfg, self.speech_lane, start,
+                                              resume.speech_until if resume else None, subtitles, timings) as feed:
+            info, carry.feed = src.info, feed
             clips = iter(src.clips(cfg.clip_seconds, cfg.fps, cfg.max_side, start=start_clip * cfg.clip_seconds))
             pending: ClipMemory | None = None
             while True:

@@ -211,3 +211,54 @@ def test_batch_finds_the_sidecar_and_transcribes_like_ingest(samples, tmp_path):
     _assert_subtitles(evidence, "en")
     for spoken in sample.spoken:
         assert len(_said(evidence, spoken)) == 1, (spoken.text, [e.text for e in evidence])
+
+
+@pytest.fixture
+def speech_stream(samples, tmp_path, free_port):
+    """The narrated sample sent in real time as MPEG-TS over HTTP on loopback (`ffmpeg -re … -listen 1`)."""
+    import subprocess
+    import time
+
+    import psutil
+
+    url = f"http://127.0.0.1:{free_port()}/live.ts"
+    # Sent twice over: a live clip is committed when the next one starts, so the last sentence needs more stream.
+    proc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "1",
+                             "-i", samples["speech"].path,
+                             "-c", "copy", "-f", "mpegts", "-listen", "1", url], stdin=subprocess.DEVNULL)
+    deadline = time.monotonic() + 15
+    while not any(c.status == psutil.CONN_LISTEN for c in psutil.Process(proc.pid).net_connections("tcp")):
+        assert proc.poll() is None and time.monotonic() < deadline, "the ffmpeg sender did not start listening"
+        time.sleep(0.05)
+    yield url
+    proc.kill()
+    proc.wait(timeout=10)
+
+
+@pytest.mark.slow  # ~25 s: the stream is sent in real time
+def test_a_live_stream_has_what_was_said_in_the_bank_within_seconds_while_it_runs(samples, models, tmp_path,
+                                                                                   speech_stream):
+    """Each sentence is evidence of the live video less than 10 s after it was said, while the stream runs."""
+    import time
+
+    sample = samples["speech"]
+    found: dict[str, float] = {}
+    with _watch(tmp_path, models) as lw:
+        began = time.monotonic()
+        session = lw.watch(speech_stream, "live")
+        try:
+            while len(found) < len(sample.spoken) and time.monotonic() - began < 2 * sample.duration:
+                evidence = lw.bank.evidence("live") if "live" in {v.video_id for v in lw.bank.videos()} else []
+                for spoken in sample.spoken:
+                    if spoken.text not in found and _said(evidence, spoken):
+                        found[spoken.text] = time.monotonic() - began
+                time.sleep(0.2)
+        finally:
+            session.stop(timeout=30)
+        evidence = lw.bank.evidence("live")
+    assert set(found) == {s.text for s in sample.spoken}, [e.text for e in evidence]
+    print({s.text: f"said by {s.t1:.1f} s, in the bank at {found[s.text]:.1f} s" for s in sample.spoken})
+    for spoken in sample.spoken:
+        # The sender starts with the session, so wall time since watch() is about stream time.
+        assert found[spoken.text] <= spoken.t1 + 10.0, (spoken.text, found)
+        assert abs(_said(evidence, spoken)[0].t0 - spoken.t0) <= TOLERANCE
