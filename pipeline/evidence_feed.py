@@ -51,11 +51,11 @@ class EvidenceFeed:
         """Per lane, what ran (with what it has produced so far) or why it did not."""
         out = dict(self._lanes)
         if out.get("speech", "").startswith("transcribed"):
-            out["speech"] += f": {self.segments} segments"
+            out["speech"] += f": {self.segments} segment{'' if self.segments == 1 else 's'}"
             if self._live is not None and self._live.dropped:
                 out["speech"] += f", {self._live.dropped} audio chunks dropped (transcription fell behind)"
         if out.get("subtitles", "").startswith("read"):
-            out["subtitles"] += f": {self.cues} cues"
+            out["subtitles"] += f": {self.cues} cue{'' if self.cues == 1 else 's'}"
         return out
 
     def take(self, until: float | None) -> list[Evidence]:

@@ -76,7 +76,8 @@ def resume_point(bank, video_id: str) -> ResumePoint | None:
     records = bank.clips(video_id)
     record = records[-1]
     memory = bank.tokens([record.record_id], "memory")[0] if "memory" in record.tokens else None
-    speech = bank.evidence(video_id, kinds=["speech"], time_range=(max(0.0, record.t0 - 60.0), record.t1))
+    # Speech the resumed run may hear again (its audio starts a little before the resume point) ends near it.
+    speech = bank.evidence(video_id, kinds=["speech"], time_range=(max(0.0, record.t1 - 60.0), record.t1))
     return ResumePoint(last, memory, record.caption or None, len(records), float(record.t1),
                        max((e.t1 for e in speech), default=None))
 
@@ -305,7 +306,6 @@ class ClipEncoder:
         if not self.config.ocr:
             return None
         from longwatch.pipeline.ocr import OcrEngine, OcrLane
-
         from longwatch.pipeline.ocr_layout import screen_rows
 
         if self.ocr_engine is None:

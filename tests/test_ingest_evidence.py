@@ -93,6 +93,13 @@ def test_spoken_and_sidecar_facts_become_evidence_at_their_times_and_are_found(s
     assert lanes[-1] == {"speech": "transcribed with tiny.en: 3 segments", "subtitles": "read: 2 cues"}
 
 
+def test_speech_and_subtitle_settings_are_validated():
+    assert PipelineConfig(speech=False, subtitles=False, speech_model="small").speech_model == "small"
+    for bad in ({"speech_model": ""}, {"speech": "yes"}, {"subtitles": 1}):
+        with pytest.raises(ValueError, match="PipelineConfig"):
+            PipelineConfig(**bad)
+
+
 def test_embedded_ass_subtitles_of_an_mkv_are_evidence(samples, models, tmp_path):
     config = PipelineConfig(clip_seconds=4.0, fps=1.0, max_side=160, ocr=False, speech=False)
     with _watch(tmp_path, models, config) as lw:
@@ -151,7 +158,7 @@ def test_cli_ingest_reads_explicit_subtitles_without_speech_and_delete_removes_e
     assert main(["--json", "ingest", samples["speech"].path, "--id", "talk", "--subtitles", str(srt), "--no-speech",
                  "--no-progress", *args]) == 0
     video = json.loads(capsys.readouterr().out)["videos"][0]
-    assert video["lanes"] == {"speech": "off", "subtitles": "read: 1 cues"}
+    assert video["lanes"] == {"speech": "off", "subtitles": "read: 1 cue"}
     with LongWatch.open(config=_config(args), load_models=False) as lw:
         evidence = lw.bank.evidence("talk")
         assert [(e.kind, e.text, e.t0, e.t1) for e in evidence] == [
