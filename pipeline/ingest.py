@@ -78,8 +78,8 @@ def resume_point(bank, video_id: str) -> ResumePoint | None:
     memory = bank.tokens([record.record_id], "memory")[0] if "memory" in record.tokens else None
     # Speech the resumed run may hear again (its audio starts a little before the resume point) ends near it.
     speech = bank.evidence(video_id, kinds=["speech"], time_range=(max(0.0, record.t1 - 60.0), record.t1))
-    return ResumePoint(last, memory, record.caption or None, len(records), float(record.t1),
-                       max((e.t1 for e in speech), default=None))
+    return ResumePoint(last, memory, record.caption or None, len(records), t1=float(record.t1),
+                       speech_until=max((e.t1 for e in speech), default=None))
 
 
 class BankWriter:
@@ -289,7 +289,7 @@ class ClipEncoder:
         The evidence is the clip's caption and screen rows plus the speech and subtitles starting in it."""
         from longwatch.memory.records import Evidence
 
-        if out.caption:
+        if out.caption and out.caption != carry.caption:  # a caption repeated by the next clips is one piece
             out.evidence.append(Evidence("caption", float(clip.t0), float(clip.t1), out.caption))
         out.evidence.sort(key=lambda e: (e.t0, e.kind))
         key_text = " ".join(p for p in (out.caption, out.ocr_text) if p) or "(no text)"

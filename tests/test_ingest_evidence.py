@@ -269,3 +269,24 @@ def test_a_live_stream_has_what_was_said_in_the_bank_within_seconds_while_it_run
         # The sender starts with the session, so wall time since watch() is about stream time.
         assert found[spoken.text] <= spoken.t1 + 10.0, (spoken.text, found)
         assert abs(_said(evidence, spoken)[0].t0 - spoken.t0) <= TOLERANCE
+
+
+def test_captions_are_evidence_of_their_clip_once_per_change(tmp_path, one_thread):
+    """A captioner's caption is evidence spanning its clip (tiny random-weight VLMs: the text is noise, the
+    bookkeeping is real); a caption the next clip repeats is not stored again."""
+    from longwatch.memory import MemoryBank
+    from longwatch.pipeline.core import Pipeline
+    from longwatch.pipeline.models.registry import load_preset
+    from longwatch.pipeline.sources import open_source
+    from longwatch.samples.videos import scene
+
+    config = PipelineConfig(clip_seconds=2.0, fps=1.0, max_side=64, ocr=False, min_new_tokens=2, caption_tokens=6)
+    frames = [(float(t), scene(float(t), (64, 48))) for t in range(6)]
+    with MemoryBank(tmp_path / "bank") as bank, open_source(frames) as src:
+        Pipeline(bank, load_preset("tiny"), config).ingest(src, "clips")
+        clips = bank.clips("clips")
+        captions = bank.evidence("clips", kinds=["caption"])
+    assert clips and all(c.caption for c in clips)
+    expected = [(c.clip_index, c.t0, c.t1, c.caption) for i, c in enumerate(clips)
+                if i == 0 or c.caption != clips[i - 1].caption]
+    assert [(e.clip_index, e.t0, e.t1, e.text) for e in captions] == expected
