@@ -115,10 +115,13 @@ class LongWatch:
 
     # -- ingest / ask ----------------------------------------------------------------------------------------
     def ingest(self, path: str | Path, video_id: str | None = None,
-               progress: Callable[[object], None] | None = None) -> VideoRef:
-        """Decode `path` once and commit a memory per clip; re-ingesting a finished video is a no-op,
-        an interrupted one resumes from its last committed clip. `progress` gets pipeline.core.IngestProgress
-        (clips_done, t, duration, elapsed, eta) after every committed clip."""
+               progress: Callable[[object], None] | None = None, *,
+               subtitles: list[str | Path] | None = None) -> VideoRef:
+        """Decode `path` once and commit a memory per clip, with its evidence (on-screen rows, speech, subtitles);
+        re-ingesting a finished video is a no-op, an interrupted one resumes from its last committed clip.
+        `progress` gets pipeline.core.IngestProgress (clips_done, t, duration, elapsed, eta, and `lanes`: what the
+        speech and subtitle lanes did, e.g. "no audio stream") after every committed clip. `subtitles`: subtitle
+        files (SRT, VTT, ASS) to read instead of the sidecars found beside `path`."""
         from longwatch.pipeline.probe import check_path
         from longwatch.pipeline.sources import open_source
 
@@ -126,7 +129,8 @@ class LongWatch:
         path = check_path(path)[0]
         video_id = video_id_for(path) if video_id is None else check_video_id(video_id)
         with open_source(path) as source, self._lock:
-            self._pipeline().ingest(_Interleaved(source, self._lock), video_id, progress=progress)
+            self._pipeline().ingest(_Interleaved(source, self._lock), video_id, progress=progress,
+                                    subtitles=subtitles)
         return self.video(video_id)
 
     def ingest_stream(self, source, video_id: str, *, progress: Callable[[object], None] | None = None,

@@ -16,11 +16,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     parser.add_argument("paths", nargs="+", help="video files")
     parser.add_argument("--id", dest="video_id", help="video id to store under (one file only; default: name+hash)")
+    parser.add_argument("--subtitles", action="append", metavar="FILE",
+                        help="subtitle file (SRT, VTT, ASS) for the video, instead of the sidecars found beside it; "
+                             "repeat for several; one video only")
+    parser.add_argument("--no-speech", action="store_true", help="do not transcribe the audio")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
     add_bank_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
+    from dataclasses import replace
+
     from tqdm import tqdm
 
     from longwatch.app.api import LongWatch
@@ -28,9 +34,12 @@ def run(args: argparse.Namespace) -> int:
     from longwatch.app.config import config_from_args
     from longwatch.memory.records import check_video_id
     from longwatch.pipeline.probe import probe
+    from longwatch.pipeline.subtitles import read_sidecar
 
     if args.video_id is not None and len(args.paths) > 1:
         raise SystemExit("longwatch ingest: --id names one video; pass a single path with it")
+    if args.subtitles and len(args.paths) > 1:
+        raise SystemExit("longwatch ingest: --subtitles belong to one video; pass a single path with them")
     # Every argument is checked before the models load, so a typo, a folder, a FIFO or an audio file named .mp4
     # fails in a moment (probe checks the path before reading: a FIFO is never opened, and FFmpeg only ever
     # sees a file in its own process, under a timeout).
@@ -38,13 +47,20 @@ def run(args: argparse.Namespace) -> int:
         check_video_id(args.video_id)
     for path in args.paths:
         probe(path)
-    refs = []
-    with LongWatch.open(config=config_from_args(args)) as lw:
+    for subtitle_file in args.subtitles or ():
+        read_sidecar(subtitle_file)  # a missing or unreadable file fails here, before the models load
+    config = config_from_args(args)
+    if args.no_speech:
+        config.pipeline = replace(config.pipeline, speech=False)
+    refs, lanes = [], []
+    with LongWatch.open(config=config) as lw:
         for path in args.paths:
             bar = None
+            lanes.append({})
 
             def progress(p, path=path) -> None:
                 nonlocal bar
+                lanes[-1] = p.lanes
                 if args.no_progress:
                     return
                 if bar is None:  # the duration is known once the source is open
@@ -53,12 +69,13 @@ def run(args: argparse.Namespace) -> int:
                 bar.n = round(p.t, 1)
                 bar.set_postfix(clips=p.clips_done, refresh=True)
 
-            ref = lw.ingest(path, args.video_id, progress=progress)
+            ref = lw.ingest(path, args.video_id, progress=progress, subtitles=args.subtitles)
             if bar is not None:
                 bar.close()
             refs.append(ref)
     lines = [f"{r.video_id}: {r.clips} clips, {'%.1f s' % r.duration if r.duration is not None else 'live'}, "
-             f"{r.state}" + (f" ({r.gaps_text()})" if r.gaps else "") for r in refs]
-    emit(args, {"videos": [r.to_dict() for r in refs]}, "\n".join(lines))
+             f"{r.state}" + (f" ({r.gaps_text()})" if r.gaps else "")
+             + "".join(f"\n  {lane}: {what}" for lane, what in done.items()) for r, done in zip(refs, lanes)]
+    emit(args, {"videos": [r.to_dict() | {"lanes": done} for r, done in zip(refs, lanes)]}, "\n".join(lines))
     return 0
 

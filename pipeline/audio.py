@@ -38,11 +38,18 @@ class AudioTrack:
     codec: str | None = None
     duration: float | None = None
 
-    def chunks(self, seconds: float = 30.0) -> Iterator[AudioChunk]:
-        """Chunks of about `seconds` (shorter at the end and at gaps in the pts), in time order."""
+    def chunks(self, seconds: float = 30.0, start: float = 0.0) -> Iterator[AudioChunk]:
+        """Chunks of about `seconds` (shorter at the end and at gaps in the pts), in time order, from `start`
+        seconds on (a resumed ingest seeks there instead of decoding what it already has)."""
         if not self.has_audio:
             return
-        yield from _decode(Path(self.path), seconds)
+        for chunk in _decode(Path(self.path), seconds, start):
+            if chunk.t1 <= start:
+                continue  # the seek lands on a packet at or before `start`
+            if chunk.t0 < start:
+                cut = int(round((start - chunk.t0) * SAMPLE_RATE))
+                chunk = AudioChunk(chunk.t0 + cut / SAMPLE_RATE, chunk.samples[cut:])
+            yield chunk
 
 
 def open_audio(path: str | Path, limits=None) -> AudioTrack:
@@ -74,39 +81,54 @@ def open_audio(path: str | Path, limits=None) -> AudioTrack:
     return AudioTrack(str(path), True, codec, duration)
 
 
-def _decode(path: Path, seconds: float) -> Iterator[AudioChunk]:
+def whisper_resampler():
+    """A PyAV resampler to what Whisper hears: float32 mono at SAMPLE_RATE (one per stream: it keeps state)."""
+    import av
+
+    return av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+
+
+def resampled(resampler, frame) -> np.ndarray:
+    """The samples of one decoded audio frame (None: the resampler's buffered tail) as float32 mono."""
+    outs = [out.to_ndarray().reshape(-1) for out in resampler.resample(frame)]
+    return np.concatenate(outs) if outs else np.zeros(0, np.float32)
+
+
+def _decode(path: Path, seconds: float, start: float = 0.0) -> Iterator[AudioChunk]:
     import av
 
     want = max(1, int(seconds * SAMPLE_RATE))
-    resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
+    resampler = whisper_resampler()
     parts: list[np.ndarray] = []
     held = 0
     t0: float | None = None  # time of the first held sample
     try:
         with av.open(str(path), metadata_errors="ignore") as container:
             stream = container.streams.audio[0]
+            if start > 0 and stream.time_base:
+                container.seek(int(start / stream.time_base), stream=stream, backward=True)
             for frame in container.decode(stream):
-                start = frame.time
+                frame_t = frame.time
                 expected = None if t0 is None else t0 + held / SAMPLE_RATE
-                if start is not None and expected is not None and abs(start - expected) > _GAP and held:
+                if frame_t is not None and expected is not None and abs(frame_t - expected) > _GAP and held:
                     # A hole or jump in the recording: keep each side on its own true clock.
                     yield AudioChunk(t0, np.concatenate(parts))
                     parts, held, t0 = [], 0, None
-                for out in resampler.resample(frame):
-                    if t0 is None:
-                        t0 = start if start is not None else 0.0
-                    samples = out.to_ndarray().reshape(-1)
-                    parts.append(samples)
-                    held += len(samples)
-                    while held >= want:
-                        joined = np.concatenate(parts)
-                        yield AudioChunk(t0, joined[:want].copy())
-                        t0 += want / SAMPLE_RATE
-                        rest = joined[want:]
-                        parts, held = ([rest] if len(rest) else []), len(rest)
-            for out in resampler.resample(None):  # the resampler's buffered tail
-                parts.append(out.to_ndarray().reshape(-1))
-                held += parts[-1].size
+                samples = resampled(resampler, frame)
+                if not len(samples):
+                    continue
+                if t0 is None:
+                    t0 = frame_t if frame_t is not None else 0.0
+                parts.append(samples)
+                held += len(samples)
+                while held >= want:
+                    joined = np.concatenate(parts)
+                    yield AudioChunk(t0, joined[:want].copy())
+                    t0 += want / SAMPLE_RATE
+                    rest = joined[want:]
+                    parts, held = ([rest] if len(rest) else []), len(rest)
+            parts.append(resampled(resampler, None))  # the resampler's buffered tail
+            held += parts[-1].size
     except av.FFmpegError as e:
         raise CorruptVideo(path, f"undecodable audio ({e})", "the audio stream is damaged",
                            "re-export the file; `longwatch probe` shows what the container holds") from None

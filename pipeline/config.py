@@ -28,6 +28,9 @@ class PipelineConfig:
     answer_tokens: int = 128
     min_new_tokens: int = 0       # random-weight models may stop at once; tests ask for a few tokens
     ocr: bool = True
+    speech: bool = True           # transcribe the audio (Whisper through faster-whisper) into speech evidence
+    speech_model: str = "tiny.en"  # the bundled tiny.en, a faster-whisper id ("small") or a local CTranslate2 folder
+    subtitles: bool = True        # embedded subtitle streams, sidecar files beside the video, files passed in
     store_dtype: str = "float16"
 
     def __post_init__(self) -> None:
@@ -44,6 +47,10 @@ class PipelineConfig:
             (self.top_n >= 1 and self.neighbours >= 0 and self.anchors >= 0 and self.anchors_whole >= 0,
              "need top_n >= 1 and neighbours, anchors >= 0"),
             (self.max_candidates >= 1 and self.max_citations >= 1, "need max_candidates, max_citations >= 1"),
+            (isinstance(self.speech_model, str) and self.speech_model.strip() != "",
+             f"speech_model must name a Whisper model (e.g. 'tiny.en'), got {self.speech_model!r}"),
+            (all(isinstance(v, bool) for v in (self.ocr, self.speech, self.subtitles)),
+             "ocr, speech and subtitles must be true or false"),
             (self.store_dtype in ("float16", "bfloat16", "float32"), f"store_dtype {self.store_dtype!r} unknown"),
         ]
         for ok, message in checks:

@@ -56,21 +56,23 @@ class Pipeline:
         """Where an interrupted ingest of `video_id` continues: after its last committed clip, with its state."""
         return _ingest.resume_point(bank, video_id)
 
-    def ingest(self, source, video_id: str, progress: Callable[[IngestProgress], None] | None = None
-               ) -> IngestReport:
-        """Encode `source` (a VideoSource, or a spec for `open_source`) into the bank as `video_id`; resumes."""
-        return _ingest.ingest(self.bank, self.clip_encoder, source, video_id, progress)
+    def ingest(self, source, video_id: str, progress: Callable[[IngestProgress], None] | None = None,
+               subtitles: list | None = None) -> IngestReport:
+        """Encode `source` (a VideoSource, or a spec for `open_source`) into the bank as `video_id`; resumes.
+        `subtitles`: subtitle files to read instead of the sidecars beside the file."""
+        return _ingest.ingest(self.bank, self.clip_encoder, source, video_id, progress, subtitles)
 
     def encode(self, source, video_id: str, start_clip: int = 0, resume: ResumePoint | None = None,
-               timings: dict[str, float] | None = None) -> Iterator[ClipMemory]:
+               timings: dict[str, float] | None = None, subtitles: list | None = None,
+               lanes: dict[str, str] | None = None) -> Iterator[ClipMemory]:
         """Clip memories of `source` from clip `start_clip` on, ready for `BankWriter.commit`; touches no bank
-        except to find `resume` when it is not given."""
+        except to find `resume` when it is not given. `subtitles` and `lanes` as in `ingest`."""
         if start_clip > 0 and resume is None:
             if self.bank is None:
                 raise ValueError(f"encode({video_id!r}, start_clip={start_clip}) needs resume=Pipeline.resume_point("
                                  "bank, video_id) to continue the propagated memory; pass it from the bank's owner")
             resume = self.resume_point(self.bank, video_id)
-        yield from self.clip_encoder.memories(source, video_id, start_clip, resume, timings)
+        yield from self.clip_encoder.memories(source, video_id, start_clip, resume, timings, subtitles, lanes)
 
     def ask(self, question: str, videos: list[str] | None = None) -> Answer:
         """Answer from the bank only (no decoding): retrieve, re-score, allocate, pool, generate, cite."""

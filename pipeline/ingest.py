@@ -28,6 +28,7 @@ class IngestProgress:
     duration: float | None
     elapsed: float
     eta: float | None
+    lanes: dict[str, str] = field(default_factory=dict)  # evidence lane -> what ran or why not ("no audio stream")
 
 
 @dataclass
@@ -39,6 +40,7 @@ class IngestReport:
     seconds: float
     complete: bool
     timings: dict[str, float] = field(default_factory=dict)
+    lanes: dict[str, str] = field(default_factory=dict)  # as in IngestProgress
 
 
 @dataclass
@@ -55,12 +57,15 @@ class ClipMemory:
 
 @dataclass
 class ResumePoint:
-    """An interrupted ingest's last committed clip, its stored memory [M, D] and caption."""
+    """An interrupted ingest's last committed clip, its stored memory [M, D] and caption; `t1` is where that clip
+    ended and `speech_until` where its last committed speech segment did (evidence before them is in the bank)."""
 
     last_clip: int
     memory: object | None  # torch.Tensor
     caption: str | None
     clips: int
+    t1: float = 0.0
+    speech_until: float | None = None
 
 
 def resume_point(bank, video_id: str) -> ResumePoint | None:
@@ -71,7 +76,10 @@ def resume_point(bank, video_id: str) -> ResumePoint | None:
     records = bank.clips(video_id)
     record = records[-1]
     memory = bank.tokens([record.record_id], "memory")[0] if "memory" in record.tokens else None
-    return ResumePoint(last, memory, record.caption or None, len(records))
+    # Speech the resumed run may hear again (its audio starts a little before the resume point) ends near it.
+    speech = bank.evidence(video_id, kinds=["speech"], time_range=(max(0.0, record.t1 - 60.0), record.t1))
+    return ResumePoint(last, memory, record.caption or None, len(records), t1=float(record.t1),
+                       speech_until=max((e.t1 for e in speech), default=None))
 
 
 class BankWriter:
@@ -100,6 +108,7 @@ class _Carry:
     state: object  # encoder.EncoderState; None for text-only answerers
     caption: str | None
     lane: object  # ocr.OcrLane; None when the config turns OCR off
+    feed: object = None  # evidence_feed.EvidenceFeed: the source's speech and subtitles, taken clip by clip
 
 
 @dataclass
@@ -111,7 +120,9 @@ class _Clip:
     vision: object = None  # the answerer's tokens [t, h, w, D] (float32), when it sees
     caption: str = ""
     ocr_text: str = ""
+    evidence: list = field(default_factory=list)  # memory.records.Evidence of this clip, in time order
     key: np.ndarray | None = None
+    evidence_vectors: np.ndarray | None = None  # [len(evidence), D]
 
 
 class ClipEncoder:
@@ -122,6 +133,11 @@ class ClipEncoder:
         self.models = models
         self.config = config
         self.ocr_engine = ocr_engine
+        self.speech_lane = None
+        if config.speech:  # the model loads when the first file with audio is transcribed
+            from longwatch.pipeline.speech import SpeechConfig, SpeechLane
+
+            self.speech_lane = SpeechLane(SpeechConfig(model=config.speech_model))
         visual = not models.answerer.is_text_only
         self.encoder = None
         if visual:
@@ -140,12 +156,17 @@ class ClipEncoder:
         self.stages.append(("embed", self._text_key))
 
     def memories(self, source, video_id: str, start_clip: int = 0, resume: ResumePoint | None = None,
-                 timings: dict[str, float] | None = None) -> Iterator[ClipMemory]:
+                 timings: dict[str, float] | None = None, subtitles: list | None = None,
+                 lanes: dict[str, str] | None = None) -> Iterator[ClipMemory]:
         """Clip memories of `source` from clip `start_clip` on, ready for `BankWriter.commit`; touches no bank.
 
         The last memory of a finite source has `final=True` (one clip of look-ahead; live sources get none,
-        so their clips are committed as soon as they are encoded).
+        so their clips are committed as soon as they are encoded) and takes the speech and subtitles left.
+        `subtitles`: subtitle files to read instead of the sidecars beside a file. `lanes` is filled with what
+        each evidence lane did (IngestReport.lanes).
         """
+        from longwatch.pipeline.evidence_feed import open_feed
+
         timings = {} if timings is None else timings
         carry = _Carry(self.encoder.initial_state() if self.encoder is not None else None, None, self._ocr_lane())
         if resume is not None:
@@ -153,8 +174,10 @@ class ClipEncoder:
             if self.encoder is not None and resume.memory is not None:
                 carry.state = self.encoder.resume_state(resume.memory, resume.clips)
         cfg = self.config
-        with opened(source) as src:
-            info = src.info
+        start = resume.t1 if resume is not None and start_clip > 0 else start_clip * cfg.clip_seconds
+        with opened(source) as src, open_feed(src, cfg, self.speech_lane, start,
+                                              resume.speech_until if resume else None, subtitles, timings) as feed:
+            info, carry.feed = src.info, feed
             clips = iter(src.clips(cfg.clip_seconds, cfg.fps, cfg.max_side, start=start_clip * cfg.clip_seconds))
             pending: ClipMemory | None = None
             while True:
@@ -172,6 +195,8 @@ class ClipEncoder:
                     continue  # a source that cannot seek exactly replays a little; those clips are committed
                 memory = self.encode_clip(video_id, clip, carry, timings)
                 memory.source, memory.info = info.source, info_dict(info)
+                if lanes is not None:
+                    lanes.update(carry.feed.lanes)
                 if info.is_live:
                     yield memory
                     continue
@@ -180,6 +205,9 @@ class ClipEncoder:
                 pending = memory
             if pending is not None:
                 pending.final = True
+                self._add_evidence(pending, carry.feed.take(None), timings)
+                if lanes is not None:
+                    lanes.update(carry.feed.lanes)
                 yield pending
 
     def encode_clip(self, video_id: str, clip, carry: _Carry, timings: dict[str, float]) -> ClipMemory:
@@ -187,14 +215,31 @@ class ClipEncoder:
         from longwatch.memory.records import ClipRecord
 
         out = _Clip(meta={"frames": len(clip.frames)})
+        if carry.feed is not None:  # speech and subtitles starting in this clip (transcription timed as "speech")
+            out.evidence = carry.feed.take(float(clip.t1))
         for name, stage in self.stages:
             t = time.perf_counter()
             stage(clip, out, carry)
             timings[name] = timings.get(name, 0.0) + time.perf_counter() - t
         carry.caption = out.caption or carry.caption
         record = ClipRecord(video_id, clip.index, float(clip.t0), float(clip.t1), caption=out.caption,
-                            ocr_text=out.ocr_text, meta=out.meta)
-        return ClipMemory(record, {"text": out.key}, out.tokens)
+                            ocr_text=out.ocr_text, meta=out.meta, evidence=out.evidence)
+        vectors = {"text": out.key}
+        if out.evidence:
+            vectors["evidence"] = out.evidence_vectors
+        return ClipMemory(record, vectors, out.tokens)
+
+    def _add_evidence(self, memory: ClipMemory, evidence: list, timings: dict[str, float]) -> None:
+        """Append `evidence` (the final clip's share of what is left) to an encoded clip, embedded in one batch."""
+        if not evidence:
+            return
+        t = time.perf_counter()
+        vectors = np.asarray(self.models.embedder.embed([evidence_text(e) for e in evidence]), dtype=np.float32)
+        timings["embed"] = timings.get("embed", 0.0) + time.perf_counter() - t
+        memory.record.evidence = [*memory.record.evidence, *evidence]
+        if "evidence" in memory.vectors:
+            vectors = np.concatenate([memory.vectors["evidence"], vectors])
+        memory.vectors["evidence"] = vectors
 
     # ---- the stages, in order; each reads the clip and what earlier stages left in `out` -------------------
     def _vision(self, clip, out: _Clip, carry: _Carry) -> None:
@@ -229,15 +274,28 @@ class ClipEncoder:
             out.meta["svlm_grid"] = list(sgrid)
 
     def _on_screen_text(self, clip, out: _Clip, carry: _Carry) -> None:
+        """The clip's on-screen rows (titles and table headers as their context) as text and as evidence."""
+        from longwatch.pipeline.evidence_feed import screen_evidence
+
         spans = carry.lane.process(clip)
         out.ocr_text = OCR_SEPARATOR.join(dict.fromkeys(s.text for s in spans))
         if spans:  # seconds-precise ranges inside the clip, so answers cite when the text was visible
             out.meta["ocr_spans"] = [[max(s.t0, clip.t0), min(max(s.t1, s.t0), clip.t1), s.text] for s in spans]
+        out.evidence += screen_evidence(spans, float(clip.t0), float(clip.t1))
 
     def _text_key(self, clip, out: _Clip, carry: _Carry) -> None:
-        """The clip's retrieval key: caption and on-screen text embedded together."""
+        """The clip's retrieval key (caption and on-screen text together) and its evidence's vectors, one batch.
+
+        The evidence is the clip's caption and screen rows plus the speech and subtitles starting in it."""
+        from longwatch.memory.records import Evidence
+
+        if out.caption and out.caption != carry.caption:  # a caption repeated by the next clips is one piece
+            out.evidence.append(Evidence("caption", float(clip.t0), float(clip.t1), out.caption))
+        out.evidence.sort(key=lambda e: (e.t0, e.kind))
         key_text = " ".join(p for p in (out.caption, out.ocr_text) if p) or "(no text)"
-        out.key = np.asarray(self.models.embedder.embed([key_text])[0], dtype=np.float32)
+        vectors = np.asarray(self.models.embedder.embed([key_text, *map(evidence_text, out.evidence)]),
+                             dtype=np.float32)
+        out.key, out.evidence_vectors = vectors[0], vectors[1:]
 
     def _store_dtype(self):
         import torch
@@ -248,18 +306,25 @@ class ClipEncoder:
         if not self.config.ocr:
             return None
         from longwatch.pipeline.ocr import OcrEngine, OcrLane
+        from longwatch.pipeline.ocr_layout import screen_rows
 
         if self.ocr_engine is None:
             self.ocr_engine = OcrEngine()
-        return OcrLane(self.ocr_engine)
+        return OcrLane(self.ocr_engine, arrange=screen_rows)
+
+
+def evidence_text(evidence) -> str:
+    """What an Evidence's vector embeds: its context (slide title, table header) before its text."""
+    return f"{evidence.context} {evidence.text}".strip()
 
 
 def ingest(bank, clip_encoder: ClipEncoder, source, video_id: str,
-           progress: Callable[[IngestProgress], None] | None = None) -> IngestReport:
+           progress: Callable[[IngestProgress], None] | None = None, subtitles: list | None = None) -> IngestReport:
     """Encode `source` (a VideoSource, or a spec for `open_source`) into `bank` as `video_id`.
 
     Resumes after the last committed clip when the bank already holds part of this video; memory is
-    bounded because only the current clip and the carried state are held.
+    bounded because only the current clip, the carried state and one speech window of look-ahead are held.
+    `subtitles`: subtitle files to read instead of the sidecars found beside a file.
     """
     start_wall = time.perf_counter()
     clip_seconds = clip_encoder.config.clip_seconds
@@ -267,13 +332,15 @@ def ingest(bank, clip_encoder: ClipEncoder, source, video_id: str,
     start = 0 if resume is None else resume.last_clip + 1
     writer = BankWriter(bank)
     timings: dict[str, float] = {}
+    lanes: dict[str, str] = {}
     added = 0
     with opened(source) as src:
         info = src.info
         bank.add_video(video_id, info.source, info_dict(info))
         recorded = record_gaps(bank, video_id, ())  # the ranges already stored: a resumed run re-reads them
         try:
-            for memory in clip_encoder.memories(src, video_id, start_clip=start, resume=resume, timings=timings):
+            for memory in clip_encoder.memories(src, video_id, start_clip=start, resume=resume, timings=timings,
+                                                subtitles=subtitles, lanes=lanes):
                 t = time.perf_counter()
                 writer.commit(memory)
                 timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - t
@@ -281,7 +348,7 @@ def ingest(bank, clip_encoder: ClipEncoder, source, video_id: str,
                 record_gaps(bank, video_id, getattr(src, "gaps", ()), recorded)
                 if progress is not None:
                     progress(_progress(video_id, added, memory.record.t1, info.duration,
-                                       time.perf_counter() - start_wall, start * clip_seconds))
+                                       time.perf_counter() - start_wall, start * clip_seconds, lanes))
         except CorruptVideo:
             # Damage that ends the file: every clip before it is committed (memories yields them first) and the
             # lost tail is a recorded gap. Nothing decodable at all is still an error.
@@ -295,7 +362,7 @@ def ingest(bank, clip_encoder: ClipEncoder, source, video_id: str,
         if complete:
             bank.mark_complete(video_id)
     return IngestReport(video_id, added, len(bank.clips(video_id)), None if resume is None else resume.last_clip,
-                        time.perf_counter() - start_wall, complete, timings)
+                        time.perf_counter() - start_wall, complete, timings, lanes)
 
 
 def record_gaps(bank, video_id: str, gaps, recorded: set | None = None) -> set:
@@ -316,12 +383,12 @@ def info_dict(info) -> dict:
     return asdict(info) if is_dataclass(info) else dict(info)
 
 
-def _progress(video_id, added, t1, duration, elapsed, start) -> IngestProgress:
+def _progress(video_id, added, t1, duration, elapsed, start, lanes) -> IngestProgress:
     eta = None
     done_media = t1 - start
     if duration and done_media > 0:
         eta = max(0.0, elapsed / done_media * (duration - t1))
-    return IngestProgress(video_id, added, float(t1), duration, elapsed, eta)
+    return IngestProgress(video_id, added, float(t1), duration, elapsed, eta, dict(lanes))
 
 
 @contextmanager

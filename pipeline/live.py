@@ -111,6 +111,7 @@ class LiveSource:
         self._last_error: str | None = None
         self._ended_reason: str | None = None
         self._end_error: BaseException | None = None
+        self._audio = None  # _live_audio.LiveAudio once someone listens
         self._container = self._open()
         self._connected = True
         # A file served over HTTP has a duration; a live HTTP stream (MPEG-TS from a server or camera) has none.
@@ -137,6 +138,15 @@ class LiveSource:
                                             name=f"longwatch-live {self.name}", daemon=True)
             self._thread.start()
         return self._consume()
+
+    def listen(self, sink) -> bool:
+        """Hand the stream's audio to `sink` as 16 kHz mono AudioChunks on the session clock (called from the reader
+        thread: it must not block). Call before frames(); False, and nothing decoded, when there is no audio."""
+        from longwatch.pipeline._live_audio import LiveAudio
+
+        if self.info.has_audio:
+            self._audio = LiveAudio(sink)
+        return self.info.has_audio
 
     def clips(self, clip_seconds: float, fps: float | None = None, max_side: int | None = None,
               start: float = 0.0) -> Iterator[Clip]:
@@ -235,6 +245,8 @@ class LiveSource:
         finally:
             sampled.close()
             decoded.close()
+            if self._audio is not None:
+                self._audio.flush()
             self._queue.close()
             self._close_container()
 
@@ -284,9 +296,13 @@ class LiveSource:
         import av
 
         stream = container.streams.video[0]
-        for packet in container.demux(stream):
+        heard = container.streams.audio[:1] if self._audio is not None else []
+        for packet in container.demux(stream, *heard):
             if self._stop.is_set():
                 return
+            if packet.stream is not stream:
+                self._audio.packet(packet, self._timeline.offset)
+                continue
             try:
                 frames = packet.decode()
             except av.error.InvalidDataError:  # live joins mid-GOP and lossy links corrupt packets: skip them

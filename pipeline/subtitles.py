@@ -6,6 +6,7 @@ Markup (ASS override tags, SRT/VTT HTML) is stripped by pysubs2; times come from
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -137,10 +138,20 @@ def _is_utf8(path: Path) -> bool:
     return True
 
 
-def subtitle_cues(video: str | Path, files: list[str | Path] | None = None, limits=None) -> list[Cue]:
-    """Every cue for `video`: explicit `files` when given, else sidecar files beside it; plus embedded streams."""
+def subtitle_cues(video: str | Path, files: list[str | Path] | None = None, limits=None,
+                  on_damage: Callable[[CorruptVideo], None] | None = None) -> list[Cue]:
+    """Every cue for `video`: explicit `files` when given, else sidecar files beside it; plus embedded streams.
+
+    `on_damage`: given, a damaged embedded stream is reported to it and its cues are left out instead of raising
+    (ingest keeps the video and its sidecars)."""
     sidecars = [Path(f) for f in files] if files else sidecar_files(video)
-    cues = embedded_cues(video, limits)
+    try:
+        cues = embedded_cues(video, limits)
+    except CorruptVideo as e:
+        if on_damage is None:
+            raise
+        on_damage(e)
+        cues = []
     for sidecar in sidecars:
         cues += read_sidecar(sidecar)
     return sorted(cues, key=lambda c: (c.t0, c.t1))

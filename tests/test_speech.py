@@ -97,6 +97,24 @@ def test_audio_chunks_are_16k_mono_timed_and_bounded(samples):
 
 
 @needs_espeak
+def test_audio_from_a_start_time_seeks_there_and_keeps_the_source_clock(samples, lane):
+    """A resumed ingest transcribes from its resume point: the audio after a seek is the same audio, same times."""
+    track = open_audio(samples["speech"].path)
+    full = list(track.chunks(4.0))
+    later = list(track.chunks(4.0, start=6.0))
+    assert later[0].t0 == pytest.approx(6.0, abs=1e-3) and later[-1].t1 == pytest.approx(full[-1].t1, abs=0.05)
+    whole = np.concatenate([c.samples for c in full])
+    after = np.concatenate([c.samples for c in later])
+    offset = int(round((later[0].t0 - full[0].t0) * SAMPLE_RATE))
+    one_second = slice(SAMPLE_RATE // 2, 3 * SAMPLE_RATE // 2)  # the budget sentence, past the decoder's warm-up
+    # (the resampler restarts after the seek, so samples match in shape, not bit for bit)
+    assert np.corrcoef(after[one_second], whole[offset:][one_second])[0, 1] > 0.95
+    said = list(lane.transcribe_file(samples["speech"].path, start=5.0))
+    assert said and all(s.t0 >= 5.0 for s in said) and "orion" not in " ".join(s.text.lower() for s in said)
+    assert any("budget" in s.text.lower() and abs(s.t0 - 6.0) <= TOLERANCE for s in said)
+
+
+@needs_espeak
 def test_a_live_feed_of_chunks_gives_the_same_text(samples, lane, file_segments):
     live = LiveSpeech(lane, max_chunks=1000)
     for chunk in open_audio(samples["speech"].path).chunks(0.5):  # small, irregular arrivals
@@ -153,6 +171,23 @@ def test_windows_do_not_depend_on_chunk_sizes_and_cut_in_silence():
     assert 3.0 + 8.2 <= first_end <= 3.0 + 8.6  # cut inside the pause, on the source's clock
     assert a[1].t0 == pytest.approx(first_end - 1.0, abs=1e-3)  # the next window hears 1 s again
     assert a[-1].t0 + len(a[-1].samples) / SAMPLE_RATE == pytest.approx(43.0, abs=1e-3)  # nothing lost at the end
+
+
+def test_live_windows_end_at_the_first_pause_after_a_sentence_and_never_inside_silence():
+    """pause_after: a window ends in the first half-second pause after 3 s, so a live sentence is transcribed when
+    it ends; silence alone waits for the full window, and a long pause is not cut again and again."""
+    rng = np.random.default_rng(0)
+    audio = np.zeros(30 * SAMPLE_RATE, np.float32)
+    for t0, t1 in ((1.0, 4.0), (5.0, 6.0), (7.0, 9.5)):  # "speech", with 1-s pauses, then 20 s of silence
+        audio[int(t0 * SAMPLE_RATE):int(t1 * SAMPLE_RATE)] = rng.standard_normal(int((t1 - t0) * SAMPLE_RATE)) * 0.1
+    w = Windower(window=10.0, overlap=1.0, pause_after=3.0)
+    out = []
+    for i in range(0, len(audio), SAMPLE_RATE):  # live: one second at a time
+        out += [(round(x.t0, 2), round(x.t0 + len(x.samples) / SAMPLE_RATE, 2)) for x in
+                w.push(AudioChunk(i / SAMPLE_RATE, audio[i:i + SAMPLE_RATE]))]
+    assert out[:3] == [(0.0, 4.5), (3.5, 6.5), (5.5, 10.0)]  # half a second into each pause after a sentence
+    assert all(end - start >= 3.0 for start, end in out)  # no slivers cut out of the long silence
+    assert len(out) <= 5
 
 
 def test_default_model_is_the_bundled_tiny_en_and_bad_models_are_typed_errors(tmp_path):
