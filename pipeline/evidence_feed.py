@@ -155,13 +155,13 @@ def open_feed(source, config, speech_lane, start: float = 0.0, speech_after: flo
 
 
 def screen_evidence(spans, clip_t0: float, clip_t1: float) -> list[Evidence]:
-    """One Evidence per on-screen row first seen in this clip (a row still visible from an earlier clip was
-    committed there); its context is the row's title/header, and table rows say so in meta."""
+    """One Evidence per on-screen row visible in this clip; its context is the row's title/header, and table rows
+    say so in meta. A row still visible from an earlier clip `continues` it: the bank extends that row's end, so
+    a slide up for a minute is one piece of evidence with its whole time range."""
     out = []
     for span in spans:
-        if span.continued:
-            continue
         t0 = max(span.t0, clip_t0)
         meta = {"table": True} if is_table_text(span.text) else {}
-        out.append(Evidence("ocr", t0, min(max(span.t1, t0), clip_t1), span.text, getattr(span, "context", ""), meta))
+        out.append(Evidence("ocr", t0, min(max(span.t1, t0), clip_t1), span.text, getattr(span, "context", ""), meta,
+                            continues=bool(span.continued)))
     return out

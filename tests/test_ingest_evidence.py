@@ -197,6 +197,8 @@ def test_on_screen_table_rows_are_evidence_with_their_header_and_title(models, t
     assert set(rows) == {"Travel spending", "Quarter | Cost", "Q2 | 3.8M", "Q3 | 4.2M"}, list(rows)
     q3 = rows["Q3 | 4.2M"]
     assert (q3.t0, q3.clip_index, q3.context, q3.meta) == (0.0, 0, "Travel spending. Quarter | Cost", {"table": True})
+    # Up for both clips: one piece of evidence per row, whose range is the whole time the slide was shown.
+    assert len(evidence) == 4 and all((e.t0, e.t1) == (0.0, 4.0) for e in evidence), evidence
     assert rows["Travel spending"].meta == {} and rows["Travel spending"].context == ""
     assert lanes[-1]["speech"] == "not a file: no audio read"
 
