@@ -29,11 +29,12 @@ def format_span(t0: float, t1: float) -> str:
     return f"[{format_time(t0)}\u2013{format_time(t1, ceil=True)}]"
 
 
-NEEDS_VISION = ("This question needs a vision model: the offline preset answers from on-screen text and time only, "
-                "and no text in the video matches it. Use the 'vlm' preset (`longwatch models pull`) to answer it.")
+NEEDS_VISION = ("This question needs a vision model: the offline preset answers from what is said, subtitled and "
+                "shown as text, and none of it matches. Use the 'vlm' preset (`longwatch models pull`) to answer it.")
 
-NOT_IN_TEXT = ("The video's on-screen text does not mention this, so I cannot answer it from the video. "
-               "(The offline preset reads on-screen text only; the 'vlm' preset also sees the pictures.)")
+NOT_IN_TEXT = ("Nothing said, subtitled or shown as text in the video mentions this, so I cannot answer it from the "
+               "video. (The offline preset reads speech, subtitles and on-screen text; the 'vlm' preset also sees "
+               "the pictures.)")
 
 _VISUAL_WORDS = ("colour", "color", "look", "wear", "see", "shown", "appear", "who", "what happens", "doing",
                  "how many", "where", "scene", "person", "people", "animal", "object", "describe")
@@ -69,6 +70,18 @@ class ClipUse:
     tokens: int
 
 
+@dataclass(frozen=True)
+class QuotedEvidence:
+    """One piece of evidence an answer quotes, exactly as said/subtitled/shown; `context` is a table's header."""
+
+    kind: str  # speech | subtitle | ocr | caption
+    video: str
+    t0: float
+    t1: float
+    text: str
+    context: str = ""
+
+
 @dataclass
 class Answer:
     """What `ask` returns: text, supporting time ranges, visual tokens read, per-stage seconds."""
@@ -83,6 +96,7 @@ class Answer:
     prefill_tokens: int | None = None  # prompt length the answerer saw, when it reports one
     videos: list[str] = field(default_factory=list)
     clips: list[ClipUse] = field(default_factory=list)  # per considered clip, for timelines and debugging
+    evidence: list[QuotedEvidence] = field(default_factory=list)  # what the text quotes; citations come from it
 
     def to_dict(self) -> dict:
         return asdict(self)
