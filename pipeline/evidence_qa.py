@@ -140,7 +140,9 @@ def states_facts(text: str) -> bool:
 
 
 def quoted(records: Sequence[EvidenceRecord]) -> list[QuotedEvidence]:
-    return [QuotedEvidence(r.kind, r.video_id, r.t0, r.t1, r.text, r.context if r.meta.get("table") else "")
+    """The quotes of `records`; a table row keeps its header row (the last line of its context) beside it."""
+    return [QuotedEvidence(r.kind, r.video_id, r.t0, r.t1, r.text,
+                           (r.context.splitlines() or [""])[-1].strip() if r.meta.get("table") else "")
             for r in records]
 
 

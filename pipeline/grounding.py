@@ -86,6 +86,8 @@ def stem_in(word: str, ev_keys: set[str], squashed: str) -> bool:
 
 def grounded(reply: str, quotes: Sequence[str], question: str, *, first_only: bool = True,
              facts_only: bool = False) -> str:
-    """The reply's sentences that pass `grounded_sentence` (only its first, by default); "" when none does."""
-    said = sentences(reply)[:1] if first_only else sentences(reply)
+    """The reply's sentences that pass `grounded_sentence` (only its first, by default); "" when none does.
+    A sentence cut off by the token limit ("opens at 9:30 on Friday at 9:") is never shown."""
+    said = [s for s in sentences(reply) if re.search(r"[.!?][\"”’')]?$", s)]
+    said = said[:1] if first_only else said
     return " ".join(s for s in said if grounded_sentence(s, quotes, question, facts_only))

@@ -207,3 +207,155 @@ def test_supported_answers_and_refusals_per_category(tmp_path, embedder, name, r
     assert sum(answerable) >= floor * len(answerable), wrong
     for category in ("table", "code", "ocr", "speech", "subtitle"):
         assert all(r for _, r in graded[category]), wrong
+
+
+# ---- what a user reads ----------------------------------------------------------------------------------------
+TALK = [
+    ("ocr", 5.0, "Welcome to the spring review", "", {}),
+    ("ocr", 20.0, "Budget overview", "Budget overview", {}),
+    ("speech", 30.0, "The budget grew by ten percent this year.", "", {}),
+    ("ocr", 60.0, "Hiring plan", "Hiring plan", {}),
+    ("speech", 70.0, "We will hire five engineers before the summer.", "", {}),
+    ("speech", 95.0, "Back to the budget: travel costs fell sharply.", "", {}),
+    ("subtitle", 110.0, "Our new office opens in Porto in October.", "", {}),
+    ("ocr", 120.0, "Questions?", "", {}),
+]
+
+
+@pytest.fixture(scope="module")
+def offline(one_thread):
+    from longwatch.pipeline.models.registry import load_preset
+
+    return load_preset("offline")
+
+
+@pytest.fixture(scope="module")
+def bank(tmp_path_factory, offline):
+    """One bank, two videos: "v" (the tuning corpus) and "talk" (a short talk with repeated subjects)."""
+    bank = build_bank(tmp_path_factory.mktemp("answers") / "bank", TUNING_EVIDENCE, offline.embedder)
+    add_video(bank, TALK, offline.embedder, "talk")
+    yield bank
+    bank.close()
+
+
+def ask(bank, models, question, video="v"):
+    from longwatch.pipeline.ask import Asker
+    from longwatch.pipeline.config import PipelineConfig
+
+    # A sentence is all a grounded reply can be: a few tokens keep the 135M answerer quick on a busy CPU.
+    return Asker(bank, models, PipelineConfig(answer_tokens=16)).ask(question, [video] if video else None)
+
+
+@pytest.mark.parametrize("question, line", [
+    ("Who is giving the keynote?", 'Said [00:01:50\u201300:01:54]: "The keynote speaker will be Doctor Amara Okafor'),
+    ("When does the launch window open?", 'Subtitle [00:03:20\u201300:03:24]: "The launch window opens at 9:30'),
+    ("How much did the third quarter cost?", 'On screen [00:00:12\u201300:00:16]: "Q3 | 4.2M" (Quarter | Cost)'),
+    ("What flight is boarding?", 'On screen [00:04:10\u201300:04:14]: "Flight QX2207 now boarding"'),
+])
+def test_answers_quote_their_evidence_by_kind_and_time(bank, offline, question, line):
+    ans = ask(bank, offline, question)
+    print(ans.text)
+    assert line in ans.text, ans.text
+    quoted = line.split(': "', 1)[1].split('"')[0]
+    assert ans.evidence[0].text.startswith(quoted) and ans.evidence[0].video == "v"
+    assert [(c.video, c.t0, c.t1) for c in ans.citations] == [(q.video, q.t0, q.t1) for q in ans.evidence]
+    assert not ans.needs_vision
+
+
+@pytest.mark.parametrize("question", ["What is the dog's name?", "How many employees work in Berlin?",
+                                      "What is the CEO's salary?"])
+def test_absent_facts_are_refused_with_no_citations(bank, offline, question):
+    from longwatch.pipeline.answer import NEEDS_VISION, NOT_IN_TEXT
+
+    ans = ask(bank, offline, question)
+    assert ans.text in (NOT_IN_TEXT, NEEDS_VISION) and ans.citations == [] and ans.evidence == []
+
+
+def test_a_visual_question_no_evidence_supports_is_declined(bank, offline):
+    from longwatch.pipeline.answer import NEEDS_VISION
+
+    ans = ask(bank, offline, "What colour is the presenter's jacket?")
+    assert ans.needs_vision and ans.text == NEEDS_VISION and ans.citations == []
+    assert "speech, subtitles" in NEEDS_VISION or "said, subtitled" in NEEDS_VISION
+
+
+def test_a_shown_sentence_never_drops_part_of_the_quoted_code(bank, offline):
+    ans = ask(bank, offline, "What is the password?")
+    assert ans.evidence[0].text == "The secret password is tangerine 42"
+    for line in ans.text.splitlines():
+        assert "tangerine" not in line.lower() or "42" in line, ans.text
+
+
+def test_timeline_first_count_order_and_neighbours(bank, offline):
+    first = ask(bank, offline, "When was the budget first mentioned?", "talk")
+    assert first.text.startswith('"budget" first comes up at [00:00:20\u201300:00:24]'), first.text
+    count = ask(bank, offline, "How many times was the budget mentioned?", "talk")
+    assert count.text.startswith('"budget" comes up 3 times'), count.text
+    assert [c.t0 for c in count.citations] == [20.0, 30.0, 95.0]
+    order = ask(bank, offline, "Which came first, the hiring plan or the budget?", "talk")
+    assert order.text.startswith('In time order: "budget" ([00:00:20'), order.text
+    assert order.text.index('"budget"') < order.text.index('"hiring plan"')
+    after = ask(bank, offline, "What was shown after the hiring plan?", "talk")
+    assert 'On screen [00:02:00\u201300:02:04]: "Questions?"' in after.text, after.text
+    absent = ask(bank, offline, "When was the chess tournament first mentioned?", "talk")
+    assert absent.citations == [] and not absent.evidence
+
+
+def test_a_summary_is_made_of_quotes_spread_over_the_video(bank, offline):
+    ans = ask(bank, offline, "Summarize the video.", "talk")
+    stored = {(e.kind, e.text, e.t0) for e in bank.evidence("talk")}
+    assert ans.evidence and all((q.kind, q.text, q.t0) in stored for q in ans.evidence)
+    assert len(ans.evidence) >= 5 and ans.evidence[0].t0 < 30 and ans.evidence[-1].t0 >= 95
+    head, *quotes = ans.text.splitlines()
+    assert len(quotes) == len({(q.kind, q.text) for q in ans.evidence})  # every other line is a quote
+    assert all(line.split(" [")[0] in ("Said", "Subtitle", "On screen") and line.endswith('"') for line in quotes)
+
+
+def test_a_bank_without_evidence_still_answers_from_its_clips_text(tmp_path, offline):
+    from longwatch.memory import ClipRecord, MemoryBank
+
+    texts = ["TEAM MEETING | City News", "Parking level 9 isfull", "The vault code is 4-7-1-9", "Room 337 is closed"]
+    keys = offline.embedder.embed(texts)
+    with MemoryBank(tmp_path / "old") as old:
+        old.add_video("old")
+        old.add_many([(ClipRecord("old", i, 4.0 * i, 4.0 * i + 4, ocr_text=t), {"text": k}, None)
+                      for i, (t, k) in enumerate(zip(texts, keys))])
+        assert sum(old.evidence_counts("old").values()) == 0
+        ans = ask(old, offline, "What is the vault code?", "old")
+        refused = ask(old, offline, "What is the dog's name?", "old")
+        summary = ask(old, offline, "Summarize the video.", "old")
+    assert 'On screen [00:00:08\u201300:00:12]: "The vault code is 4-7-1-9"' in ans.text
+    assert [(c.t0, c.t1) for c in ans.citations] == [(8.0, 12.0)]
+    assert refused.citations == [] and "cannot answer" in refused.text
+    assert {q.text for q in summary.evidence} <= {"TEAM MEETING", "City News", *texts[1:]}
+
+
+def test_visual_candidates_include_the_clips_holding_the_best_evidence(tmp_path):
+    """Clip vectors that say nothing (random) and no anchors or neighbours: only the evidence can point at the
+    clip where the fact was said."""
+    import time
+
+    from longwatch.memory import ClipRecord, Evidence, MemoryBank
+    from longwatch.pipeline.ask import Asker, Query
+    from longwatch.pipeline.config import PipelineConfig
+    from longwatch.pipeline.models.registry import load_preset
+
+    tiny = load_preset("tiny")
+    said = ["The weather was mild.", "The keynote speaker is Doctor Amara Okafor.", "Lunch is at noon.",
+            "Parking is free today.", "The museum opens at nine.", "Trains run every hour."]
+    rng = np.random.default_rng(0)
+    keys = rng.normal(size=(len(said), tiny.embedder.dim)).astype(np.float32)
+    keys /= np.linalg.norm(keys, axis=1, keepdims=True)
+    ev = np.asarray(tiny.embedder.embed(said), np.float32)
+    config = PipelineConfig(top_n=1, neighbours=0, anchors=0)
+    with MemoryBank(tmp_path / "bank") as bank:
+        bank.add_video("v")
+        bank.add_many([(ClipRecord("v", i, 10.0 * i, 10.0 * i + 10, evidence=[Evidence("speech", 10.0 * i + 1,
+                                                                                      10.0 * i + 5, s)]),
+                        {"text": keys[i], "evidence": ev[i:i + 1]}, None) for i, s in enumerate(said)])
+        asker = Asker(bank, tiny, config)
+        question = "Who gives the keynote?"
+        vec = np.asarray(tiny.embedder.embed([question])[0], np.float32)
+        query = Query(question, vec, ["v"], {"v": bank.clips("v")}, False, {}, time.perf_counter())
+        chosen = asker.retrieve(query)
+    assert 1 in [r.clip_index for r in chosen]
