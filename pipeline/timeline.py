@@ -48,16 +48,20 @@ class TimelineQuestion:
     subjects: tuple[str, ...]
 
 
+def _subject(text: str) -> str:
+    return re.sub(r"^(?:the|a|an)\s+", "", text.strip(" \"'"), flags=re.I)
+
+
 def parse(question: str) -> TimelineQuestion | None:
     """The timeline question in `question`, or None for any other kind of question."""
     stem = " ".join(question_stem(question).split())
     for kind, pattern in _PATTERNS:
         m = pattern.search(stem)
         if m:
-            subjects = tuple(s.strip(" \"'") for s in m.groups())
+            subjects = tuple(_subject(s) for s in m.groups())
             if kind == "order":
-                subjects = tuple(s.strip(" \"'") for s in re.split(r",\s*(?:and\s+|or\s+)?|\s+and\s+|\s+or\s+",
-                                                                  subjects[0]) if s.strip())
+                subjects = tuple(_subject(s) for s in re.split(r",\s*(?:and\s+|or\s+)?|\s+and\s+|\s+or\s+",
+                                                               subjects[0]) if s.strip())
                 if len(subjects) < 2:
                     return None
             if all(content_words(s) for s in subjects):
