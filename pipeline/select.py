@@ -15,6 +15,7 @@ RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009); the bank's 
 _WHOLE_VIDEO = re.compile(
     r"\b(summari[sz]e|summary|overview|overall|storyline|plot|gist|recap|whole|entire|throughout|"
     r"from (the )?(start|beginning) to (the )?end|main (events|points|topics|parts)|what happens|"
+    r"(what|which) (topics|subjects)|topics (are |were )?(covered|discussed)|"
     r"what is (this|the) video about|how does (it|the video) (end|progress|develop)|chronolog|timeline|"
     r"sequence of events|in order)\b",
     re.IGNORECASE,

@@ -330,7 +330,14 @@ def test_a_bank_without_evidence_still_answers_from_its_clips_text(tmp_path, off
     assert {q.text for q in summary.evidence} <= {"TEAM MEETING", "City News", *texts[1:]}
 
 
-def test_visual_candidates_include_the_clips_holding_the_best_evidence(tmp_path):
+@pytest.fixture(scope="module")
+def tiny(one_thread):
+    from longwatch.pipeline.models.registry import load_preset
+
+    return load_preset("tiny")
+
+
+def test_visual_candidates_include_the_clips_holding_the_best_evidence(tmp_path, tiny):
     """Clip vectors that say nothing (random) and no anchors or neighbours: only the evidence can point at the
     clip where the fact was said."""
     import time
@@ -338,9 +345,7 @@ def test_visual_candidates_include_the_clips_holding_the_best_evidence(tmp_path)
     from longwatch.memory import ClipRecord, Evidence, MemoryBank
     from longwatch.pipeline.ask import Asker, Query
     from longwatch.pipeline.config import PipelineConfig
-    from longwatch.pipeline.models.registry import load_preset
 
-    tiny = load_preset("tiny")
     said = ["The weather was mild.", "The keynote speaker is Doctor Amara Okafor.", "Lunch is at noon.",
             "Parking is free today.", "The museum opens at nine.", "Trains run every hour."]
     rng = np.random.default_rng(0)
@@ -359,3 +364,20 @@ def test_visual_candidates_include_the_clips_holding_the_best_evidence(tmp_path)
         query = Query(question, vec, ["v"], {"v": bank.clips("v")}, False, {}, time.perf_counter())
         chosen = asker.retrieve(query)
     assert 1 in [r.clip_index for r in chosen]
+
+
+def test_a_visual_summary_shows_only_checked_sentences_and_always_the_spread_quotes(bank, tiny):
+    """A (random tiny) VLM's summary: a sentence naming what no evidence states is dropped; quotes follow."""
+    from longwatch.pipeline.ask import Asker
+    from longwatch.pipeline.config import PipelineConfig
+    from longwatch.pipeline.evidence_qa import quote_lines
+    from longwatch.pipeline.grounding import grounded
+
+    question = "Summarize the video."
+    ans = Asker(bank, tiny, PipelineConfig(answer_tokens=12, min_new_tokens=1)).ask(question, ["talk"])
+    stored = {(e.kind, e.text, e.t0) for e in bank.evidence("talk")}
+    assert len(ans.evidence) >= 5 and all((q.kind, q.text, q.t0) in stored for q in ans.evidence)
+    quotes = quote_lines(ans.evidence, multi_video=False)
+    assert ans.text.endswith(quotes)
+    shown = ans.text[: -len(quotes)].strip()
+    assert grounded(shown, [q.text for q in ans.evidence], question, first_only=False, facts_only=True) == shown
