@@ -142,6 +142,39 @@ HELDOUT_QUESTIONS = [
     ("absent", "What is the goalkeeper's shirt number?", None),
 ]
 
+# A second held-out set, written and run once after the thresholds were frozen (a news bulletin).
+FRESH_EVIDENCE = [
+    ("speech", 3.0, "Good evening, here is the regional news for Tuesday.", "", {}),
+    ("speech", 15.0, "Heavy snow closed the mountain pass near Grenoble for six hours.", "", {}),
+    ("speech", 30.0, "The hospital in Leeds opened a new children's ward with forty beds.", "", {}),
+    ("subtitle", 45.0, "Police are looking for a blue van with plate KX19 TRD.", "", {}),
+    ("subtitle", 60.0, "The marathon starts at 8:15 on Sunday morning.", "", {}),
+    ("ocr", 75.0, "ELECTION RESULTS", "", {}),
+    ("ocr", 77.0, "Greens | 31%", "ELECTION RESULTS\nParty | Share", {"table": True}),
+    ("ocr", 77.0, "Labour | 27%", "ELECTION RESULTS\nParty | Share", {"table": True}),
+    ("ocr", 100.0, "Fuel price: 1.72 per litre", "Economy", {}),
+    ("ocr", 100.0, "Unemployment falls to 4.1%", "Economy", {}),
+    ("speech", 120.0, "Tomorrow will be dry with highs of fourteen degrees.", "", {}),
+    ("ocr", 140.0, "NEXT: SPORTS", "", {}),
+]
+FRESH_QUESTIONS = [
+    ("speech", "Why was the mountain pass closed?", "snow"),
+    ("speech", "How many beds does the new ward have?", "forty beds"),
+    ("subtitle", "What is the licence plate of the van?", "KX19"),
+    ("subtitle", "What time does the marathon begin?", "8:15"),
+    ("table", "What share of the vote did Labour get?", "27%"),
+    ("table", "Which party won 31 percent?", "Greens"),
+    ("ocr", "How much does fuel cost?", "1.72"),
+    ("paraphrase", "What is the jobless rate?", "4.1%"),
+    ("paraphrase", "How warm will it be tomorrow?", "fourteen degrees"),
+    ("paraphrase", "Where did the hospital add beds?", "Leeds"),
+    ("absent", "Who won the football match?", None),
+    ("absent", "What is the mayor's name?", None),
+    ("absent", "How much does a train ticket cost?", None),
+    ("absent", "When does the museum open?", None),
+    ("absent", "What is the price of gold?", None),
+]
+
 CLIP_SECONDS = 10.0
 
 
@@ -177,7 +210,7 @@ def add_video(bank, rows, embedder, video: str, evidence_seconds: float = 4.0) -
         at += len(evidence)
     bank.add_many(items)
 @pytest.fixture(scope="module")
-def embedder():
+def embedder(one_thread):
     from longwatch.pipeline.models.text import TextEmbedder
 
     return TextEmbedder()
@@ -195,7 +228,8 @@ def grade(bank, embedder, questions) -> dict[str, list[tuple[str, bool]]]:
 
 
 @pytest.mark.parametrize("name, rows, questions, floor", [
-    ("tuning", TUNING_EVIDENCE, TUNING_QUESTIONS, 0.9), ("held-out", HELDOUT_EVIDENCE, HELDOUT_QUESTIONS, 0.9)])
+    ("tuning", TUNING_EVIDENCE, TUNING_QUESTIONS, 0.9), ("held-out", HELDOUT_EVIDENCE, HELDOUT_QUESTIONS, 0.9),
+    ("held-out-2", FRESH_EVIDENCE, FRESH_QUESTIONS, 0.9)])
 def test_supported_answers_and_refusals_per_category(tmp_path, embedder, name, rows, questions, floor):
     with build_bank(tmp_path / "bank", rows, embedder) as bank:
         graded = grade(bank, embedder, questions)
@@ -206,7 +240,7 @@ def test_supported_answers_and_refusals_per_category(tmp_path, embedder, name, r
     answerable = [r for c, v in graded.items() if c != "absent" for _, r in v]
     assert sum(answerable) >= floor * len(answerable), wrong
     for category in ("table", "code", "ocr", "speech", "subtitle"):
-        assert all(r for _, r in graded[category]), wrong
+        assert all(r for _, r in graded.get(category, [])), wrong
 
 
 # ---- what a user reads ----------------------------------------------------------------------------------------

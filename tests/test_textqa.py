@@ -153,3 +153,18 @@ def test_quote_lines_read_one_line_per_quote_with_kind_time_and_header():
         'Subtitle in v [00:12:10\u201300:12:11]: "[music]"',
         'On screen in w [00:00:12\u201300:00:16]: "Q3 | 4.2M" (Quarter | Cost)',
         'Caption in v [00:00:40\u201300:00:44]: "A man points at a chart"']
+
+
+def test_a_caption_never_stands_alone_for_a_name_or_number():
+    from longwatch.memory.records import EvidenceHit
+    from longwatch.pipeline.evidence_qa import supporting
+
+    def hit(i, kind, text, dense):
+        return EvidenceHit(ev(i, kind, 10.0 * i, 10.0 * i + 4, text), 0.03, dense, 1)
+
+    q = "Who is pointing at the chart?"
+    assert supporting(q, [hit(1, "caption", "Doctor Okafor points at the chart", 0.8)]) == []
+    assert [h.record.kind for h in supporting(q, [hit(1, "caption", "A man points at the chart", 0.8)])] == ["caption"]
+    both = supporting(q, [hit(1, "caption", "Doctor Okafor points at the chart", 0.8),
+                          hit(2, "speech", "Doctor Okafor will point at the chart now", 0.78)])
+    assert {h.record.kind for h in both} == {"caption", "speech"}
