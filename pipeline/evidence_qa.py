@@ -9,6 +9,7 @@ means the answer says so, with no citations: a confident wrong answer is the wor
 from __future__ import annotations
 
 import bisect
+import re
 from collections.abc import Sequence
 
 import numpy as np
@@ -22,7 +23,7 @@ from longwatch.pipeline.textqa import (TEXT_WORDS, answer_kind, can_answer_kind,
 SEARCH_K = 20
 # MiniLM cosine between a question and one piece of evidence. Calibrated on speech sentences, subtitle cues,
 # slide bullets, table rows and real-footage OCR with questions phrased with and without the evidence's words
-# (tests/test_answer_support.py holds the tuning set and a held-out set).
+# (tests/test_answer_evidence.py holds the tuning set and two held-out sets).
 SURE_DENSE = 0.62  # this close, the evidence answers even when it shares no word with the question
 MID_DENSE = 0.50  # from here, evidence with one of the question's words, or the number a number question asks for
 MIN_DENSE = 0.40  # from here, evidence that mentions half of the question's subject supports it
@@ -32,7 +33,7 @@ COVERAGE_WEIGHT = 0.25  # rank bonus for mentioning the question's words (dense 
 NEAR_BEST = 0.08  # quote every supporting hit within this of the best
 MAX_QUOTES = 3
 KIND_LABEL = {"speech": "Said", "subtitle": "Subtitle", "ocr": "On screen", "caption": "Caption"}
-_TOPIC_NOISE = content_words(" ".join(TEXT_WORDS)) | {"video", "talk", "lecture", "speaker", "present"}
+_TOPIC_NOISE = content_words(" ".join(TEXT_WORDS)) | {"talk", "lecture"}
 
 
 def topic(question: str) -> set[str]:
@@ -140,9 +141,10 @@ def states_facts(text: str) -> bool:
 
 
 def quoted(records: Sequence[EvidenceRecord]) -> list[QuotedEvidence]:
-    """The quotes of `records`; a table row keeps its header row (the last line of its context) beside it."""
+    """The quotes of `records`; a table row keeps its header row beside it (the last part of its context, which
+    the OCR lane writes as "Slide title. Header | row")."""
     return [QuotedEvidence(r.kind, r.video_id, r.t0, r.t1, r.text,
-                           (r.context.splitlines() or [""])[-1].strip() if r.meta.get("table") else "")
+                           re.split(r"\n|\. ", r.context.strip())[-1].strip() if r.meta.get("table") else "")
             for r in records]
 
 

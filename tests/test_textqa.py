@@ -146,7 +146,7 @@ def test_appearances_merge_one_showing_but_count_separate_sentences():
 
 def test_quote_lines_read_one_line_per_quote_with_kind_time_and_header():
     records = [ev(1, "speech", 723, 729, "We meet at 9:30"), ev(2, "subtitle", 730, 731, "[music]"),
-               EvidenceRecord(3, "w", 0, "ocr", 12, 16, "Q3 | 4.2M", "Costs\nQuarter | Cost", {"table": True}),
+               EvidenceRecord(3, "w", 0, "ocr", 12, 16, "Q3 | 4.2M", "Costs. Quarter | Cost", {"table": True}),
                ev(4, "caption", 40, 44, "A man points at a chart"), ev(5, "speech", 800, 802, "We meet at 9:30")]
     assert quote_lines(quoted(records), multi_video=True).splitlines() == [
         'Said in v [00:12:03\u201300:12:09], [00:13:20\u201300:13:22]: "We meet at 9:30"',
