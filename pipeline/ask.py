@@ -34,6 +34,7 @@ class Query:
 
 
 Retrieve = Callable[[Query], list]
+GENERIC_LINES = 12  # on-screen lines listed for "what text appears on screen?"
 UNCHECKED_SUMMARY = ("Every sentence of the generated summary names something the video's speech, subtitles and "
                      "on-screen text do not state, so none is shown; see the cited times.")
 
@@ -294,7 +295,7 @@ class TextOnlyAsk(ClipAsk):
 
         from longwatch.pipeline.evidence_qa import search, supporting
         from longwatch.pipeline.grounding import grounded
-        from longwatch.pipeline.textqa import asks_for_any_text, question_stem
+        from longwatch.pipeline.textqa import asks_about_the_end, asks_for_any_text, question_stem
 
         cfg, question = self.config, query.text
         stem = question_stem(question)
@@ -303,8 +304,9 @@ class TextOnlyAsk(ClipAsk):
         chosen = [h.record for h in hits]
         scores = [float(min(1.0, max(0.0, h.dense or 0.0))) for h in hits]
         generic = not chosen and asks_for_any_text(question)
-        if generic:  # "what text appears on screen?": the first lines shown, in time order
-            chosen = [e for e in self.timelines(query) if e.kind == "ocr"][:12]
+        if generic:  # "what text appears on screen?": the first (or, asked about the end, last) lines shown
+            shown = [e for e in self.timelines(query) if e.kind == "ocr"]
+            chosen = shown[-GENERIC_LINES:] if asks_about_the_end(question) else shown[:GENERIC_LINES]
             scores = [1.0] * len(chosen)
         query.timings["retrieve"] = time.perf_counter() - query.started
         t = time.perf_counter()

@@ -142,10 +142,19 @@ def question_stem(question: str) -> str:
     return re.split(r"\n\s*(?:options?:|\(?[A-H][.)]\s)", question, maxsplit=1, flags=re.IGNORECASE)[0].strip()
 
 
+_AT_START = {"start", "beginning", "first", "opening", "intro"}
+_AT_END = {"end", "ending", "last", "final", "closing", "outro"}
+
+
 def asks_for_any_text(question: str) -> bool:
-    """True for generic questions about on-screen text, with no topic of their own."""
+    """True for generic questions about on-screen text, with no topic of their own ("What does the end screen
+    say?" included: where in the video is not a topic)."""
     words = {w for w in tokens(question) if w not in STOP}
-    return bool(words & TEXT_WORDS) and not (words - TEXT_WORDS)
+    return bool(words & TEXT_WORDS) and not (words - TEXT_WORDS - _AT_START - _AT_END)
+
+
+def asks_about_the_end(question: str) -> bool:
+    return bool(set(tokens(question)) & _AT_END)
 
 
 _QUANTITY = re.compile(r"\b(how (much|many|long|old|tall|far|big|often)|what (number|percentage|price|amount)|"

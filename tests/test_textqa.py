@@ -57,6 +57,7 @@ def test_fts_query_adds_the_normalised_codes():
 
 @pytest.mark.parametrize("question, expect", [
     ("What text appears on the screen?", True), ("What is written on the slide?", True),
+    ("What does the end screen say?", True), ("What text is shown at the start?", True),
     ("What does the sign say about the budget?", False), ("What is the vault code?", False)])
 def test_generic_text_questions(question, expect):
     assert asks_for_any_text(question) is expect
