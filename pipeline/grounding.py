@@ -15,9 +15,25 @@ SUPPORTED_SHARE = 0.7  # content words of a sentence that must come from the evi
 _QUOTED = re.compile(r"[\"“‘']([^\"”’']{2,60})[\"”’']")
 
 
+_TITLES = {"dr", "mr", "mrs", "ms", "prof", "st", "sir", "doctor", "professor", "dame", "lord", "lady"}
+# No sentence ends after a title or an initial ("Dr. Moreau", "J. Smith"): cut there, a name loses its surname.
+_NOT_AN_END = r"(?<!\b[Dd]r\.)(?<!\b[MmSs]t\.)(?<!\b[Mm]r\.)(?<!\b[Mm]s\.)(?<!\bMrs\.)(?<!\bProf\.)(?<!\b[A-Z]\.)"
+
+
 def sentences(text: str) -> list[str]:
-    """Sentences split at . ! ? followed by a space (a decimal point or a time is not an end)."""
-    return [s.strip() for s in re.split(r"(?<=[.!?])\s+", text.strip()) if s.strip()]
+    """Sentences split at . ! ? followed by a space (a decimal point, a time, a title or an initial is not an end)."""
+    return [s.strip() for s in re.split(_NOT_AN_END + r"(?<=[.!?])\s+", text.strip()) if s.strip()]
+
+
+def _name_runs(clause: str) -> list[list[str]]:
+    """Names of two or more title-case words in a clause, titles aside ("Amara Okafor" in "Doctor Amara Okafor"):
+    a name is one fact, like a code. All-caps text (signs, OCR) and table cells say nothing about names."""
+    runs = []
+    for m in re.finditer(r"[A-Z][a-z'-]+(?:[ \t]+[A-Z][a-z'-]+)+", clause):
+        run = [w for w in m.group().split() if w.lower().rstrip(".") not in _TITLES]
+        if len(run) >= 2:
+            runs.append(run)
+    return runs
 
 
 def names(sentence: str) -> list[str]:
@@ -75,6 +91,10 @@ def grounded_sentence(sentence: str, quotes: Sequence[str], question: str, facts
         used_new = True
         if not (joined or all(present)):
             return False
+        for run in _name_runs(clause):
+            said_parts = [stem_in(w, words | set(said), squash(sentence)) for w in run]
+            if any(said_parts) and not all(said_parts):
+                return False
     return used_new
 
 
@@ -87,7 +107,8 @@ def stem_in(word: str, ev_keys: set[str], squashed: str) -> bool:
 def grounded(reply: str, quotes: Sequence[str], question: str, *, first_only: bool = True,
              facts_only: bool = False) -> str:
     """The reply's sentences that pass `grounded_sentence` (only its first, by default); "" when none does.
-    A sentence cut off by the token limit ("opens at 9:30 on Friday at 9:") is never shown."""
-    said = [s for s in sentences(reply) if re.search(r"[.!?][\"”’')]?$", s)]
+    A sentence cut off by the token limit ("opens at 9:30 on Friday at 9:", "The contact is Dr.") is never shown."""
+    said = [s for s in sentences(reply) if re.search(r"[.!?][\"”’')]?$", s)
+            and not re.search(r"\b(?:[DdMm]r|[MmSs]t|[Mm]s|Mrs|Prof|[A-Z])\.$", s)]
     said = said[:1] if first_only else said
     return " ".join(s for s in said if grounded_sentence(s, quotes, question, facts_only))

@@ -101,6 +101,10 @@ def test_grounding_reads_numbers_names_and_glued_ocr_across_spellings():
     keynote = ["The keynote speaker will be Doctor Amara Okafor from the University of Ghana."]
     assert grounded("The keynote is by Amara Okafor.", keynote, "Who is giving the keynote?")
     assert not grounded("The keynote is by Amara Mensah.", keynote, "Who is giving the keynote?")
+    assert grounded("The keynote is by Amara.", keynote, "Who is giving the keynote?") == ""  # half a name
+    contact = ["·Lab contact: Dr. Moreau"]
+    assert grounded("The lab contact is Dr. Moreau.", contact, "Who is the lab contact?")
+    assert not grounded("The lab contact is Dr.", contact, "Who is the lab contact?")
     room = "Which room did the meeting move to?"
     assert grounded("The meeting moved to room 851.", ["The meetingmoved toroom 851"], room)
     assert not grounded("Flight QX22 is boarding.", ["Flight QX2207 now boarding"], "What flight is boarding?")
