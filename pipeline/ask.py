@@ -332,7 +332,10 @@ class TextOnlyAsk(ClipAsk):
 
         def matches(subject: str) -> list:
             words = topic(subject)
-            return [e for e in evidence if e.kind != "caption" and coverage(words, f"{e.context} {e.text}") >= 1.0]
+            found = [e for e in evidence if e.kind != "caption" and coverage(words, f"{e.context} {e.text}") >= 1.0]
+            # "shown" asks for the screen, "said" for speech and subtitles; either, when only the other has it.
+            kinds = {"screen": ("ocr",), "speech": ("speech", "subtitle")}.get(asked.seen, ())
+            return [e for e in found if e.kind in kinds] or found
 
         found = timeline.answer(asked, evidence, matches)
         query.timings["retrieve"] = time.perf_counter() - query.started

@@ -33,7 +33,8 @@ COVERAGE_WEIGHT = 0.25  # rank bonus for mentioning the question's words (dense 
 NEAR_BEST = 0.08  # quote every supporting hit within this of the best
 MAX_QUOTES = 3
 KIND_LABEL = {"speech": "Said", "subtitle": "Subtitle", "ocr": "On screen", "caption": "Caption"}
-_TOPIC_NOISE = content_words(" ".join(TEXT_WORDS)) | {"talk", "lecture"}
+# Words that say where to look, not what about: "the cost table", "the budget slide", "in the lecture".
+_TOPIC_NOISE = content_words(" ".join(TEXT_WORDS) + " talk lecture table chart graph diagram figure")
 
 
 def topic(question: str) -> set[str]:

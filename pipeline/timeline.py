@@ -20,14 +20,23 @@ MAX_LISTED = 6  # appearances quoted for a count
 
 _VERB = (r"(?:shown|mentioned|said|displayed|seen|discussed|presented|covered|introduced|named|brought up|"
          r"referred to|talked about|appear(?:ed|s)?|come up|came up|show up|showed up|occur(?:red|s)?)")
+_ACT = (r"(?:mention|say|show|display|discuss|present|cover|introduce|name|bring up|refer to|talk about|"
+        r"read out)(?:s|ed)?")
+_WHERE = r"(?:in|during|of|from) (?:the|this) (?:lecture|video|talk|presentation|meeting|session|clip|film)"
+_WHO = r"(?:the )?(?:\w+ )?"  # "the speaker", "she", "the lecturer"
 _PATTERNS = [
     ("which_first", re.compile(r"^which (?:\w+ )?(?:came|comes|was \w+|is \w+|appeared|happened|did \w+ \w+)? ?"
-                               r"(?:first|earlier)\b[,:]?\s*(?:the )?(.+?),? or (?:the )?(.+?)\W*$", re.I)),
+                               rf"(?:first|earlier)\b(?: {_WHERE})?[,:]?\s*(?:the )?(.+?),? or (?:the )?(.+?)\W*$",
+                               re.I)),
     ("which_first", re.compile(r"^(?:was|is|did|does) (?:the )?(.+?) (?:\w+ )?(?:before|earlier than) (?:the )?(.+?)"
                                r"\W*$", re.I)),
     ("count", re.compile(rf"^how (?:many times|often) (?:was|is|were|are|did|does|has|have)? ?(?:the )?(.+?) "
                          rf"(?:get |being |been )?{_VERB}\b", re.I)),
     ("count", re.compile(r"^how many times (?:does|did) (?:the )?(.+?) (?:appear|come up|occur)\b", re.I)),
+    ("count", re.compile(rf"^how (?:many times|often) (?:did|does|do|has|have) {_WHO}{_ACT} (?:the )?(.+?)\W*$",
+                         re.I)),
+    ("first", re.compile(rf"^when (?:did|does|do) {_WHO}first {_ACT} (?:the )?(.+?)\W*$", re.I)),
+    ("last", re.compile(rf"^when (?:did|does|do) {_WHO}last {_ACT} (?:the )?(.+?)\W*$", re.I)),
     ("first", re.compile(rf"^(?:when|at what time|at which point) (?:was|is|were|did|does) (?:the )?(.+?) "
                          rf"(?:first (?:get )?{_VERB}|{_VERB} (?:for )?the first time|first)\b", re.I)),
     ("last", re.compile(rf"^(?:when|at what time|at which point) (?:was|is|were|did|does) (?:the )?(.+?) "
@@ -46,10 +55,22 @@ class TimelineQuestion:
 
     kind: str  # first | last | count | before | after | which_first | order
     subjects: tuple[str, ...]
+    seen: str | None = None  # "screen" (shown, displayed), "speech" (said, mentioned) or None (either)
+
+
+_SCREEN_VERBS = re.compile(r"\b(shown|shows?|displayed|display|seen|on screen|on the slide)\b", re.I)
+_SPEECH_VERBS = re.compile(r"\b(said|says?|spoken|speak\w*|talk\w*|discuss\w*)\b", re.I)  # "mentioned": either
 
 
 def _subject(text: str) -> str:
-    return re.sub(r"^(?:the|a|an)\s+", "", text.strip(" \"'"), flags=re.I)
+    """The subject as the user named it, without articles or "in the lecture"."""
+    text = re.sub(rf"^{_WHERE}[,:]?\s*|\s*{_WHERE}$", "", text.strip(" \"'"), flags=re.I)
+    return re.sub(r"^(?:the|a|an)\s+", "", text.strip(" \"',:"), flags=re.I)
+
+
+def _seen(stem: str) -> str | None:
+    screen, speech = bool(_SCREEN_VERBS.search(stem)), bool(_SPEECH_VERBS.search(stem))
+    return "screen" if screen and not speech else "speech" if speech and not screen else None
 
 
 def parse(question: str) -> TimelineQuestion | None:
@@ -65,7 +86,7 @@ def parse(question: str) -> TimelineQuestion | None:
                 if len(subjects) < 2:
                     return None
             if all(content_words(s) for s in subjects):
-                return TimelineQuestion(kind, subjects)
+                return TimelineQuestion(kind, subjects, _seen(stem))
     return None
 
 

@@ -323,6 +323,8 @@ def test_a_shown_sentence_never_drops_part_of_the_quoted_code(bank, offline):
 def test_timeline_first_count_order_and_neighbours(bank, offline):
     first = ask(bank, offline, "When was the budget first mentioned?", "talk")
     assert first.text.startswith('"budget" first comes up at [00:00:20\u201300:00:24]'), first.text
+    said = ask(bank, offline, "When did the speaker first talk about the budget?", "talk")
+    assert said.text.startswith('"budget" first comes up at [00:00:30–00:00:34]'), said.text  # speech, not slide
     count = ask(bank, offline, "How many times was the budget mentioned?", "talk")
     assert count.text.startswith('"budget" comes up 3 times'), count.text
     assert [c.t0 for c in count.citations] == [20.0, 30.0, 95.0]

@@ -127,10 +127,21 @@ def test_summary_grounding_checks_facts_only():
     ("Which came first, the roadmap or the quarterly costs?", "which_first", ("roadmap", "quarterly costs")),
     ("Was the roadmap shown before the offices?", "which_first", ("roadmap", "offices")),
     ("In what order were the roadmap, the offices and the costs shown?", "order", ("roadmap", "offices", "costs")),
+    ("Which came first in the lecture, Soil Mechanics or Materials Testing?", "which_first",
+     ("Soil Mechanics", "Materials Testing")),
+    ("How many times did the speaker mention the pineapple?", "count", ("pineapple",)),
+    ("When did she first talk about soil?", "first", ("soil",)),
+    ("How often was the pineapple mentioned in the video?", "count", ("pineapple",)),
 ])
 def test_timeline_questions_are_recognised(question, kind, subjects):
     asked = parse(question)
     assert asked is not None and asked.kind == kind and asked.subjects == subjects
+
+
+def test_timeline_questions_know_whether_they_ask_for_the_screen_or_for_speech():
+    assert parse("When was the cost table first shown?").seen == "screen"
+    assert parse("When did she first talk about soil?").seen == "speech"
+    assert parse("How many times was the budget mentioned?").seen is None
 
 
 @pytest.mark.parametrize("question", ["What is the vault code?", "When does the launch window open?",
