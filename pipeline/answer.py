@@ -6,6 +6,7 @@ Times print as hh:mm:ss; a prompt block is `[hh:mm:ss–hh:mm:ss] <tokens> capti
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -36,14 +37,15 @@ NOT_IN_TEXT = ("Nothing said, subtitled or shown as text in the video mentions t
                "video. (The offline preset reads speech, subtitles and on-screen text; the 'vlm' preset also sees "
                "the pictures.)")
 
-_VISUAL_WORDS = ("colour", "color", "look", "wear", "see", "shown", "appear", "who", "what happens", "doing",
-                 "how many", "where", "scene", "person", "people", "animal", "object", "describe")
+# Words that ask about the picture itself. "How many", "where" and "who" are not among them: they ask for counts,
+# places and names that speech, subtitles and slides state as often as pictures show them.
+_VISUAL_WORDS = re.compile(r"\b(colou?rs?|looks?( like)?|wear(s|ing)?|worn|see|seen|what happens|doing|scene|"
+                           r"persons?|people|animals?|objects?|describe|picture|image|shape|background)\b")
 
 
 def is_visual_question(question: str) -> bool:
     """Words that ask about what is seen; a text-only answerer declines these unless stored text supports them."""
-    q = question.lower()
-    return any(w in q for w in _VISUAL_WORDS)
+    return bool(_VISUAL_WORDS.search(question.lower()))
 
 
 @dataclass(frozen=True)

@@ -106,6 +106,12 @@ def search(bank, embedder, question: str, qvec: np.ndarray, scope: Sequence[str]
 
 def support(question: str, hit: EvidenceHit) -> float | None:
     """How well one hit answers the question (dense + lexical), or None when it does not."""
+    found = judged(question, hit)
+    return None if found is None else found[0]
+
+
+def judged(question: str, hit: EvidenceHit) -> tuple[float, float] | None:
+    """(support, share of the question's subject the hit mentions), or None when it does not support it."""
     subject = topic(question)
     r = hit.record
     wanted = answer_kind(question_stem(question))
@@ -116,7 +122,7 @@ def support(question: str, hit: EvidenceHit) -> float | None:
     if not (dense >= SURE_DENSE or (dense >= MID_DENSE and (whole > 0 or wanted is not None))
             or (dense >= MIN_DENSE and whole >= HALF) or (dense >= LOW_DENSE and whole >= 1.0)):
         return None
-    return dense + COVERAGE_WEIGHT * whole
+    return dense + COVERAGE_WEIGHT * whole, whole
 
 
 def supporting(question: str, hits: Sequence[EvidenceHit]) -> list[EvidenceHit]:
@@ -124,12 +130,14 @@ def supporting(question: str, hits: Sequence[EvidenceHit]) -> list[EvidenceHit]:
 
     A caption is written by a model: it never stands alone as the support for a number, code or name.
     """
-    scored = [(s, h) for h in hits if (s := support(question, h)) is not None]
-    scored.sort(key=lambda sh: (-sh[0], sh[1].record.video_id, sh[1].record.t0))
+    scored = [(j, h) for h in hits if (j := judged(question, h)) is not None]
+    scored.sort(key=lambda jh: (-jh[0][0], jh[1].record.video_id, jh[1].record.t0))
     if not scored:
         return []
-    best = scored[0][0]
-    chosen = [h for s, h in scored if s >= best - NEAR_BEST][:MAX_QUOTES]
+    (best, best_whole), _ = scored[0]
+    # When the best names all of the question's subject, its siblings that name part of it (the other rows of one
+    # table: "Q2 | 3.8M" beside "Q3 | 4.2M") are not answers, however close their meaning.
+    chosen = [h for (s, whole), h in scored if s >= best - NEAR_BEST and whole >= best_whole][:MAX_QUOTES]
     if all(h.record.kind == "caption" for h in chosen):
         chosen = [h for h in chosen if not states_facts(h.record.text)]
     return chosen

@@ -417,3 +417,9 @@ def test_a_visual_summary_shows_only_checked_sentences_and_always_the_spread_quo
     assert ans.text.endswith(quotes)
     shown = ans.text[: -len(quotes)].strip()
     assert grounded(shown, [q.text for q in ans.evidence], question, first_only=False, facts_only=True) == shown
+
+
+def test_a_table_question_quotes_its_row_not_the_rows_beside_it(bank, offline):
+    for question in ("What was the Q3 cost?", "How much did the third quarter cost?"):
+        ans = ask(bank, offline, question)
+        assert [q.text for q in ans.evidence] == ["Q3 | 4.2M"], ans.text
