@@ -1,9 +1,10 @@
 """Evidence that answers a question: hybrid hits from the bank's evidence timeline, judged supported or not.
 
 A hit supports an answer when its meaning is close to the question's (dense cosine) and, unless it is very
-close, when it mentions the question's own subject (normalised content words over its text and its context:
-slide title, table header). Questions asking for a number need a number in the evidence. Nothing supported
-means the answer says so, with no citations: a confident wrong answer is the worst outcome.
+close, when its own text mentions the question's subject (normalised content words; its context, the slide title
+or table header, completes the match but never makes it alone). Questions asking for a number or a time need one
+in the evidence. Nothing supported means the answer says so, with no citations: a confident wrong answer is the
+worst outcome.
 """
 
 from __future__ import annotations
@@ -118,9 +119,12 @@ def judged(question: str, hit: EvidenceHit) -> tuple[float, float] | None:
     if not can_answer_kind(wanted, r.text):
         return None
     whole = coverage(subject, f"{r.context} {r.text}")
+    # The context (title, header) completes a row's words but never supports it alone: a row that states none of
+    # the question's subject is another row of the same table.
+    own = coverage(subject, r.text) > 0
     dense = float(hit.dense if hit.dense is not None else 0.0)
-    if not (dense >= SURE_DENSE or (dense >= MID_DENSE and (whole > 0 or wanted is not None))
-            or (dense >= MIN_DENSE and whole >= HALF) or (dense >= LOW_DENSE and whole >= 1.0)):
+    if not (dense >= SURE_DENSE or (dense >= MID_DENSE and (own or wanted is not None))
+            or (own and dense >= MIN_DENSE and whole >= HALF) or (own and dense >= LOW_DENSE and whole >= 1.0)):
         return None
     return dense + COVERAGE_WEIGHT * whole, whole
 

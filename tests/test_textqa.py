@@ -184,3 +184,13 @@ def test_a_caption_never_stands_alone_for_a_name_or_number():
     both = supporting(q, [hit(1, "caption", "Doctor Okafor points at the chart", 0.8),
                           hit(2, "speech", "Doctor Okafor will point at the chart now", 0.78)])
     assert {h.record.kind for h in both} == {"caption", "speech"}
+
+
+def test_a_row_whose_header_alone_names_the_subject_does_not_answer():
+    from longwatch.memory.records import EvidenceHit
+    from longwatch.pipeline.evidence_qa import supporting
+
+    other_row = EvidenceRecord(1, "v", 0, "ocr", 49, 52, "Q3 | 531 | Portland | 6.2M",
+                               "Project Numbers. Quarter | Units | City | Cost", {"table": True})
+    assert supporting("Which city is listed for Q1?", [EvidenceHit(other_row, 0.03, 0.45, 1)]) == []
+    assert supporting("Which city is listed for Q3?", [EvidenceHit(other_row, 0.03, 0.45, 1)])
