@@ -293,7 +293,7 @@ class TextOnlyAsk(ClipAsk):
         """
         import torch
 
-        from longwatch.pipeline.evidence_qa import search, supporting
+        from longwatch.pipeline.evidence_qa import search, supporting, whole_sentences
         from longwatch.pipeline.grounding import grounded
         from longwatch.pipeline.textqa import asks_about_the_end, asks_for_any_text, question_stem
 
@@ -301,8 +301,8 @@ class TextOnlyAsk(ClipAsk):
         stem = question_stem(question)
         qvec = query.vec if stem == question else np.asarray(self.embedder.embed([stem])[0], dtype=np.float32)
         hits = supporting(question, search(self.bank, self.embedder, question, qvec, query.scope, query.records))
-        chosen = [h.record for h in hits]
-        scores = [float(min(1.0, max(0.0, h.dense or 0.0))) for h in hits]
+        chosen, scores = whole_sentences(self.bank, [h.record for h in hits],
+                                         [float(min(1.0, max(0.0, h.dense or 0.0))) for h in hits])
         generic = not chosen and asks_for_any_text(question)
         if generic:  # "what text appears on screen?": the first (or, asked about the end, last) lines shown
             shown = [e for e in self.timelines(query) if e.kind == "ocr"]

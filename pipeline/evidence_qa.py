@@ -33,6 +33,7 @@ HALF = 0.5
 COVERAGE_WEIGHT = 0.25  # rank bonus for mentioning the question's words (dense + lexical)
 NEAR_BEST = 0.08  # quote every supporting hit within this of the best
 MAX_QUOTES = 3
+CONTINUE_GAP = 1.5  # seconds: a segment starting this soon after one cut mid-sentence finishes its sentence
 KIND_LABEL = {"speech": "Said", "subtitle": "Subtitle", "ocr": "On screen", "caption": "Caption"}
 # Words that say where to look, not what about: "the cost table", "the budget slide", "in the lecture".
 _TOPIC_NOISE = content_words(" ".join(TEXT_WORDS) + " talk lecture table chart graph diagram figure")
@@ -145,6 +146,34 @@ def supporting(question: str, hits: Sequence[EvidenceHit]) -> list[EvidenceHit]:
     if all(h.record.kind == "caption" for h in chosen):
         chosen = [h for h in chosen if not states_facts(h.record.text)]
     return chosen
+
+
+def _cut_short(text: str) -> bool:
+    """A speech segment or cue that stops mid-sentence ("My name is Dr.", "We will come back to it in a later")."""
+    return not re.search(r"[.!?][\"”’')]?$", text.strip()) or bool(re.search(r"\b(?:[DdMm]rs?|Ms|Prof|St)\.$", text))
+
+
+def whole_sentences(bank, records: Sequence[EvidenceRecord], scores: Sequence[float],
+                    ) -> tuple[list[EvidenceRecord], list[float]]:
+    """`records` with the neighbouring segments that finish their sentences: speech recognisers and subtitle
+    files split sentences ("My name is Dr." | "Laura Turner."), and half a sentence can drop the fact asked for."""
+    out: list[EvidenceRecord] = []
+    out_scores: list[float] = []
+    for r, score in zip(records, scores):
+        group = [r]
+        if r.kind in ("speech", "subtitle") and r.evidence_id >= 0:
+            near = bank.evidence(r.video_id, kinds=[r.kind], time_range=(r.t0 - CONTINUE_GAP, r.t1 + CONTINUE_GAP))
+            before = [e for e in near if e.t1 <= r.t0 + 1e-6 and e.evidence_id != r.evidence_id]
+            after = [e for e in near if e.t0 >= r.t1 - 1e-6 and e.evidence_id != r.evidence_id]
+            if before and r.text[:1].islower() and _cut_short(before[-1].text):
+                group.insert(0, before[-1])
+            if after and _cut_short(r.text):
+                group.append(after[0])
+        for e in group:
+            if all(e.evidence_id != o.evidence_id for o in out):
+                out.append(e)
+                out_scores.append(score)
+    return out, out_scores
 
 
 def states_facts(text: str) -> bool:

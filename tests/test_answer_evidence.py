@@ -253,6 +253,8 @@ TALK = [
     ("speech", 95.0, "Back to the budget: travel costs fell sharply.", "", {}),
     ("subtitle", 110.0, "Our new office opens in Porto in October.", "", {}),
     ("ocr", 120.0, "Questions?", "", {}),
+    ("speech", 130.0, "Our guest today is Dr.", "", {}),  # a recogniser's split: the name is in the next segment
+    ("speech", 134.5, "Laura Turner from the design team.", "", {}),
 ]
 
 
@@ -423,3 +425,9 @@ def test_a_table_question_quotes_its_row_not_the_rows_beside_it(bank, offline):
     for question in ("What was the Q3 cost?", "How much did the third quarter cost?"):
         ans = ask(bank, offline, question)
         assert [q.text for q in ans.evidence] == ["Q3 | 4.2M"], ans.text
+
+
+def test_a_sentence_split_across_segments_is_quoted_whole(bank, offline):
+    ans = ask(bank, offline, "Who is our guest today?", "talk")
+    assert [q.text for q in ans.evidence][:2] == ["Our guest today is Dr.", "Laura Turner from the design team."]
+    assert 'Said [00:02:14\u201300:02:19]: "Laura Turner from the design team."' in ans.text
