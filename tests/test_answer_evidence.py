@@ -431,3 +431,21 @@ def test_a_sentence_split_across_segments_is_quoted_whole(bank, offline):
     ans = ask(bank, offline, "Who is our guest today?", "talk")
     assert [q.text for q in ans.evidence][:2] == ["Our guest today is Dr.", "Laura Turner from the design team."]
     assert 'Said [00:02:14\u201300:02:19]: "Laura Turner from the design team."' in ans.text
+
+
+PROJECT_TABLE = "Project Numbers. Quarter | Units | Cost | City"  # the OCR lane's context: "Title. Header"
+TABLE_ROWS = [("ocr", 49.0, "Project Numbers", "", {}),
+              ("ocr", 49.0, "Quarter | Units | Cost | City", "Project Numbers", {"table": True}),
+              *[("ocr", 49.0, row, PROJECT_TABLE, {"table": True}) for row in (
+                  "Q1 | 863 | 8.9M | Atlanta", "Q2 | 424 | 2.4M | Denver", "Q3 | 244 | 3.6M | Houston",
+                  "Q4 | 882 | 9.9M | Portland")],
+              ("speech", 60.0, "Here are the numbers for this part.", "", {})]
+
+
+@pytest.mark.parametrize("question, answer", [
+    ("How many units in Q2?", "424"), ("What was the Q4 cost?", "9.9M"), ("How much did the fourth quarter cost?", "9.9M"),
+    ("Which city is listed for Q3?", "Houston"), ("What was the Q5 cost?", None), ("How many units were returned?", None)])
+def test_a_cell_is_found_through_its_rows_header(tmp_path, embedder, question, answer):
+    with build_bank(tmp_path / "bank", TABLE_ROWS, embedder) as bank:
+        ((_, right),) = grade(bank, embedder, [("table", question, answer)])["table"]
+    assert right
