@@ -106,14 +106,9 @@ def search(bank, embedder, question: str, qvec: np.ndarray, scope: Sequence[str]
     return hits
 
 
-def support(question: str, hit: EvidenceHit) -> float | None:
-    """How well one hit answers the question (dense + lexical), or None when it does not."""
-    found = judged(question, hit)
-    return None if found is None else found[0]
-
-
 def judged(question: str, hit: EvidenceHit) -> tuple[float, float] | None:
-    """(support, share of the question's subject the hit mentions), or None when it does not support it."""
+    """How well one hit answers the question (dense + lexical) and the share of the question's subject it
+    mentions; None when it does not support an answer."""
     subject = topic(question)
     r = hit.record
     wanted = answer_kind(question_stem(question))
