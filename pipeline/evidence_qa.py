@@ -18,7 +18,7 @@ import numpy as np
 from longwatch.memory.records import EvidenceHit, EvidenceRecord
 from longwatch.pipeline.answer import QuotedEvidence, format_span
 from longwatch.pipeline.select import rrf
-from longwatch.pipeline.textqa import (TEXT_WORDS, answer_kind, can_answer_kind, collect_lines, content_words, coverage,
+from longwatch.pipeline.textqa import (STOP, TEXT_WORDS, answer_kind, can_answer_kind, collect_lines, content_words, coverage,
                                        is_code, keys, question_stem, tokens, unglued)
 
 SEARCH_K = 20
@@ -48,9 +48,11 @@ def fts_query(question: str) -> str:
     """The question for the bank's full-text side, plus the normalised forms its words stand for ("third
     quarter" also searches "q3", "twenty five" also "25"), so codes and numbers written either way match."""
     stem = question_stem(question)
-    raw = set(tokens(stem))
-    extra = [k for k in keys(stem) if k not in raw and any(c.isdigit() for c in k)]
-    return " ".join([stem, *extra])
+    raw = tokens(stem)
+    # Stop words would only fill the full-text list with rows that share "the" or "what" with the question.
+    words = [w for w in raw if w not in STOP] or raw
+    extra = [k for k in keys(stem) if k not in raw and is_code(k)]
+    return " ".join(dict.fromkeys([*words, *extra]))
 
 
 def legacy_timeline(video: str, records: Sequence) -> list[EvidenceRecord]:
