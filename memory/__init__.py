@@ -1,4 +1,4 @@
-"""The memory bank: FAISS keys, SQLite records and token shards on disk.
+"""The memory bank: FAISS keys, SQLite records, the evidence timeline (FTS5 + vectors) and token shards on disk.
 
 Imports no torch models and no pipeline code.
 """

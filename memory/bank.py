@@ -307,8 +307,8 @@ class MemoryBank:
 
     def search_evidence(self, vec, text: str, k: int = 20, videos=None, kinds=None,
                         time_range: tuple[float, float] | None = None) -> list[EvidenceHit]:
-        """Top-k evidence, best first: exact dense top-k (cosine with `vec[D]`) and full-text top-k (bm25 over the
-        words of `text`, codes and numbers included, never as query syntax) fused by reciprocal rank (k=60).
+        """Top-k evidence, best first: the exact dense ranking (cosine with `vec[D]`) and the full-text one (bm25
+        over the words of `text`, codes and numbers included, never as query syntax) fused by reciprocal rank (60).
         `videos`, `kinds` and `time_range` (evidence overlapping [t0, t1] seconds) restrict both lists."""
         with self._reading():
             return self._evidence.search(vec, text, k, videos, kinds, time_range)

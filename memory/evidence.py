@@ -15,27 +15,43 @@ import sqlite3
 import numpy as np
 
 from longwatch.memory.records import EVIDENCE_KINDS, BankInputError, EvidenceHit, EvidenceRecord
-from longwatch.memory.recordstore import RecordStore
+from longwatch.memory.recordstore import RecordStore, id_chunks
+from longwatch.memory.validate import check_time_range
 
 RRF_K = 60  # reciprocal rank fusion: score = sum over lists of 1 / (RRF_K + rank)
-MAX_QUERY_WORDS = 64  # a pasted paragraph is still one bounded FTS query
+# Each list is cut at max(k, FUSION_POOL) before fusing, so an item ranked well in both lists is not lost to a
+# small k, and the top k of a search are the first k of the same search with a larger k.
+FUSION_POOL = 50
+MAX_QUERY_WORDS = 32  # a pasted paragraph is still one bounded FTS query
+# bm25 ranking costs ~1.5 us per matching row (each row's length is looked up), so the words of one query may
+# match at most this many rows together (~20 ms): rarest words first, a word matching more alone is left out.
+# Such a word is a stopword of this archive ("the", "is"; in 50k rows, any word in more than 30% of them) and
+# carries almost no bm25 weight; codes, numbers and names are rare and always kept.
+LEXICAL_ROW_BUDGET = 15_000
 # A query word: letters and digits, kept together across "." ":" "," between them ("4.2M", "9:30", "1,200").
 _WORD = re.compile(r"[^\W_]+(?:[.:,][^\W_]+)*")
-_CHUNK = 500  # ids per `IN (...)` query, under SQLite's bound-parameter limit
+# Words of a question that name no fact. Left in, every row saying "the" or "said" would join the word ranking
+# and, fused by rank, push aside what the meaning found when the question shares no content word with the
+# evidence. Names that look like them stay searchable ("May", "Will", "US" are not listed).
+QUERY_STOP_WORDS = frozenset("""a an the is are was were be been being of in on at to for from by with about into
+over under and or not no do does did doing done what which who whom whose when where why how this that these those
+there here it its they them their he she his her you your we our i me my any some all each every much many more
+most other such can could would should shall might must have has had having as if than then so very just also only
+video clip time please tell show shown say says said""".split())
 
 _RECORD_SQL = ("SELECT e.id, v.video_id, c.clip_index, e.kind, e.t0, e.t1, e.text, e.context, e.meta "
                "FROM evidence e JOIN videos v ON v.vid = e.vid JOIN clips c ON c.id = e.clip_id")
 
 
-def fts_query(text: str) -> str | None:
-    """User text as an FTS5 query: each word (see _WORD) one quoted phrase, the phrases OR'ed; None without words.
+def fts_phrases(text: str) -> list[str]:
+    """User text as FTS5 phrases, one per word (see _WORD) but stop words, each quoted: OR'ed they are the query.
 
     Only letters, digits and the separators inside a number reach FTS5, each word quoted, so `"`, `*`, `NEAR`,
     `OR`, `-`, `(`, `:` never act as syntax. A quoted word is split by the same tokenizer as the indexed text,
     so "4.2M" or "9:30" match as the phrase of their parts, in order.
     """
-    words = list(dict.fromkeys(w.lower() for w in _WORD.findall(text)))[:MAX_QUERY_WORDS]
-    return " OR ".join(f'"{w}"' for w in words) or None
+    words = dict.fromkeys(w for w in (w.lower() for w in _WORD.findall(text)) if w not in QUERY_STOP_WORDS)
+    return [f'"{w}"' for w in words][:MAX_QUERY_WORDS]
 
 
 def _record(row) -> EvidenceRecord:
@@ -51,18 +67,6 @@ def _kinds(kinds) -> list[str] | None:
     if unknown:
         raise BankInputError(f"evidence kinds {unknown} are unknown; use some of {EVIDENCE_KINDS}")
     return kinds
-
-
-def _time_range(time_range) -> tuple[float, float] | None:
-    if time_range is None:
-        return None
-    try:
-        t0, t1 = (float(t) for t in time_range)
-    except (TypeError, ValueError):
-        raise BankInputError(f"time_range {time_range!r} must be (t0, t1) in seconds") from None
-    if not (t0 <= t1 and not math.isnan(t0 + t1)):
-        raise BankInputError(f"time_range {time_range!r} must be (t0, t1) with t0 <= t1, in seconds")
-    return t0, t1
 
 
 class EvidenceVectors:
@@ -94,18 +98,26 @@ class EvidenceVectors:
             self.deletes, self.n = deletes, 0
             self._columns(0, dim)
         after = int(self.ids[self.n - 1]) if self.n else 0
+        new = db.execute("SELECT count(*) FROM evidence WHERE id > ?", (after,)).fetchone()[0]
+        if not new:
+            return
+        if self.n + new > len(self.ids):  # exact on the first load; doubling keeps a live writer's appends linear
+            self._grow(max(self.n + new, 2 * len(self.ids) if self.n else 0), dim)
         cur = db.execute("SELECT e.id, e.vid, e.kind, e.t0, e.t1, x.vec FROM evidence e JOIN evidence_vec x "
                          "ON x.id = e.id WHERE e.id > ? ORDER BY e.id", (after,))
         while rows := cur.fetchmany(20_000):
             self._append(rows, dim)
 
+    def _grow(self, capacity: int, dim: int) -> None:
+        old = (self.ids, self.vids, self.kinds, self.t0, self.t1, self.vecs)
+        self._columns(capacity, dim)
+        for new, col in zip((self.ids, self.vids, self.kinds, self.t0, self.t1, self.vecs), old):
+            new[:self.n] = col[:self.n]
+
     def _append(self, rows: list, dim: int) -> None:
         n, m = self.n, len(rows)
-        if n + m > len(self.ids):  # grow by doubling: a live writer's many small batches stay linear overall
-            old = (self.ids, self.vids, self.kinds, self.t0, self.t1, self.vecs)
-            self._columns(max(2 * len(self.ids), n + m, 1024), dim)
-            for new, col in zip((self.ids, self.vids, self.kinds, self.t0, self.t1, self.vecs), old):
-                new[:n] = col[:n]
+        if n + m > len(self.ids):  # more rows than counted: impossible within one snapshot, never overflow
+            self._grow(max(n + m, 2 * len(self.ids)), dim)
         ids, vids, kinds, t0, t1, blobs = zip(*rows)
         self.ids[n:n + m], self.vids[n:n + m], self.t0[n:n + m], self.t1[n:n + m] = ids, vids, t0, t1
         self.kinds[n:n + m] = [EVIDENCE_KINDS.index(k) for k in kinds]
@@ -126,8 +138,8 @@ class EvidenceVectors:
 
     def top(self, q: np.ndarray, rows: np.ndarray, k: int) -> list[int]:
         """Ids of the k rows (of `rows`) with the highest inner product with q, best first."""
-        if len(rows) == self.n:
-            scores = self.vecs[:self.n] @ q  # the whole bank: no gathered copy of the matrix
+        if len(rows) > self.n // 8:  # scoring every row beats copying out a large part of the matrix
+            scores = (self.vecs[:self.n] @ q)[rows]
         else:
             scores = self.vecs[rows] @ q
         best = np.argpartition(-scores, k - 1)[:k] if len(scores) > k else np.arange(len(scores))
@@ -159,18 +171,14 @@ class EvidenceTimeline:
                 "SELECT 1 FROM sqlite_master WHERE name='evidence_vec'").fetchone() is not None
         return self._tables
 
-    def _vids(self, videos) -> list[int] | None:
-        if videos is None:
-            return None
-        return [self.records.vid(v) for v in ([videos] if isinstance(videos, str) else videos)]
-
     def search(self, vec, text: str, k: int, videos, kinds, time_range) -> list[EvidenceHit]:
-        """Top-k evidence in scope: dense top-k and FTS5 bm25 top-k fused by reciprocal rank, best first."""
+        """Top-k evidence in scope, best first: the dense and the FTS5 bm25 ranking (each cut at the fusion pool)
+        fused by reciprocal rank; ties go to the higher cosine."""
         if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1:
             raise BankInputError(f"k must be a positive integer, got {k!r}")
         if text is not None and not isinstance(text, str):
             raise BankInputError(f"query text must be a str, got {type(text).__name__}")
-        vids, kinds, time_range = self._vids(videos), _kinds(kinds), _time_range(time_range)
+        vids, kinds, time_range = self.records.vids(videos), _kinds(kinds), check_time_range(time_range)
         dim = self.records.evidence_dim() if self._exists() else None
         q = self._query(vec, dim)
         if dim is None:
@@ -179,8 +187,10 @@ class EvidenceTimeline:
         rows = self.vectors.scope(vids, kinds, time_range)
         if not len(rows):
             return []
-        dense = self.vectors.top(q, rows, int(k))
-        lexical = self._lexical(fts_query(text or ""), vids, kinds, time_range, int(k))
+        pool = max(int(k), FUSION_POOL)
+        dense = self.vectors.top(q, rows, pool)
+        everything = len(rows) == self.vectors.n  # e.g. the one video of a bank: no join to filter by
+        lexical = self._lexical(fts_phrases(text or ""), None if everything else (vids, kinds, time_range), pool)
         fused: dict[int, float] = {}
         for ranked in (dense, lexical):
             for rank, eid in enumerate(ranked, 1):
@@ -205,13 +215,24 @@ class EvidenceTimeline:
             raise BankInputError("query vector is zero, NaN or inf; cannot rank evidence by cosine")
         return q / norm
 
-    def _lexical(self, match: str | None, vids, kinds, time_range, k: int) -> list[int]:
-        """Evidence ids in scope matching any query word, best bm25 first (at most k)."""
-        if match is None:
+    def _lexical(self, phrases: list[str], scope: tuple | None, k: int) -> list[int]:
+        """Evidence ids matching any query word, best bm25 first (at most k), in scope (videos, kinds, time_range)
+        unless it is None (all the bank's evidence)."""
+        db, kept, rows = self.records.db, [], 0
+        matches = {p: db.execute("SELECT count(*) FROM evidence_fts WHERE evidence_fts MATCH ?", (p,)).fetchone()[0]
+                   for p in phrases}  # counting a word's rows skips ranking: ~1 ms for 30k rows
+        for phrase in sorted(phrases, key=matches.get):
+            if matches[phrase] and rows + matches[phrase] <= LEXICAL_ROW_BUDGET:
+                kept.append(phrase)
+                rows += matches[phrase]
+        if not kept:
             return []
-        sql = ("SELECT e.id FROM evidence_fts JOIN evidence e ON e.id = evidence_fts.rowid "
-               "WHERE evidence_fts MATCH ?")
-        sql, args = self._where(sql, [match], vids, kinds, time_range)
+        if scope is None:
+            sql, args = "SELECT rowid FROM evidence_fts WHERE evidence_fts MATCH ?", [" OR ".join(kept)]
+        else:
+            sql = ("SELECT e.id FROM evidence_fts JOIN evidence e ON e.id = evidence_fts.rowid "
+                   "WHERE evidence_fts MATCH ?")
+            sql, args = self._where(sql, [" OR ".join(kept)], *scope)
         return [i for (i,) in self.records.db.execute(f"{sql} ORDER BY bm25(evidence_fts) LIMIT ?", [*args, k])]
 
     @staticmethod
@@ -229,8 +250,7 @@ class EvidenceTimeline:
 
     def _records(self, ids: list[int]) -> dict[int, EvidenceRecord]:
         out = {}
-        for start in range(0, len(ids), _CHUNK):
-            chunk = ids[start:start + _CHUNK]
+        for chunk in id_chunks(ids):
             for row in self.records.db.execute(f"{_RECORD_SQL} WHERE e.id IN ({','.join('?' * len(chunk))})",
                                                chunk):
                 out[row[0]] = _record(row)
@@ -238,7 +258,7 @@ class EvidenceTimeline:
 
     def timeline(self, video_id: str, kinds, time_range) -> list[EvidenceRecord]:
         """All of a video's evidence (optionally some kinds, overlapping a time range) by t0, then kind, then id."""
-        vid, kinds, time_range = self.records.vid(video_id), _kinds(kinds), _time_range(time_range)
+        vid, kinds, time_range = self.records.vid(video_id), _kinds(kinds), check_time_range(time_range)
         if not self._exists():
             return []
         sql, args = self._where(f"{_RECORD_SQL} WHERE e.vid = ?", [vid], None, kinds, time_range)

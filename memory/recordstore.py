@@ -16,7 +16,7 @@ import numpy as np
 from longwatch.errors import BankError
 from longwatch.memory import store
 from longwatch.memory.records import BankInputError, ClipRecord, Gap, TokenRef, VideoRecord, check_video_id
-from longwatch.memory.validate import PreparedClip
+from longwatch.memory.validate import PreparedClip, check_time_range
 
 CHECKPOINT_WAIT_MS = 1000
 _CHUNK = 500  # ids per `IN (...)` query, under SQLite's bound-parameter limit
@@ -32,7 +32,8 @@ def _video(row) -> VideoRecord:
     return VideoRecord(video_id, source, json.loads(info), bool(complete), clips, last, duration, created)
 
 
-def _chunks(ids: list[int]):
+def id_chunks(ids: list[int]):
+    """`ids` in slices short enough for one `IN (...)` query."""
     for start in range(0, len(ids), _CHUNK):
         yield ids[start:start + _CHUNK]
 
@@ -233,27 +234,30 @@ class RecordStore:
         return self.db.execute("SELECT max(c.clip_index) FROM clips c JOIN videos v USING(vid) WHERE v.video_id=?",
                                (video_id,)).fetchone()[0]
 
+    def vids(self, videos: list[str] | str | None) -> list[int] | None:
+        """Row ids of one video id or a list of them; None (every video) for None."""
+        if videos is None:
+            return None
+        return [self.vid(v) for v in ([videos] if isinstance(videos, str) else videos)]
+
     def candidates(self, space: str, videos, time_range, max_id: int) -> np.ndarray:
         """Ids of clips with a `space` vector, up to max_id, in the given videos and overlapping time_range."""
         sql, args = f"SELECT c.id FROM clips c JOIN vec_{space} x ON x.id = c.id WHERE c.id <= ?", [max_id]
-        if videos is not None:
-            vids = [self.vid(v) for v in ([videos] if isinstance(videos, str) else videos)]
+        vids, time_range = self.vids(videos), check_time_range(time_range)
+        if vids is not None:
             if not vids:
                 return np.zeros(0, np.int64)
             sql += f" AND c.vid IN ({','.join('?' * len(vids))})"
             args += vids
         if time_range is not None:
-            t0, t1 = (float(t) for t in time_range)
-            if not t0 <= t1:
-                raise BankInputError(f"time_range {time_range!r} must be (t0, t1) with t0 <= t1, in seconds")
             sql += " AND c.t1 >= ? AND c.t0 <= ?"
-            args += [t0, t1]
+            args += list(time_range)
         return np.array([i for (i,) in self.db.execute(sql, args)], np.int64)
 
     def record_map(self, ids: list[int]) -> dict[int, ClipRecord]:
         """Records (with their token refs) of those ids that exist."""
         out: dict[int, ClipRecord] = {}
-        for chunk in _chunks(ids):
+        for chunk in id_chunks(ids):
             marks = ",".join("?" * len(chunk))
             for rid, video_id, index, t0, t1, caption, ocr, meta in self.db.execute(
                     f"{_CLIP_SQL} WHERE c.id IN ({marks})", chunk):
@@ -272,7 +276,7 @@ class RecordStore:
     def token_locations(self, ids: list[int], kind: str) -> dict[int, tuple[int, int, int, int, str]]:
         """id -> (vid, offset, n, d, dtype) of the `kind` tokens of those ids that have them."""
         rows: dict[int, tuple] = {}
-        for chunk in _chunks(ids):
+        for chunk in id_chunks(ids):
             for rid, vid, off, n, d, dtype in self.db.execute(
                     f"SELECT id, vid, offset, n, d, dtype FROM tokens WHERE kind=? AND id IN "
                     f"({','.join('?' * len(chunk))})", [kind, *chunk]):

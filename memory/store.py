@@ -66,7 +66,7 @@ CREATE TRIGGER IF NOT EXISTS evidence_fts_drop AFTER DELETE ON evidence BEGIN
     END;
 """
 # The evidence tables above came after format 1's first banks: a writer adds them to an older bank when it opens it
-# (CREATE ... IF NOT EXISTS), a reader of a bank no writer has opened since sees no evidence (has_evidence()).
+# (CREATE ... IF NOT EXISTS); a reader of a bank no writer has opened since sees no evidence (evidence.py).
 # Full text is external-content FTS5 kept by triggers, so a row and its index entry commit and delete together
 # (SQLite 3.40 has no contentless-delete tables). unicode61 keeps letters+digits together ("QX2207", "2m") and
 # splits on "." and ":", so a code like "4.2M" or "9:30" is matched as a phrase of its parts (see evidence.py).

@@ -108,6 +108,8 @@ def check_evidence_vectors(v, n: int, dim: int | None, where: str) -> np.ndarray
         a = np.asarray(v, dtype=np.float32)
     except (TypeError, ValueError) as e:
         raise BankInputError(f"{where}: vectors['evidence'] is not numeric ({e})") from e
+    if a.size == 0 and n == 0:  # no evidence: any empty array will do
+        return np.zeros((0, dim or 0), np.float32)
     if a.ndim != 2 or a.shape[0] != n or (n and a.shape[1] == 0):
         raise BankInputError(f"{where}: vectors['evidence'] has shape {a.shape}; expected [{n}, D], one row "
                              f"per entry of record.evidence ({n})")
@@ -147,3 +149,16 @@ def check_vector(v, space: str, dims: Mapping[str, int], new_dims: dict[str, int
     if not np.isfinite(a).all():
         raise BankInputError(f"{where}: vector for space {space!r} contains NaN or inf; refusing to store it")
     return a
+
+
+def check_time_range(time_range) -> tuple[float, float] | None:
+    """A search's `time_range` as (t0, t1) seconds with t0 <= t1; None (all times) for None."""
+    if time_range is None:
+        return None
+    try:
+        t0, t1 = (float(t) for t in time_range)
+    except (TypeError, ValueError):
+        raise BankInputError(f"time_range {time_range!r} must be (t0, t1) with t0 <= t1, in seconds") from None
+    if not t0 <= t1:  # also refuses NaN
+        raise BankInputError(f"time_range {time_range!r} must be (t0, t1) with t0 <= t1, in seconds")
+    return t0, t1
