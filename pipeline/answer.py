@@ -6,6 +6,7 @@ Times print as hh:mm:ss; a prompt block is `[hh:mm:ss–hh:mm:ss] <tokens> capti
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
@@ -29,20 +30,22 @@ def format_span(t0: float, t1: float) -> str:
     return f"[{format_time(t0)}\u2013{format_time(t1, ceil=True)}]"
 
 
-NEEDS_VISION = ("This question needs a vision model: the offline preset answers from on-screen text and time only, "
-                "and no text in the video matches it. Use the 'vlm' preset (`longwatch models pull`) to answer it.")
+NEEDS_VISION = ("This question needs a vision model: the offline preset answers from what is said, subtitled and "
+                "shown as text, and none of it matches. Use the 'vlm' preset (`longwatch models pull`) to answer it.")
 
-NOT_IN_TEXT = ("The video's on-screen text does not mention this, so I cannot answer it from the video. "
-               "(The offline preset reads on-screen text only; the 'vlm' preset also sees the pictures.)")
+NOT_IN_TEXT = ("Nothing said, subtitled or shown as text in the video mentions this, so I cannot answer it from the "
+               "video. (The offline preset reads speech, subtitles and on-screen text; the 'vlm' preset also sees "
+               "the pictures.)")
 
-_VISUAL_WORDS = ("colour", "color", "look", "wear", "see", "shown", "appear", "who", "what happens", "doing",
-                 "how many", "where", "scene", "person", "people", "animal", "object", "describe")
+# Words that ask about the picture itself. "How many", "where" and "who" are not among them: they ask for counts,
+# places and names that speech, subtitles and slides state as often as pictures show them.
+_VISUAL_WORDS = re.compile(r"\b(colou?rs?|looks?( like)?|wear(s|ing)?|worn|see|seen|what happens|doing|scene|"
+                           r"persons?|people|animals?|objects?|describe|picture|image|shape|background)\b")
 
 
 def is_visual_question(question: str) -> bool:
     """Words that ask about what is seen; a text-only answerer declines these unless stored text supports them."""
-    q = question.lower()
-    return any(w in q for w in _VISUAL_WORDS)
+    return bool(_VISUAL_WORDS.search(question.lower()))
 
 
 @dataclass(frozen=True)
@@ -69,6 +72,18 @@ class ClipUse:
     tokens: int
 
 
+@dataclass(frozen=True)
+class QuotedEvidence:
+    """One piece of evidence an answer quotes, exactly as said/subtitled/shown; `context` is a table's header."""
+
+    kind: str  # speech | subtitle | ocr | caption
+    video: str
+    t0: float
+    t1: float
+    text: str
+    context: str = ""
+
+
 @dataclass
 class Answer:
     """What `ask` returns: text, supporting time ranges, visual tokens read, per-stage seconds."""
@@ -83,6 +98,7 @@ class Answer:
     prefill_tokens: int | None = None  # prompt length the answerer saw, when it reports one
     videos: list[str] = field(default_factory=list)
     clips: list[ClipUse] = field(default_factory=list)  # per considered clip, for timelines and debugging
+    evidence: list[QuotedEvidence] = field(default_factory=list)  # what the text quotes; citations come from it
 
     def to_dict(self) -> dict:
         return asdict(self)

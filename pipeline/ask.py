@@ -17,7 +17,7 @@ from longwatch.pipeline.answer import (NEEDS_VISION, NOT_IN_TEXT, Answer, Citati
                                        PromptBlock, build_blocks, cite, format_span, is_visual_question)
 from longwatch.pipeline.config import PipelineConfig
 from longwatch.pipeline.models.registry import ModelSet
-from longwatch.pipeline.select import is_whole_video_question, select_clips
+from longwatch.pipeline.select import fuse_hits, is_whole_video_question, select_clips
 
 
 @dataclass
@@ -34,6 +34,9 @@ class Query:
 
 
 Retrieve = Callable[[Query], list]
+GENERIC_LINES = 12  # on-screen lines listed for "what text appears on screen?"
+UNCHECKED_SUMMARY = ("Every sentence of the generated summary names something the video's speech, subtitles and "
+                     "on-screen text do not state, so none is shown; see the cited times.")
 
 
 class Asker:
@@ -77,11 +80,22 @@ class Asker:
         cfg = self.config
         by_key = {(v, r.clip_index): r for v, rs in query.records.items() for r in rs}
         hits = self.bank.search(query.vec, cfg.top_n, space="text", videos=query.scope)
-        cands = select_clips([(h.record.video_id, h.record.clip_index, h.score) for h in hits],
+        ranked = fuse_hits([(h.record.video_id, h.record.clip_index, h.score) for h in hits], self.evidence_clips(query))
+        cands = select_clips(ranked,
                              {v: [r.clip_index for r in rs] for v, rs in query.records.items()},
                              neighbours=cfg.neighbours, anchors=anchors(cfg, query.whole),
                              max_candidates=cfg.max_candidates)
         return [by_key[(c.video, c.clip_index)] for c in cands]
+
+    def evidence_clips(self, query: Query) -> list[tuple[str, int, float]]:
+        """(video, clip, cosine) of the clips holding the best evidence hits: what was said or shown there."""
+        from longwatch.pipeline.evidence_qa import fts_query, stored_videos
+
+        stored = stored_videos(self.bank, query.scope)
+        if not stored:
+            return []
+        hits = self.bank.search_evidence(query.vec, fts_query(query.text), k=self.config.top_n, videos=stored)
+        return [(h.record.video_id, h.record.clip_index, float(h.dense or 0.0)) for h in hits]
 
 
 def anchors(cfg: PipelineConfig, whole: bool) -> int:
@@ -137,10 +151,32 @@ class ClipAsk:
         # A whole-video answer cites the best clip of each of n equal parts of the timeline.
         n_cite = max(cfg.max_citations, min(anchors(cfg, query.whole), 8)) if query.whole else cfg.max_citations
         citations = [] if needs_vision else cite(items, n_cite, spread=n_cite if query.whole else 0)
+        quotes = []
+        if query.whole and not needs_vision:
+            text, quotes = self.grounded_summary(query, text)
         return Answer(text=text, citations=citations, tokens_used=used, timings=timings,
                       clips_considered=len(items), budget=cfg.budget, needs_vision=needs_vision,
                       prefill_tokens=prefill, videos=list(query.scope),
-                      clips=[ClipUse(i.video, i.t0, i.t1, i.relevance, i.n_tokens) for i in items])
+                      clips=[ClipUse(i.video, i.t0, i.t1, i.relevance, i.n_tokens) for i in items], evidence=quotes)
+
+    def timelines(self, query: Query) -> list:
+        """All evidence of the videos in scope, video by video in time order."""
+        from longwatch.pipeline.evidence_qa import timeline
+
+        return [e for v in query.scope for e in timeline(self.bank, v, query.records[v])]
+
+    def grounded_summary(self, query: Query, generated: str) -> tuple[str, list]:
+        """A generated summary keeps only its sentences whose numbers, codes and names the video's evidence
+        states; quotes spread over the timeline always follow, so every claim can be traced."""
+        from longwatch.pipeline.evidence_qa import quote_lines, quoted
+        from longwatch.pipeline.grounding import grounded
+        from longwatch.pipeline.timeline import spread
+
+        quotes = quoted(spread(self.timelines(query)))
+        kept = grounded(generated, [q.text for q in quotes], query.text, first_only=False, facts_only=True)
+        if not kept and not quotes:
+            kept = UNCHECKED_SUMMARY
+        return "\n".join(p for p in (kept, quote_lines(quotes, len(query.scope) > 1)) if p), quotes
 
     # ---- what the strategies change ------------------------------------------------------------------------
     def rescore(self, question: str, chosen: list, items: list[ContextItem]) -> list[float]:
@@ -229,65 +265,107 @@ class SvlmVisualAsk(VisualAsk):
 
 
 class TextOnlyAsk(ClipAsk):
-    """A text-only answerer (the offline preset): quotes matching on-screen lines; a whole-video question reads
-    the retrieved clips' text. Visual questions no stored text supports are declined, not invented."""
+    """A text-only answerer (the offline preset): answers from the evidence timeline (what is said, subtitled and
+    shown as text), quoting it by kind and time. Nothing that supports an answer means it says so, with no
+    citations; a visual question no evidence supports is declined, not invented."""
 
     def __init__(self, bank, models: ModelSet, config: PipelineConfig):
         super().__init__(bank, models, config)
         self.embedder = models.embedder
-        self._lines = None  # textqa.LineIndex, built on the first specific question
 
     def answer(self, query: Query, retrieve: Retrieve) -> Answer:
+        from longwatch.pipeline import timeline
+
+        asked = timeline.parse(query.text)
+        if asked is not None:
+            found = self.answer_timeline(query, asked)
+            if found is not None:
+                return found
         if query.whole:
-            return self.answer_from_clips(query, retrieve(query))
-        return self.answer_from_lines(query)
+            return self.answer_summary(query)
+        return self.answer_from_evidence(query)
 
-    def declines(self, query, items, scores):
-        # A whole-video question is still answerable from whatever text the video carries.
-        return all(not (i.caption.strip() or i.ocr_text.strip()) for i in items)
+    def answer_from_evidence(self, query: Query) -> Answer:
+        """Quote the evidence that supports an answer, or say that none does.
 
-    def answer_from_lines(self, query: Query) -> Answer:
-        """Quote the on-screen lines that match, or say that none does.
-
-        A 135M LM handed whole clips invents facts and times; handed only the matching lines it rephrases
-        them, and the quoted lines with their times stay in the answer as the evidence.
+        A 135M LM handed whole clips invents facts and times; handed only the supporting quotes it rephrases
+        them, its sentence is shown only when it keeps every fact of the quotes, and the quotes always follow.
         """
         import torch
 
-        from longwatch.pipeline.textqa import LineIndex, asks_for_any_text, grounded, question_stem, quote
+        from longwatch.pipeline.evidence_qa import search, supporting, whole_sentences
+        from longwatch.pipeline.grounding import grounded
+        from longwatch.pipeline.textqa import asks_about_the_end, asks_for_any_text, question_stem
 
-        cfg, question, records, timings = self.config, query.text, query.records, query.timings
-        if self._lines is None:
-            self._lines = LineIndex(self.embedder)
-        qvec = query.vec
+        cfg, question = self.config, query.text
         stem = question_stem(question)
-        if stem != question:  # listed options and instructions dilute the match with the on-screen line
-            qvec = np.asarray(self.embedder.embed([stem])[0], dtype=np.float32)
-        evidence = self._lines.evidence(question, qvec, records)
-        generic = not evidence and asks_for_any_text(question)
-        if generic:
-            evidence = self._lines.all_lines(records)
-        timings["retrieve"] = time.perf_counter() - query.started
+        qvec = query.vec if stem == question else np.asarray(self.embedder.embed([stem])[0], dtype=np.float32)
+        hits = supporting(question, search(self.bank, self.embedder, question, qvec, query.scope, query.records))
+        chosen, scores = whole_sentences(self.bank, [h.record for h in hits],
+                                         [float(min(1.0, max(0.0, h.dense or 0.0))) for h in hits])
+        generic = not chosen and asks_for_any_text(question)
+        if generic:  # "what text appears on screen?": the first (or, asked about the end, last) lines shown
+            shown = [e for e in self.timelines(query) if e.kind == "ocr"]
+            chosen = shown[-GENERIC_LINES:] if asks_about_the_end(question) else shown[:GENERIC_LINES]
+            scores = [1.0] * len(chosen)
+        query.timings["retrieve"] = time.perf_counter() - query.started
         t = time.perf_counter()
-        needs_vision = not evidence and is_visual_question(question)
-        multi = len(records) > 1
-        if not evidence:
-            text = NEEDS_VISION if needs_vision else NOT_IN_TEXT
-        elif generic:
-            text = "Text on screen:\n" + quote(evidence, multi)
-        else:
-            blocks = [PromptBlock(format_span(*line.spans[0]) + " ", text_after=f"On-screen text: {line.text}\n")
-                      for line in sorted(evidence, key=lambda l: (l.video, l.t0))]
+        reply = ""
+        if chosen and not generic:
+            blocks = [PromptBlock(format_span(e.t0, e.t1) + " ", text_after=f"{e.context} {e.text}".strip() + "\n")
+                      for e in sorted(chosen, key=lambda e: (e.video_id, e.t0))]
             with torch.inference_mode():
-                # Only the first sentence can survive `grounded`, so a sentence's worth of tokens is enough.
+                # Only the first sentence can be shown, so a sentence's worth of tokens is enough.
                 reply = self.answerer.generate(blocks, question, max_new_tokens=min(cfg.answer_tokens, 40),
                                                min_new_tokens=cfg.min_new_tokens)
-            reply = grounded(reply, evidence, question)  # a small LM's aside must not add facts
-            text = (reply + "\n" if reply else "") + quote(evidence, multi)
-        timings["answer"] = time.perf_counter() - t
-        citations = [Citation(line.video, a, b, float(min(1.0, max(0.0, line.score))))
-                     for line in evidence for a, b in line.spans[:3]][: max(cfg.max_citations, 1) * 2]
-        return Answer(text=text, citations=citations, tokens_used=0, timings=timings,
-                      clips_considered=sum(len(r) for r in records.values()), budget=cfg.budget,
+            reply = grounded(reply, [f"{e.text}\n{e.context}".strip() for e in chosen], question)
+        query.timings["answer"] = time.perf_counter() - t
+        return self.quoting(query, chosen, scores, reply, "Text on screen:" if generic else "")
+
+    def answer_timeline(self, query: Query, asked) -> Answer | None:
+        """First/last/count/before/after/order answered from the timeline itself; None when no subject is in it."""
+        from longwatch.pipeline import timeline
+        from longwatch.pipeline.evidence_qa import topic
+        from longwatch.pipeline.textqa import coverage
+
+        evidence = self.timelines(query)
+
+        def matches(subject: str) -> list:
+            words = topic(subject)
+            found = [e for e in evidence if e.kind != "caption" and coverage(words, f"{e.context} {e.text}") >= 1.0]
+            # "shown" asks for the screen, "said" for speech and subtitles; either, when only the other has it.
+            kinds = {"screen": ("ocr",), "speech": ("speech", "subtitle")}.get(asked.seen, ())
+            return [e for e in found if e.kind in kinds] or found
+
+        found = timeline.answer(asked, evidence, matches)
+        query.timings["retrieve"] = time.perf_counter() - query.started
+        if found is None:
+            return None
+        text, quoted = found
+        return self.quoting(query, quoted, [1.0] * len(quoted), text, "")
+
+    def answer_summary(self, query: Query) -> Answer:
+        """Whole-video questions: quotes spread over the timeline, every sentence a quote with its time."""
+        from longwatch.pipeline.timeline import spread
+
+        chosen = spread(self.timelines(query))
+        query.timings["retrieve"] = time.perf_counter() - query.started
+        head = "From what the video says and shows, in time order:" if chosen else ""
+        return self.quoting(query, chosen, [1.0] * len(chosen), "", head)
+
+    def quoting(self, query: Query, chosen: list, scores: list[float], lead: str, head: str) -> Answer:
+        """The answer: `lead` (a grounded sentence or a timeline statement), then the quotes, one a line; citations
+        are the quotes' time ranges. No quote: the question is refused with no citations."""
+        from longwatch.pipeline.evidence_qa import quote_lines, quoted
+
+        quotes = quoted(chosen)
+        needs_vision = not quotes and is_visual_question(query.text)
+        if not quotes:
+            text = NEEDS_VISION if needs_vision else NOT_IN_TEXT
+        else:
+            text = "\n".join(p for p in (lead, head, quote_lines(quotes, len(query.scope) > 1)) if p)
+        citations = [Citation(q.video, q.t0, q.t1, s) for q, s in zip(quotes, scores)]
+        return Answer(text=text, citations=citations, tokens_used=0, timings=query.timings,
+                      clips_considered=sum(len(r) for r in query.records.values()), budget=self.config.budget,
                       needs_vision=needs_vision, prefill_tokens=None, videos=list(query.scope),
-                      clips=[ClipUse(c.video, c.t0, c.t1, c.score, 0) for c in citations])
+                      clips=[ClipUse(c.video, c.t0, c.t1, c.score, 0) for c in citations], evidence=quotes)

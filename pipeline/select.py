@@ -6,13 +6,16 @@ FAISS hits, their temporal neighbours, and storyline anchors spread evenly over 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass
+
+RRF_K = 60  # reciprocal rank fusion constant (Cormack et al. 2009); the bank's evidence search uses the same
 
 # Questions about the whole video need the storyline, not the few clips nearest to the question's words.
 _WHOLE_VIDEO = re.compile(
     r"\b(summari[sz]e|summary|overview|overall|storyline|plot|gist|recap|whole|entire|throughout|"
     r"from (the )?(start|beginning) to (the )?end|main (events|points|topics|parts)|what happens|"
+    r"(what|which) (topics|subjects)|topics (are |were )?(covered|discussed)|"
     r"what is (this|the) video about|how does (it|the video) (end|progress|develop)|chronolog|timeline|"
     r"sequence of events|in order)\b",
     re.IGNORECASE,
@@ -32,6 +35,26 @@ class Candidate:
     clip_index: int
     reasons: frozenset[str]
     retrieval_score: float  # inner product with the question embedding; 0.0 when not retrieved
+
+
+def rrf(orders: Sequence[Sequence[Hashable]], k: int = RRF_K) -> dict[Hashable, float]:
+    """Reciprocal rank fusion of ranked lists (best first): key -> sum of 1 / (k + rank)."""
+    fused: dict[Hashable, float] = {}
+    for order in orders:
+        for rank, key in enumerate(order, start=1):
+            fused[key] = fused.get(key, 0.0) + 1.0 / (k + rank)
+    return fused
+
+
+def fuse_hits(*lists: Sequence[tuple[str, int, float]]) -> list[tuple[str, int, float]]:
+    """Clip hits from several searches (clip vectors, evidence timeline) as one list, best first by RRF; each
+    clip keeps the best score any search gave it."""
+    fused = rrf([list(dict.fromkeys((v, c) for v, c, _ in hits)) for hits in lists])
+    best: dict[tuple[str, int], float] = {}
+    for hits in lists:
+        for v, c, s in hits:
+            best[(v, c)] = max(best.get((v, c), s), s)
+    return [(v, c, best[(v, c)]) for v, c in sorted(fused, key=lambda key: (-fused[key], key))]
 
 
 def anchor_positions(n_clips: int, n_anchors: int) -> list[int]:

@@ -1,57 +1,128 @@
-"""Answers from on-screen text lines, for answerers that read text only (the offline preset).
+"""Words as evidence and questions both mean them: general normalisation for lexical matching.
 
-A clip's stored OCR text is split back into lines; each distinct line is embedded once per video and
-matched against the question. A line that matches is quoted with its time ranges; nothing that
-matches means the answer says so, with no citations, instead of letting a small LM invent one.
+Number words and digits, ordinals and "1st", "third quarter" and "Q3", month abbreviations, plural and verb forms
+all reduce to one key, so a question phrased in other words still meets the evidence that answers it. Also the
+shapes of questions (a multiple-choice tail, a generic "what text is shown?") and, for banks ingested before the
+evidence timeline existed, the OCR lines of their clip records.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 
-import numpy as np
-
-from longwatch.pipeline.answer import format_span
-
-# Thresholds on MiniLM cosine similarity between the question and one line. Measured on V-NIAH
-# haystacks: lines stating the asked fact score 0.5–0.9, the best line for a question about
-# something absent 0.18–0.42. Between MIN and SURE a line also has to share a content word.
-MIN_SCORE = 0.45
-SURE_SCORE = 0.60
-NEAR_BEST = 0.08  # evidence = lines within this of the best match
-COVERAGE_WEIGHT = 0.2  # rank bonus for a line that mentions all of the question's content words
-MAX_EVIDENCE = 3
 OCR_SEPARATOR = " | "  # how the ingest joins a clip's text spans
 MERGE_GAP = 1.0  # seconds: one line seen again this soon is one appearance
 
-_STOP = set("""a an the is are was were be been being of in on at to for from by with about into over under and or
+STOP = set("""a an the is are was were be been being of in on at to for from by with about into over under and or
 not no do does did doing done what which who whom whose when where why how this that these those there here it its
 they them their he she his her you your we our i me my any some all each every much many more most other such
 can could would should will shall may might must have has had having as if than then so very just also only
-video clip time please tell show say says said""".split())
+video clip time please tell show say says said mention mentioned talk talked speaker""".split())
 # Words that ask for text in general ("what text appears on screen?") rather than for a fact.
-_TEXT_WORDS = {"text", "texts", "written", "writing", "write", "words", "word", "caption", "captions", "title",
-               "titles", "screen", "onscreen", "appear", "appears", "appeared", "shown", "displayed", "display",
-               "read", "visible", "sign", "signs", "slide", "slides", "label", "labels", "banner", "ticker", "see"}
+TEXT_WORDS = {"text", "texts", "written", "writing", "write", "words", "word", "caption", "captions", "title",
+              "titles", "screen", "onscreen", "appear", "appears", "appeared", "shown", "displayed", "display",
+              "read", "visible", "sign", "signs", "slide", "slides", "label", "labels", "banner", "ticker", "see"}
+
+_UNITS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
+                                     "fourteen fifteen sixteen seventeen eighteen nineteen".split())}
+_TENS = {w: 10 * i for i, w in enumerate("_ _ twenty thirty forty fifty sixty seventy eighty ninety".split()) if i > 1}
+_SCALES = {"hundred": 100, "thousand": 1000, "million": 1_000_000, "billion": 1_000_000_000}
+_ORDINALS = {w: i + 1 for i, w in enumerate("first second third fourth fifth sixth seventh eighth ninth tenth "
+                                            "eleventh twelfth".split())}
+_MONTHS = {m[:3]: m for m in "january february march april may june july august september october november "
+                             "december".split()}
+_MONTHS["sept"] = "september"
+_TOKEN = re.compile(r"[a-z0-9]+(?:[.:,][0-9]+[a-z]*)*")
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def stem(word: str) -> str:
+    """A light suffix stripper: "costs"/"costing"/"costed" -> "cost", "moved"/"moving"/"move" -> "mov"."""
+    if not word.isalpha() or len(word) <= 3:
+        return word
+    for suffix, repl in (("ies", "y"), ("ied", "y"), ("sses", "ss"), ("ing", ""), ("ed", ""), ("es", ""), ("s", "")):
+        if word.endswith(suffix) and len(word) - len(suffix) >= 3 and not (suffix == "s" and word.endswith("ss")):
+            word = word[: len(word) - len(suffix)] + repl
+            break
+    if len(word) > 3 and word[-1] == word[-2] and word[-1] not in "lsz":  # "running" -> "runn" -> "run"
+        word = word[:-1]
+    return word[:-1] if len(word) > 3 and word.endswith("e") else word
+
+
+def tokens(text: str) -> list[str]:
+    """Lower-case tokens with "%"/"$" spelt out; codes and decimals stay one token ("qx2207", "4.2m", "9:30")."""
+    text = text.lower().replace("%", " percent ").replace("$", " dollar ").replace("\u2019", "'")
+    return [t.rstrip(".:,") for t in _TOKEN.findall(re.sub(r"'s\b", "", text))]
+
+
+def _numbers(words: list[str]) -> list[str]:
+    """Spelt numbers as digits: ["twenty", "five", "people"] -> ["25", "people"]; "third quarter" -> "q3";
+    "quarter 3" -> "q3"; ordinals -> "3rd"; "1st" stays."""
+    out: list[str] = []
+    i = 0
+    while i < len(words):
+        w = words[i]
+        if w in _UNITS or w in _TENS:
+            value, j = 0, i
+            while j < len(words) and (words[j] in _UNITS or words[j] in _TENS or (words[j] in _SCALES and j > i)):
+                value = value * _SCALES[words[j]] if words[j] in _SCALES else value + _UNITS.get(words[j], 0) + \
+                    _TENS.get(words[j], 0)
+                j += 1
+            out.append(str(value))
+            i = j
+            continue
+        nxt = words[i + 1] if i + 1 < len(words) else ""
+        prev = words[i - 1] if i else ""
+        rank = _ORDINALS.get(w) or (int(w[:-2]) if re.fullmatch(r"\d+(st|nd|rd|th)", w) else None)
+        # "second" is a unit of time unless it ranks something ("the second slide", "second quarter").
+        if rank and (w != "second" or prev == "the" or nxt in ("quarter", "half")):
+            if nxt in ("quarter", "half"):
+                out.append(f"{'q' if nxt == 'quarter' else 'h'}{rank}")
+                i += 2
+                continue
+            out.append(_ordinal(rank))
+        elif w in ("quarter", "half") and re.fullmatch(r"\d", nxt):
+            out.append(f"{'q' if w == 'quarter' else 'h'}{nxt}")
+            i += 2
+            continue
+        elif out and w in ("million", "billion", "thousand") and re.fullmatch(r"\d+(\.\d+)?", out[-1]):
+            out[-1] += {"million": "m", "billion": "b", "thousand": "k"}[w]  # "4.2 million" is "4.2M"
+        else:
+            out.append(_MONTHS.get(w, w))
+        i += 1
+    return out
+
+
+def keys(text: str) -> list[str]:
+    """The normalised keys of a text, in order (stop words kept): what lexical matching compares."""
+    return [stem(w) for w in _numbers(tokens(text))]
 
 
 def content_words(text: str) -> set[str]:
-    """Lower-case word stems that carry meaning (stop words dropped, plural/verb 's' trimmed)."""
-    words = re.findall(r"[a-z0-9]+", text.lower())
-    return {w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
-            for w in words if w not in _STOP}
+    """Normalised keys that carry meaning (stop words dropped)."""
+    return {k for w, k in zip(_numbers(tokens(text)), keys(text)) if w not in STOP and k not in STOP}
 
 
-def topic_coverage(topic: set[str], line: str) -> float:
-    """Fraction of the question's content words the line mentions; OCR often drops spaces ("Thelaunch is at"),
-    so words of four letters or more also count when found inside the line with its spaces removed."""
+def squash(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "", text.lower())
+
+
+def coverage(topic: set[str], text: str) -> float:
+    """Fraction of the question's content words the text mentions; OCR often drops spaces ("Thelaunch is at"),
+    so words of four letters or more also count when found inside the text with its spaces removed."""
     if not topic:
         return 0.0
-    words = content_words(line)
-    squashed = re.sub(r"[^a-z0-9]+", "", line.lower())
+    words, squashed = content_words(text), squash(text)
     return sum(1 for w in topic if w in words or (len(w) >= 4 and w in squashed)) / len(topic)
+
+
+def is_code(token: str) -> bool:
+    """Numbers and codes: any token holding a digit ("42", "QX2207", "4.2M", "9:30", "Q3")."""
+    return any(c.isdigit() for c in token)
 
 
 def unglued(text: str) -> str:
@@ -71,37 +142,52 @@ def question_stem(question: str) -> str:
     return re.split(r"\n\s*(?:options?:|\(?[A-H][.)]\s)", question, maxsplit=1, flags=re.IGNORECASE)[0].strip()
 
 
+_AT_START = {"start", "beginning", "first", "opening", "intro"}
+_AT_END = {"end", "ending", "last", "final", "closing", "outro"}
+
+
 def asks_for_any_text(question: str) -> bool:
-    """True for generic questions about on-screen text, with no topic of their own."""
-    words = content_words(question)
-    trimmed = {w[:-1] if w.endswith("s") else w for w in _TEXT_WORDS}
-    return bool(words & (_TEXT_WORDS | trimmed)) and not (words - _TEXT_WORDS - trimmed)
+    """True for generic questions about on-screen text, with no topic of their own ("What does the end screen
+    say?" included: where in the video is not a topic)."""
+    words = {w for w in tokens(question) if w not in STOP}
+    return bool(words & TEXT_WORDS) and not (words - TEXT_WORDS - _AT_START - _AT_END)
 
 
-@dataclass
-class TextLine:
-    """One distinct on-screen line of one video, with every time range it is visible in."""
-
-    video: str
-    text: str
-    spans: list[tuple[float, float]] = field(default_factory=list)
-    score: float = 0.0
-
-    @property
-    def t0(self) -> float:
-        return self.spans[0][0]
-
-    def label(self) -> str:
-        return ", ".join(format_span(a, b) for a, b in self.spans[:3])
+def asks_about_the_end(question: str) -> bool:
+    return bool(set(tokens(question)) & _AT_END)
 
 
-def collect_lines(video: str, records: Sequence) -> list[TextLine]:
-    """Distinct OCR lines of a video's clip records (in clip order), with the time ranges they are visible in.
+_QUANTITY = re.compile(r"\b(how (much|many|long|old|tall|far|big|often)|what (number|percentage|price|amount)|"
+                       r"which (floor|number|platform|gate|room))\b", re.IGNORECASE)
+_WHEN = re.compile(r"\b(when|what (time|year|date|day)|at what time|which (year|day|month))\b", re.IGNORECASE)
+_DATE_WORDS = set(_MONTHS.values()) | {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
+                                       "today", "tomorrow", "tonight", "yesterday", "noon", "midnight", "morning",
+                                       "evening", "afternoon", "spring", "summer", "autumn", "fall", "winter"}
 
-    Ranges come from the OCR lane's spans (`meta["ocr_spans"]`) when the record has them, else the clip's
-    own range; ranges closer than MERGE_GAP seconds are merged.
+
+def answer_kind(question: str) -> str | None:
+    """"number" for questions answered by an amount, "when" for a time or date, else None: evidence without a
+    number (or, for "when", a month, weekday or day word) cannot answer them."""
+    if _WHEN.search(question):
+        return "when"
+    return "number" if _QUANTITY.search(question) else None
+
+
+def can_answer_kind(kind: str | None, text: str) -> bool:
+    if kind is None:
+        return True
+    words = _numbers(tokens(text))
+    return any(is_code(w) for w in words) or (kind == "when" and any(w in _DATE_WORDS for w in words))
+
+
+def collect_lines(video: str, records: Sequence) -> list[tuple[float, float, str]]:
+    """(t0, t1, text) of each distinct OCR line of a bank ingested before the evidence timeline, in clip order.
+
+    Ranges come from the OCR lane's spans (`meta["ocr_spans"]`) when the record has them, else the clip's own
+    range; a line seen again within MERGE_GAP seconds extends its range instead of starting a new one.
     """
-    lines: dict[str, TextLine] = {}
+    lines: list[list] = []
+    last: dict[str, list] = {}
     for r in records:
         spans = (r.meta or {}).get("ocr_spans")
         if spans is None:
@@ -110,78 +196,10 @@ def collect_lines(video: str, records: Sequence) -> list[TextLine]:
             text = " ".join(str(raw).split())
             if len(text) < 2:
                 continue
-            line = lines.setdefault(text.lower(), TextLine(video, text))
-            if line.spans and t0 - line.spans[-1][1] <= MERGE_GAP:
-                line.spans[-1] = (line.spans[-1][0], max(line.spans[-1][1], float(t1)))
+            line = last.get(text.lower())
+            if line is not None and t0 - line[1] <= MERGE_GAP:
+                line[1] = max(line[1], float(t1))
             else:
-                line.spans.append((float(t0), float(t1)))
-    return list(lines.values())
-
-
-def grounded(reply: str, evidence: Sequence[TextLine], question: str) -> str:
-    """The reply's first sentence when it says nothing the evidence does not: every number in it appears in
-    the evidence, and most of its content words come from the evidence or the question. Else ""."""
-    first = re.split(r"(?<=[.!?])\s", reply.strip(), maxsplit=1)[0].strip()
-    if not first:
-        return ""
-    source = " ".join(l.text for l in evidence)
-    squashed = re.sub(r"[^a-z0-9]+", "", source.lower())
-    if any(n not in squashed for n in re.findall(r"\d+", first)):
-        return ""
-    words = content_words(first)
-    # The question's wording may be echoed, not its listed options: those are claims, not evidence.
-    known = content_words(source) | content_words(question_stem(question))
-    supported = [w for w in words if w in known or (len(w) >= 4 and w in squashed)]
-    return first if words and len(supported) >= 0.7 * len(words) else ""
-
-
-class LineIndex:
-    """Embeddings of each video's distinct lines, rebuilt only when the video gained clips."""
-
-    def __init__(self, embedder):
-        self.embedder = embedder
-        self._cache: dict[str, tuple[int, list[TextLine], np.ndarray]] = {}
-
-    def lines(self, video: str, records: Sequence) -> tuple[list[TextLine], np.ndarray]:
-        cached = self._cache.get(video)
-        if cached is not None and cached[0] == len(records):
-            return cached[1], cached[2]
-        lines = collect_lines(video, records)
-        vecs = (np.asarray(self.embedder.embed([unglued(l.text) for l in lines]), dtype=np.float32) if lines
-                else np.zeros((0, getattr(self.embedder, "dim", 384)), np.float32))
-        self._cache[video] = (len(records), lines, vecs)
-        return lines, vecs
-
-    def all_lines(self, records_by_video: dict[str, Sequence], limit: int = 12) -> list[TextLine]:
-        """Every distinct line in time order (for "what text appears?"), at most `limit`."""
-        lines = [l for v, rs in records_by_video.items() for l in self.lines(v, rs)[0]]
-        return sorted(lines, key=lambda l: (l.video, l.t0))[:limit]
-
-    def evidence(self, question: str, qvec: np.ndarray, records_by_video: dict[str, Sequence]) -> list[TextLine]:
-        """The lines that support an answer, best first; empty when nothing on screen matches."""
-        scored: list[TextLine] = []
-        for video, records in records_by_video.items():
-            lines, vecs = self.lines(video, records)
-            if not lines:
-                continue
-            for line, s in zip(lines, vecs @ qvec):
-                scored.append(TextLine(line.video, line.text, line.spans, float(s)))
-        if not scored:
-            return []
-        topic = content_words(question_stem(question))
-        keep = [l for l in scored if l.score >= SURE_SCORE
-                or (l.score >= MIN_SCORE and topic_coverage(topic, l.text) > 0)]
-        if not keep:
-            return []
-        # Rank by similarity plus how many of the question's words a line mentions (dense + lexical), so a
-        # distractor that shares one word ("TEAM MEETING") loses to the line that answers ("meeting moved to room").
-        rank = {id(l): l.score + COVERAGE_WEIGHT * topic_coverage(topic, l.text) for l in keep}
-        keep.sort(key=lambda l: (-rank[id(l)], l.video, l.t0))
-        best = rank[id(keep[0])]
-        return [l for l in keep if rank[id(l)] >= best - NEAR_BEST][:MAX_EVIDENCE]
-
-
-def quote(lines: Sequence[TextLine], multi_video: bool) -> str:
-    """`On screen [00:12:01–00:12:06]: "THE VAULT CODE IS 4719"`, one line each."""
-    return "\n".join(f"On screen {'in ' + l.video + ' ' if multi_video else ''}{l.label()}: \"{l.text}\""
-                     for l in lines)
+                line = last[text.lower()] = [float(t0), float(t1), text]
+                lines.append(line)
+    return [tuple(line) for line in lines]

@@ -86,7 +86,20 @@ def test_hits_outside_scope_are_ignored():
 
 def test_whole_video_questions_are_detected():
     for q in ["Summarize the video.", "What happens overall?", "Give me an overview", "what is this video about?",
-              "Describe the storyline from start to end", "Recap the main events"]:
+              "Describe the storyline from start to end", "Recap the main events", "What topics does the talk cover?",
+              "Which topics were discussed?"]:
         assert is_whole_video_question(q), q
     for q in ["What colour is the car at the start?", "When does the dog jump?", "What is written on the sign?"]:
         assert not is_whole_video_question(q), q
+
+
+def test_fuse_hits_ranks_clips_found_by_both_searches_first():
+    from longwatch.pipeline.select import fuse_hits
+
+    clip_hits = [("v", 1, 0.9), ("v", 2, 0.8), ("v", 3, 0.7)]
+    evidence_hits = [("v", 3, 0.6), ("v", 5, 0.55), ("v", 3, 0.5)]  # two pieces of evidence in clip 3
+    fused = fuse_hits(clip_hits, evidence_hits)
+    assert [c for _, c, _ in fused] == [3, 1, 2, 5]
+    assert dict(((v, c), s) for v, c, s in fused)[("v", 3)] == 0.7  # each clip keeps its best score
+    out = select_clips(fused, {"v": list(range(8))}, neighbours=0, anchors=0, max_candidates=2)
+    assert [c.clip_index for c in out] == [1, 3]  # the evidence clip survives the cap

@@ -1,0 +1,201 @@
+"""Evidence that answers a question: hybrid hits from the bank's evidence timeline, judged supported or not.
+
+A hit supports an answer when its meaning is close to the question's (dense cosine) and, unless it is very
+close, when its own text mentions the question's subject (normalised content words; its context, the slide title
+or table header, completes the match but never makes it alone). Questions asking for a number or a time need one
+in the evidence. Nothing supported means the answer says so, with no citations: a confident wrong answer is the
+worst outcome.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from collections.abc import Sequence
+
+import numpy as np
+
+from longwatch.memory.records import EvidenceHit, EvidenceRecord
+from longwatch.pipeline.answer import QuotedEvidence, format_span
+from longwatch.pipeline.select import rrf
+from longwatch.pipeline.textqa import (STOP, TEXT_WORDS, answer_kind, can_answer_kind, collect_lines, content_words, coverage,
+                                       is_code, keys, question_stem, tokens, unglued)
+
+SEARCH_K = 20
+# MiniLM cosine between a question and one piece of evidence. Calibrated on speech sentences, subtitle cues,
+# slide bullets, table rows and real-footage OCR with questions phrased with and without the evidence's words
+# (tests/test_answer_evidence.py holds the tuning set and two held-out sets).
+SURE_DENSE = 0.62  # this close, the evidence answers even when it shares no word with the question
+MID_DENSE = 0.50  # from here, evidence with one of the question's words, or the number a number question asks for
+MIN_DENSE = 0.40  # from here, evidence that mentions half of the question's subject supports it
+LOW_DENSE = 0.25  # from here, evidence that mentions all of the question's subject supports it
+HALF = 0.5
+COVERAGE_WEIGHT = 0.25  # rank bonus for mentioning the question's words (dense + lexical)
+NEAR_BEST = 0.08  # quote every supporting hit within this of the best
+MAX_QUOTES = 3
+CONTINUE_GAP = 1.5  # seconds: a segment starting this soon after one cut mid-sentence finishes its sentence
+KIND_LABEL = {"speech": "Said", "subtitle": "Subtitle", "ocr": "On screen", "caption": "Caption"}
+# Words that say where to look, not what about: "the cost table", "the budget slide", "in the lecture".
+_TOPIC_NOISE = content_words(" ".join(TEXT_WORDS) + " talk lecture table chart graph diagram figure")
+
+
+def topic(question: str) -> set[str]:
+    """The question's subject: its content words, without words that only say where to look ("screen")."""
+    return content_words(question_stem(question)) - _TOPIC_NOISE
+
+
+def fts_query(question: str) -> str:
+    """The question for the bank's full-text side, plus the normalised forms its words stand for ("third
+    quarter" also searches "q3", "twenty five" also "25"), so codes and numbers written either way match."""
+    stem = question_stem(question)
+    raw = tokens(stem)
+    # Stop words would only fill the full-text list with rows that share "the" or "what" with the question.
+    words = [w for w in raw if w not in STOP] or raw
+    extra = [k for k in keys(stem) if k not in raw and is_code(k)]
+    return " ".join(dict.fromkeys([*words, *extra]))
+
+
+def legacy_timeline(video: str, records: Sequence) -> list[EvidenceRecord]:
+    """Evidence of a bank ingested before the timeline existed: its clips' OCR lines and captions."""
+    starts = [r.t0 for r in records]
+
+    def clip_of(t: float) -> int:
+        return records[max(0, bisect.bisect_right(starts, t) - 1)].clip_index
+
+    out = [EvidenceRecord(-1 - i, video, clip_of(t0), "ocr", t0, t1, text, "", {})
+           for i, (t0, t1, text) in enumerate(collect_lines(video, records))]
+    out += [EvidenceRecord(-1 - len(out) - i, video, r.clip_index, "caption", r.t0, r.t1, r.caption.strip(), "", {})
+            for i, r in enumerate(records) if r.caption and r.caption.strip()]
+    return sorted(out, key=lambda e: (e.t0, e.kind, -e.evidence_id))
+
+
+def timeline(bank, video: str, records: Sequence) -> list[EvidenceRecord]:
+    """All of a video's evidence in time order; an old bank's clips stand in when it stores none."""
+    return bank.evidence(video) or legacy_timeline(video, records)
+
+
+def local_search(embedder, qvec: np.ndarray, question: str, evidence: Sequence[EvidenceRecord],
+                 k: int = SEARCH_K) -> list[EvidenceHit]:
+    """The bank's hybrid search over evidence it does not store (old banks): exact dense top-k fused by RRF
+    with a lexical list ranked by how many of the question's words each piece mentions."""
+    if not evidence:
+        return []
+    vecs = np.asarray(embedder.embed([unglued(f"{e.context} {e.text}".strip()) for e in evidence]), np.float32)
+    dense = vecs @ np.asarray(qvec, np.float32)
+    words = content_words(question_stem(question))
+    lexical = [coverage(words, f"{e.context} {e.text}") for e in evidence]
+    dense_order = list(np.argsort(-dense, kind="stable")[:k])
+    lex_order = [i for i in sorted(range(len(evidence)), key=lambda i: -lexical[i]) if lexical[i] > 0][:k]
+    lex_rank = {i: r + 1 for r, i in enumerate(lex_order)}
+    fused = rrf([[int(i) for i in dense_order], lex_order])
+    best = sorted(fused, key=lambda i: -fused[i])[:k]
+    return [EvidenceHit(evidence[i], fused[i], float(dense[i]), lex_rank.get(i)) for i in best]
+
+
+def stored_videos(bank, scope: Sequence[str]) -> list[str]:
+    """The videos in scope whose evidence the bank stores (a bank made before the timeline stores none)."""
+    return [v for v in scope if sum(bank.evidence_counts(v).values()) > 0]
+
+
+def search(bank, embedder, question: str, qvec: np.ndarray, scope: Sequence[str], records: dict[str, list],
+           k: int = SEARCH_K) -> list[EvidenceHit]:
+    """Hybrid hits over the videos in scope, best first: the bank's evidence, or an old bank's clip text."""
+    stored = stored_videos(bank, scope)
+    hits = list(bank.search_evidence(qvec, fts_query(question), k=k, videos=stored)) if stored else []
+    old = [e for v in scope if v not in stored for e in legacy_timeline(v, records.get(v, []))]
+    if old:
+        hits = sorted(hits + local_search(embedder, qvec, question, old, k), key=lambda h: -h.score)
+    return hits
+
+
+def judged(question: str, hit: EvidenceHit) -> tuple[float, float] | None:
+    """How well one hit answers the question (dense + lexical) and the share of the question's subject it
+    mentions; None when it does not support an answer."""
+    subject = topic(question)
+    r = hit.record
+    wanted = answer_kind(question_stem(question))
+    if not can_answer_kind(wanted, r.text):
+        return None
+    whole = coverage(subject, f"{r.context} {r.text}")
+    # The context (title, header) completes a row's words but never supports it alone: a row that states none of
+    # the question's subject is another row of the same table.
+    own = coverage(subject, r.text) > 0
+    dense = float(hit.dense if hit.dense is not None else 0.0)
+    if not (dense >= SURE_DENSE or (dense >= MID_DENSE and (own or wanted is not None))
+            or (own and dense >= MIN_DENSE and whole >= HALF) or (own and dense >= LOW_DENSE and whole >= 1.0)):
+        return None
+    return dense + COVERAGE_WEIGHT * whole, whole
+
+
+def supporting(question: str, hits: Sequence[EvidenceHit]) -> list[EvidenceHit]:
+    """The hits that answer the question, best first (at most MAX_QUOTES, all near the best); [] for none.
+
+    A caption is written by a model: it never stands alone as the support for a number, code or name.
+    """
+    scored = [(j, h) for h in hits if (j := judged(question, h)) is not None]
+    scored.sort(key=lambda jh: (-jh[0][0], jh[1].record.video_id, jh[1].record.t0))
+    if not scored:
+        return []
+    (best, best_whole), _ = scored[0]
+    # When the best names all of the question's subject, its siblings that name part of it (the other rows of one
+    # table: "Q2 | 3.8M" beside "Q3 | 4.2M") are not answers, however close their meaning.
+    chosen = [h for (s, whole), h in scored if s >= best - NEAR_BEST and whole >= best_whole][:MAX_QUOTES]
+    if all(h.record.kind == "caption" for h in chosen):
+        chosen = [h for h in chosen if not states_facts(h.record.text)]
+    return chosen
+
+
+def _cut_short(text: str) -> bool:
+    """A speech segment or cue that stops mid-sentence ("My name is Dr.", "We will come back to it in a later")."""
+    return not re.search(r"[.!?][\"”’')]?$", text.strip()) or bool(re.search(r"\b(?:[DdMm]rs?|Ms|Prof|St)\.$", text))
+
+
+def whole_sentences(bank, records: Sequence[EvidenceRecord], scores: Sequence[float],
+                    ) -> tuple[list[EvidenceRecord], list[float]]:
+    """`records` with the neighbouring segments that finish their sentences: speech recognisers and subtitle
+    files split sentences ("My name is Dr." | "Laura Turner."), and half a sentence can drop the fact asked for."""
+    out: list[EvidenceRecord] = []
+    out_scores: list[float] = []
+    for r, score in zip(records, scores):
+        group = [r]
+        if r.kind in ("speech", "subtitle") and r.evidence_id >= 0:
+            near = bank.evidence(r.video_id, kinds=[r.kind], time_range=(r.t0 - CONTINUE_GAP, r.t1 + CONTINUE_GAP))
+            before = [e for e in near if e.t1 <= r.t0 + 1e-6 and e.evidence_id != r.evidence_id]
+            after = [e for e in near if e.t0 >= r.t1 - 1e-6 and e.evidence_id != r.evidence_id]
+            if before and r.text[:1].islower() and _cut_short(before[-1].text):
+                group.insert(0, before[-1])
+            if after and _cut_short(r.text):
+                group.append(after[0])
+        for e in group:
+            if all(e.evidence_id != o.evidence_id for o in out):
+                out.append(e)
+                out_scores.append(score)
+    return out, out_scores
+
+
+def states_facts(text: str) -> bool:
+    """True when a text holds a number, a code or a name (a capitalised word past its first)."""
+    words = text.split()
+    return any(is_code(w) for w in tokens(text)) or any(w[:1].isupper() for w in words[1:])
+
+
+def quoted(records: Sequence[EvidenceRecord]) -> list[QuotedEvidence]:
+    """The quotes of `records`; a table row keeps its header row beside it (the last part of its context, which
+    the OCR lane writes as "Slide title. Header | row")."""
+    return [QuotedEvidence(r.kind, r.video_id, r.t0, r.t1, r.text,
+                           re.split(r"\n|\. ", r.context.strip())[-1].strip() if r.meta.get("table") else "")
+            for r in records]
+
+
+def quote_lines(quotes: Sequence[QuotedEvidence], multi_video: bool) -> str:
+    """One line per quote: `Said [00:12:03–00:12:09]: "…"`, `On screen in v2 [..]: "Q3 | 4.2M" (Quarter | Cost)`;
+    the same text of one kind and video seen again is one line listing its times."""
+    groups: dict[tuple[str, str, str], list[QuotedEvidence]] = {}
+    for q in quotes:
+        groups.setdefault((q.kind, q.video, q.text), []).append(q)
+    lines = []
+    for (kind, video, text), same in groups.items():
+        spans = ", ".join(format_span(q.t0, q.t1) for q in sorted(same, key=lambda q: q.t0)[:3])
+        header = f" ({same[0].context})" if same[0].context else ""
+        lines.append(f"{KIND_LABEL.get(kind, kind)}{' in ' + video if multi_video else ''} {spans}: \"{text}\"{header}")
+    return "\n".join(lines)
