@@ -1,11 +1,10 @@
-"""MemoryBank: one record per clip in SQLite, search vectors in FAISS, token tensors in memory-mapped shards.
+"""MemoryBank: one record per clip and its evidence in SQLite, search vectors in FAISS, tokens in memory-mapped shards.
 
 One writer (held by a file lock) and any number of readers (threads or processes); a clip is fully in or not.
 """
 
 from __future__ import annotations
 
-import fcntl
 import os
 import sqlite3
 import threading
@@ -19,9 +18,11 @@ import numpy as np
 from longwatch.errors import BankError
 from longwatch.memory import store
 from longwatch.memory.index import IndexConfig
+from longwatch.memory.evidence import EvidenceTimeline
 from longwatch.memory.indexes import VectorIndexes
 from longwatch.memory.recordstore import RecordStore
-from longwatch.memory.records import BankBusy, BankInputError, ClipRecord, Gap, Hit, VideoRecord, check_video_id
+from longwatch.memory.records import (BankBusy, BankInputError, ClipRecord, EvidenceHit, EvidenceRecord, Gap, Hit,
+                                      VideoRecord, check_video_id)
 from longwatch.memory.shards import Shards, check_kind
 from longwatch.memory.validate import check_vector, prepare_batch
 
@@ -66,6 +67,7 @@ class MemoryBank:
                 store.check_root(self.root, False, True)
             self._records = RecordStore(self.root, self.readonly, durable)
             self.shards = Shards(self.root)
+            self._evidence = EvidenceTimeline(self._records)
             self._indexes = VectorIndexes(self.root, self._records, self.config, self.readonly, self.repaired)
             if new and not self.readonly:
                 store.write_marker(self.root)
@@ -81,7 +83,7 @@ class MemoryBank:
     # --- open / close -------------------------------------------------------------------------------------
     def _open_writer(self, auto: bool) -> None:
         try:
-            self._take_writer_lock()
+            self._lockfd = store.take_writer_lock(self.root)
         except BankBusy:
             if not auto:
                 raise
@@ -93,21 +95,6 @@ class MemoryBank:
                 raise
             self.readonly = True
             self.reader_note = f"{self.root}: this bank's folder is not writable; opened it read-only"
-
-    def _take_writer_lock(self) -> None:
-        try:
-            fd = os.open(self.root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError as e:
-            raise BankError(f"{self.root}: cannot write to this bank (found: {e.strerror} on {LOCK}). Open it with "
-                            f"MemoryBank(root, readonly=True) to search it, or copy it to a writable folder.") from e
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            os.close(fd)
-            raise BankBusy(f"{self.root}: another writer holds this bank (found: {LOCK} locked by another process, "
-                           f"e.g. a running `longwatch ingest`, `watch` or `serve`). Open it with readonly=True "
-                           f"(or 'auto') to read while it writes, or wait for the writer to finish.") from None
-        self._lockfd = fd
 
     def _recover(self) -> None:
         """Cut torn shard tails, drop shard folders of deleted videos, remove half-written index caches."""
@@ -223,7 +210,9 @@ class MemoryBank:
             self._records.mark_complete(video_id)
 
     def add(self, record: ClipRecord, vectors: dict[str, np.ndarray], tokens: dict | None = None) -> int:
-        """Commit one clip atomically: record, one vector per space, token tensors [N, D] per kind. Returns its id."""
+        """Commit one clip atomically: record, one vector per space, token tensors [N, D] per kind. Returns its id.
+
+        `record.evidence` commits with it; `vectors["evidence"]` then holds their unit vectors, float32 [n, D]."""
         return self.add_many([(record, vectors, tokens)])[0]
 
     def add_many(self, items: list[tuple[ClipRecord, dict, dict | None]]) -> list[int]:
@@ -235,7 +224,8 @@ class MemoryBank:
         with self._lock:
             self._writable()
             records = self._records
-            prepared, new_dims = prepare_batch(items, records.vid, self._indexes.dims)
+            prepared, new_dims, evidence_dim = prepare_batch(items, records.vid, self._indexes.dims,
+                                                             records.evidence_dim())
             chunks: dict[tuple[int, str], list[tuple[int, bytes]]] = {}
             for i, clip in enumerate(prepared):
                 for kind, (data, *_) in clip.tokens.items():
@@ -245,7 +235,7 @@ class MemoryBank:
                 for (vid, kind), group in chunks.items():
                     offs = self.shards.append(vid, kind, records.shard_end(vid, kind), [data for _, data in group])
                     offsets.update({(i, kind): off for (i, _), off in zip(group, offs)})
-                ids = records.commit_clips(prepared, offsets, new_dims)
+                ids = records.commit_clips(prepared, offsets, new_dims, evidence_dim)
             except BaseException:
                 for vid, kind in chunks:
                     self.shards.truncate(vid, kind, records.shard_end(vid, kind))
@@ -315,6 +305,24 @@ class MemoryBank:
             # An id the writer deleted after our index was caught up has no record: drop it.
             return [Hit(i, s, records[i]) for i, s in found if i in records]
 
+    def search_evidence(self, vec, text: str, k: int = 20, videos=None, kinds=None,
+                        time_range: tuple[float, float] | None = None) -> list[EvidenceHit]:
+        """Top-k evidence, best first: exact dense top-k (cosine with `vec[D]`) and full-text top-k (bm25 over the
+        words of `text`, codes and numbers included, never as query syntax) fused by reciprocal rank (k=60).
+        `videos`, `kinds` and `time_range` (evidence overlapping [t0, t1] seconds) restrict both lists."""
+        with self._reading():
+            return self._evidence.search(vec, text, k, videos, kinds, time_range)
+
+    def evidence(self, video_id: str, kinds=None, time_range=None) -> list[EvidenceRecord]:
+        """A video's evidence (all, or of `kinds` overlapping `time_range`) in time order: t0, kind, id."""
+        with self._reading():
+            return self._evidence.timeline(video_id, kinds, time_range)
+
+    def evidence_counts(self, video_id: str) -> dict[str, int]:
+        """How many pieces of evidence of each kind a video has (every kind listed, zeros included)."""
+        with self._reading():
+            return self._evidence.counts(video_id)
+
     def records(self, ids: list[int]) -> list[ClipRecord]:
         """Records of the given ids, in that order."""
         ids = [int(i) for i in ids]
@@ -368,12 +376,13 @@ class MemoryBank:
             return self._indexes.dims
 
     def stats(self) -> dict:
-        """Counts, per-space index kind and measured recall, and bytes on disk per part."""
+        """Counts (evidence per kind), per-space index kind and measured recall, and bytes on disk per part."""
         with self._reading():
             sql_bytes = sum(p.stat().st_size for p in self.root.glob(f"{store.DB}*"))
             index_bytes, shard_bytes = self._indexes.nbytes(), self.shards.nbytes()
             return {
                 **self._records.counts(),
+                "evidence": self._evidence.counts(),
                 "spaces": self._indexes.states(),
                 "bytes": {"sqlite": sql_bytes, "index": index_bytes, "shards": shard_bytes,
                           "total": sql_bytes + index_bytes + shard_bytes},

@@ -59,9 +59,49 @@ class TokenRef:
     dtype: str
 
 
+EVIDENCE_KINDS = ("speech", "subtitle", "ocr", "caption")
+
+
+@dataclass(frozen=True)
+class Evidence:
+    """One piece of evidence with a time range: a speech segment, a subtitle cue, an on-screen row, a caption."""
+
+    kind: str  # one of EVIDENCE_KINDS
+    t0: float
+    t1: float
+    text: str  # what is quoted to the user, exactly as said/shown/subtitled
+    context: str = ""  # indexed with `text` but never quoted as the fact: slide title, table header row
+    meta: dict = field(default_factory=dict)  # small JSON: e.g. {"language": "en"}, {"table": true, "row": 3}
+
+
+@dataclass(frozen=True)
+class EvidenceRecord:
+    """One committed piece of evidence: its bank id, the video and clip it was committed with, and its content."""
+
+    evidence_id: int
+    video_id: str
+    clip_index: int
+    kind: str
+    t0: float
+    t1: float
+    text: str
+    context: str
+    meta: dict
+
+
+@dataclass(frozen=True)
+class EvidenceHit:
+    """One search_evidence result: fused rank score, exact cosine, and its rank in the full-text list (if any)."""
+
+    record: EvidenceRecord
+    score: float  # reciprocal-rank-fusion score, higher is better
+    dense: float | None  # cosine(query, evidence vector), filled for every hit
+    lexical_rank: int | None  # 1-based rank in the FTS5 bm25 list, None when full-text search did not match it
+
+
 @dataclass
 class ClipRecord:
-    """One clip of one video: its time span, text, free-form meta; `record_id`/`tokens` are filled by the bank."""
+    """One clip of one video: time span, text, free-form meta, evidence; `record_id`/`tokens` are filled by the bank."""
 
     video_id: str
     clip_index: int
@@ -72,6 +112,8 @@ class ClipRecord:
     meta: dict = field(default_factory=dict)
     record_id: int | None = None
     tokens: dict[str, TokenRef] = field(default_factory=dict)
+    # Committed with the clip in the same transaction; clips()/records() do not load it (see bank.evidence()).
+    evidence: list[Evidence] = field(default_factory=list)
 
 
 @dataclass(frozen=True)

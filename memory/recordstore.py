@@ -124,9 +124,14 @@ class RecordStore:
     def mark_complete(self, video_id: str) -> None:
         self.db.execute("UPDATE videos SET complete=1 WHERE vid=?", (self.vid(video_id),))
 
+    def evidence_dim(self) -> int | None:
+        """Dimension of the bank's evidence vectors; None before the first evidence is committed."""
+        row = self.db.execute("SELECT value FROM meta WHERE key='evidence_dim'").fetchone()
+        return None if row is None else int(row[0])
+
     def commit_clips(self, prepared: list[PreparedClip], offsets: dict[tuple[int, str], int],
-                     new_dims: dict[str, int]) -> list[int]:
-        """Insert clips, their vectors and token locations in one transaction (all or none); returns their ids.
+                     new_dims: dict[str, int], evidence_dim: int | None) -> list[int]:
+        """Insert clips, their vectors, token locations and evidence in one transaction (all or none); their ids.
 
         `offsets[(i, kind)]` is where clip i's `kind` tokens were appended in its video's shard.
         """
@@ -136,7 +141,7 @@ class RecordStore:
             for space, dim in new_dims.items():
                 db.execute(f"CREATE TABLE IF NOT EXISTS vec_{space}(id INTEGER PRIMARY KEY, vec BLOB NOT NULL)")
                 db.execute("INSERT INTO spaces(space, dim, n) VALUES (?, ?, 0)", (space, dim))
-            vec_rows, tok_rows = defaultdict(list), []
+            vec_rows, tok_rows, evidence_vecs = defaultdict(list), [], []
             for i, clip in enumerate(prepared):
                 rec = clip.record
                 try:
@@ -153,7 +158,14 @@ class RecordStore:
                     vec_rows[space].append((rid, a.tobytes()))
                 for kind, (data, n, d, dtype) in clip.tokens.items():
                     tok_rows.append((rid, kind, clip.vid, offsets[(i, kind)], len(data), n, d, dtype))
+                for row, vec in zip(clip.evidence, clip.evidence_vectors):
+                    eid = db.execute("INSERT INTO evidence(vid, clip_id, kind, t0, t1, text, context, meta) "
+                                     "VALUES (?,?,?,?,?,?,?,?)", (clip.vid, rid, *row)).lastrowid
+                    evidence_vecs.append((eid, vec.tobytes()))
                 ids.append(rid)
+            if evidence_vecs:
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('evidence_dim', ?)", (str(evidence_dim),))
+                db.executemany("INSERT INTO evidence_vec(id, vec) VALUES (?, ?)", evidence_vecs)
             for space, rows in vec_rows.items():
                 db.executemany(f"INSERT INTO vec_{space}(id, vec) VALUES (?, ?)", rows)
                 db.execute("UPDATE spaces SET n = n + ? WHERE space=?", (len(rows), space))
@@ -174,7 +186,8 @@ class RecordStore:
             for space in spaces:
                 cur = db.execute(f"DELETE FROM vec_{space} WHERE id IN (SELECT id FROM clips WHERE vid=?)", (vid,))
                 db.execute("UPDATE spaces SET n = n - ? WHERE space=?", (cur.rowcount, space))
-            for table in ("tokens", "gaps", "clips", "videos"):
+            db.execute("DELETE FROM evidence_vec WHERE id IN (SELECT id FROM evidence WHERE vid=?)", (vid,))
+            for table in ("evidence", "tokens", "gaps", "clips", "videos"):  # evidence rows drop their FTS rows
                 db.execute(f"DELETE FROM {table} WHERE vid=?", (vid,))
             db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + 1 WHERE key='deletes'")
             db.execute("COMMIT")

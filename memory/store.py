@@ -5,6 +5,7 @@ SQLite (WAL) holds every record and every search vector; index files are caches 
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from longwatch.memory.records import BankInputError
+from longwatch.memory.records import BankBusy, BankInputError
 from longwatch.memory.shards import fsync_dir
 from longwatch.errors import BankError
 
@@ -50,7 +51,25 @@ CREATE INDEX IF NOT EXISTS tokens_video ON tokens(vid, kind);
 CREATE TABLE IF NOT EXISTS gaps(vid INTEGER NOT NULL REFERENCES videos(vid), t0 REAL NOT NULL, t1 REAL NOT NULL,
     reason TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS gaps_video ON gaps(vid, t0);
+CREATE TABLE IF NOT EXISTS evidence(
+    id INTEGER PRIMARY KEY AUTOINCREMENT, vid INTEGER NOT NULL REFERENCES videos(vid),
+    clip_id INTEGER NOT NULL REFERENCES clips(id), kind TEXT NOT NULL, t0 REAL NOT NULL, t1 REAL NOT NULL,
+    text TEXT NOT NULL, context TEXT NOT NULL, meta TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS evidence_time ON evidence(vid, t0);
+CREATE TABLE IF NOT EXISTS evidence_vec(id INTEGER PRIMARY KEY, vec BLOB NOT NULL);
+CREATE VIRTUAL TABLE IF NOT EXISTS evidence_fts USING fts5(text, context, content='evidence', content_rowid='id',
+    tokenize='porter unicode61 remove_diacritics 2');
+CREATE TRIGGER IF NOT EXISTS evidence_fts_add AFTER INSERT ON evidence BEGIN
+    INSERT INTO evidence_fts(rowid, text, context) VALUES (new.id, new.text, new.context); END;
+CREATE TRIGGER IF NOT EXISTS evidence_fts_drop AFTER DELETE ON evidence BEGIN
+    INSERT INTO evidence_fts(evidence_fts, rowid, text, context) VALUES ('delete', old.id, old.text, old.context);
+    END;
 """
+# The evidence tables above came after format 1's first banks: a writer adds them to an older bank when it opens it
+# (CREATE ... IF NOT EXISTS), a reader of a bank no writer has opened since sees no evidence (has_evidence()).
+# Full text is external-content FTS5 kept by triggers, so a row and its index entry commit and delete together
+# (SQLite 3.40 has no contentless-delete tables). unicode61 keeps letters+digits together ("QX2207", "2m") and
+# splits on "." and ":", so a code like "4.2M" or "9:30" is matched as a phrase of its parts (see evidence.py).
 
 
 def check_space(space: str) -> str:
@@ -111,6 +130,23 @@ def check_root(root: Path, create: bool, readonly: bool) -> bool:
         raise BankError(f"{root}: cannot create a memory bank here ({e.strerror}). "
                         f"Choose a writable folder.") from e
     return True
+
+
+def take_writer_lock(root: Path) -> int:
+    """The bank's writer lock (flock on LOCK) as an open descriptor; closing it releases the lock."""
+    try:
+        fd = os.open(root / LOCK, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as e:
+        raise BankError(f"{root}: cannot write to this bank (found: {e.strerror} on {LOCK}). Open it with "
+                        f"MemoryBank(root, readonly=True) to search it, or copy it to a writable folder.") from e
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise BankBusy(f"{root}: another writer holds this bank (found: {LOCK} locked by another process, "
+                       f"e.g. a running `longwatch ingest`, `watch` or `serve`). Open it with readonly=True "
+                       f"(or 'auto') to read while it writes, or wait for the writer to finish.") from None
+    return fd
 
 
 def write_marker(root: Path) -> None:
