@@ -17,10 +17,9 @@ from pathlib import Path
 from longwatch.app.config import VIDEO_SUFFIXES, Config, LiveConfig, load_config
 from longwatch.app.live_session import LiveSession, SessionStats, _Interleaved, _LiveFeed
 from longwatch.app.video_ids import video_id_for
-from longwatch.memory.records import BankInputError, Gap, check_video_id
+from longwatch.memory.records import EVIDENCE_KINDS, BankInputError, Gap, check_video_id
 from longwatch.errors import BankError, VideoError
 
-EVIDENCE_KINDS = ("speech", "subtitle", "ocr", "caption")  # memory.records.EVIDENCE_KINDS once evbank lands
 # How each kind of evidence is named to people: transcripts, the UI's chips and filters.
 KIND_LABELS = {"speech": "Said", "subtitle": "Subtitle", "ocr": "On screen", "caption": "Caption"}
 
@@ -252,7 +251,7 @@ class LongWatch:
         return [r for r in records if all(w in f"{r.text} {r.context}".casefold() for w in words)]
 
     def evidence_counts(self, video_id: str) -> dict[str, int]:
-        """How many pieces of evidence of each kind the bank holds for `video_id` (kinds without any are absent)."""
+        """How many pieces of evidence of each kind the bank holds for `video_id` (every kind, zeros included)."""
         self.video(video_id)
         with self._lock:
             return self.bank.evidence_counts(video_id)

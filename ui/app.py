@@ -127,7 +127,7 @@ def create_app(lw: LongWatch) -> gr.Blocks:
             ticker = gr.Timer(1.0, active=False)  # ticks only while this tab watches a stream
 
         # The file box empties after every attempt, so a rejected file never blocks the next upload.
-        ingest = upload.upload(h.ingest, [upload, videos], [status, videos, player], api_name="ingest",
+        ingest = upload.upload(h.ingest, [upload, videos], [status, videos, player, shown], api_name="ingest",
                                show_progress_on=status)
         ingest.success(lambda: None, None, upload, api_name=False)
         ingest.failure(lambda: None, None, upload, api_name=False)
@@ -135,9 +135,8 @@ def create_app(lw: LongWatch) -> gr.Blocks:
                         api_name="ask", show_progress_on=chat)
         chips.click(h.seek_target, None, [player, shown], api_name=False)
         transcript.click(h.seek_target, None, [player, shown], api_name=False)
-        videos.input(lambda ids: h.player_for(ids[-1]) if ids else gr.skip(), videos, player, api_name="show")
-        # The player shows the last chosen video (a pick, an ingest's result); its transcript follows.
-        videos.change(lambda ids: ids[-1] if ids else gr.skip(), videos, shown, api_name=False)
+        # Every event that puts a video in the player names it in `shown`, so its transcript follows the player.
+        videos.input(h.show, videos, [player, shown], api_name="show")
         lines_shown = dict(fn=h.transcript, inputs=[shown, lines_filter, kinds], outputs=transcript,
                            show_progress="hidden")
         shown.change(**lines_shown, api_name=False)

@@ -106,6 +106,12 @@ class Handlers:
         except LongwatchError as e:
             raise _toast(e) from None
 
+    def show(self, selected: list[str] | None):
+        """The player takes the last video picked in the list (the transcript panel follows it)."""
+        if not selected:
+            return gr.skip(), gr.skip()
+        return self.player_for(selected[-1]), selected[-1]
+
     def question_placeholder(self) -> str:
         """Promise only what the loaded preset can answer: what is said, subtitled, shown as text, and with a
         vision model, seen."""
@@ -157,11 +163,11 @@ class Handlers:
 
         started = time.monotonic()
         threading.Thread(target=work, name=f"ingest {video_id}", daemon=True).start()
-        yield f"Decoding and ingesting **{video_id}**: 0% · {_eta(None)}", gr.skip(), gr.skip()
+        yield f"Decoding and ingesting **{video_id}**: 0% · {_eta(None)}", gr.skip(), gr.skip(), gr.skip()
         while (event := events.get()) is not None:
             if event.duration:
                 progress(min(1.0, event.t / event.duration), desc=f"{video_id}: {_eta(event.eta)}")
-            yield progress_text(event), gr.skip(), gr.skip()
+            yield progress_text(event), gr.skip(), gr.skip(), gr.skip()
         if "error" in outcome:
             error = outcome["error"]
             raise _toast(error) if isinstance(error, LongwatchError) else gr.Error(f"ingest failed: {error}")
@@ -171,7 +177,7 @@ class Handlers:
         took = time.monotonic() - started
         length = "" if ref.duration is None else f" · {format_time(ref.duration)} of video"
         yield (f"Ingested **{video_id}**: 100% · {ref.clips} clips{length} in {took:.1f} s",
-               gr.update(choices=ids, value=chosen), ref.path)
+               gr.update(choices=ids, value=chosen), ref.path, video_id)
 
     # -- ask -----------------------------------------------------------------------------------------------------
     def ask(self, question: str, videos: list[str] | None, history: list | None):
@@ -266,21 +272,22 @@ def transcript_html(video_id: str, lines: list, filtered: bool) -> str:
     """The transcript panel's HTML. Evidence text comes from the video (speech, subtitles, OCR) and so from whoever
     made it: every piece is HTML-escaped here and the component shows this string as its value, never as a
     template, so no text of a video is ever markup or script."""
-    if not lines:
-        return ('<p class="lw-empty">No line matches the filter.</p>' if filtered else
-                '<p class="lw-empty">Nothing said, subtitled or shown as text is stored for this video.</p>')
-    shown = lines[:TRANSCRIPT_LINES]
     rows = []
-    for line in shown:
+    for line in lines[:TRANSCRIPT_LINES]:
         context = f'<span class="lw-context">{html.escape(line.context)}</span>' if line.context else ""
         rows.append(f'<button class="lw-line" data-video="{html.escape(video_id)}" data-t="{line.t0:.3f}" '
                     f'data-kind="{html.escape(line.kind)}"><span class="lw-time">{format_time(line.t0)}</span>'
                     f'<span class="lw-kind lw-kind-{html.escape(line.kind)}">'
                     f'{html.escape(KIND_LABELS.get(line.kind, line.kind))}</span>'
                     f'<span class="lw-text">{html.escape(line.text)}{context}</span></button>')
-    more = (f'<p class="lw-empty">Showing the first {len(shown)} of {len(lines)} lines; type in the filter to '
-            f'find the rest.</p>' if len(lines) > len(shown) else "")
-    return f'<div class="lw-lines" data-shown="{html.escape(video_id)}">{"".join(rows)}</div>{more}'
+    if not lines:
+        rows.append('<p class="lw-empty">No line matches the filter.</p>' if filtered else
+                    '<p class="lw-empty">Nothing said, subtitled or shown as text is stored for this video.</p>')
+    elif len(lines) > TRANSCRIPT_LINES:
+        rows.append(f'<p class="lw-empty">Showing the first {TRANSCRIPT_LINES} of {len(lines)} lines; type in the '
+                    f'filter to find the rest.</p>')
+    # data-shown names the player's video even when no line is listed, for the seek script in ui/app.py.
+    return f'<div class="lw-lines" data-shown="{html.escape(video_id)}">{"".join(rows)}</div>'
 
 
 def live_text(session: LiveSession, stats=None) -> str:
