@@ -219,10 +219,10 @@ def test_answer_chips_name_each_quotes_kind_and_time_range():
     from longwatch.pipeline.answer import Citation
     from longwatch.ui.handlers import answer_chips
 
-    # The shape the answer path gives each quote: kind, video, t0, t1, text.
+    # The shape of pipeline.answer.QuotedEvidence, which the answer path lists in Answer.evidence.
     quotes = [SimpleNamespace(kind="speech", video="talk", t0=723.4, t1=729.0, text="the budget is 4.2M"),
               SimpleNamespace(kind="ocr", video="talk", t0=60.0, t1=64.5, text="Q3 | 4.2M")]
-    answer = SimpleNamespace(quotes=quotes, citations=[Citation("talk", 723.4, 729.0, 0.9)])
+    answer = SimpleNamespace(evidence=quotes, citations=[Citation("talk", 723.4, 729.0, 0.9)])
     chips = answer_chips(answer, multi=False)
     assert [c["label"] for c in chips] == ["Said [00:12:03\u201300:12:09]", "On screen [00:01:00\u201300:01:05]"]
     assert [(c["video"], c["t0"], c["kind"]) for c in chips] == [("talk", 723.4, "speech"), ("talk", 60.0, "ocr")]

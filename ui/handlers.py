@@ -181,7 +181,8 @@ class Handlers:
 
     # -- ask -----------------------------------------------------------------------------------------------------
     def ask(self, question: str, videos: list[str] | None, history: list | None):
-        """Answer, then show it in the chat, its citations as seekable chips, thumbnails and the relevance timeline."""
+        """Answer, then show it in the chat, its quotes (or cited ranges) as seekable chips with thumbnails, and the
+        relevance timeline."""
         if not question or not question.strip():
             raise gr.Error("Type a question about the selected videos.")
         try:
@@ -193,17 +194,19 @@ class Handlers:
         reply = answer.text + (f"\n\n*Sources:* {ranges}" if ranges else "")
         history = list(history or []) + [{"role": "user", "content": question.strip()},
                                          {"role": "assistant", "content": reply}]
-        return history, answer_chips(answer, multi), self.thumbnails(answer.citations), *timeline(answer), ""
+        chips = answer_chips(answer, multi)
+        return history, chips, self.thumbnails(chips), *timeline(answer), ""
 
-    def thumbnails(self, citations) -> list[tuple]:
+    def thumbnails(self, chips: list[dict]) -> list[tuple]:
+        """One frame per chip, captioned like it, so each quote or cited range can be seen before it is played."""
         shots = []
-        for c in citations:
+        for chip in chips:
             try:
-                image = self.lw.thumbnail(c.video, c.t0)
+                image = self.lw.thumbnail(chip["video"], chip["t0"])
             except LongwatchError:
                 image = None  # a video ingested from a file that has since moved: the chip still cites it
             if image is not None:
-                shots.append((image, f"{c.video} {format_span(c.t0, c.t1)}"))
+                shots.append((image, chip["label"]))
         return shots
 
     def seek_target(self, evt: gr.EventData):
@@ -255,7 +258,7 @@ def answer_chips(answer, multi: bool) -> list[dict]:
     answer without quotes (a visual answer) gets one chip per cited range. Every field is ours (a validated id,
     numbers, fixed words): the chips' template is evaluated as a JS template string, so quoted text never goes in.
     """
-    quotes = getattr(answer, "quotes", None) or getattr(answer, "evidence", None) or []
+    quotes = getattr(answer, "evidence", None) or []  # pipeline.answer.QuotedEvidence, from the answer path
     chips = []
     for q in quotes:
         kind = KIND_LABELS.get(q.kind, "")
