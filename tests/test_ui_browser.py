@@ -119,6 +119,8 @@ def test_upload_ask_and_a_time_chip_seeks_the_player(page, sample):
         page.wait_for_timeout(100)
     assert any("Decoding and ingesting" in s for s in seen)
     assert "4 clips" in text
+    video_id = text.split()[1].rstrip(":")  # "Ingested harbour-1a2b3c: 100% · ..."
+    page.wait_for_function(f"document.querySelector('#transcript [data-shown]')?.dataset.shown === {video_id!r}")
     page.wait_for_function("(() => { const v = document.querySelector('#player video');"
                            " return v && v.readyState >= 1 && v.duration > 7; })()")
 

@@ -96,6 +96,9 @@ def test_ingest_streams_progress_then_ask_shows_answer_chips_and_timeline(served
     assert any("%" in u and "ETA" in u for u in updates[1:-1])
     video_id = lw.videos()[0].video_id
     assert "100%" in status and video_id in status and selected["value"] == [video_id]
+    from longwatch.ui.handlers import evidence_summary
+
+    assert evidence_summary(lw.evidence_counts(video_id)) in status  # what the lanes stored, said at once
     # The player shows the bank's own copy (Gradio serves it from its cache under the same name).
     assert Path(_path(player)).name == f"{video_id}.mp4"
     assert Path(_path(player)).read_bytes() == (lw.uploads_dir / f"{video_id}.mp4").read_bytes()
@@ -211,6 +214,14 @@ def test_transcript_panel_lists_filters_and_escapes_the_stored_timeline(served, 
     assert "speach" in capsys.readouterr().err
     assert main(["transcript", "--bank", str(lw.root), "--video", "no-such-video"]) != 0
     assert "longwatch videos" in capsys.readouterr().err
+
+
+def test_ingest_status_says_what_the_evidence_lanes_found():
+    from longwatch.ui.handlers import evidence_summary
+
+    assert evidence_summary({"speech": 3, "subtitle": 0, "ocr": 5, "caption": 0}) == "transcript: Said 3 · On screen 5"
+    assert evidence_summary(dict.fromkeys(("speech", "subtitle", "ocr", "caption"), 0)) == \
+        "nothing said, subtitled or shown as text was found"
 
 
 def test_answer_chips_name_each_quotes_kind_and_time_range():
