@@ -214,6 +214,10 @@ def test_transcript_panel_lists_filters_and_escapes_the_stored_timeline(served, 
     assert "speach" in capsys.readouterr().err
     assert main(["transcript", "--bank", str(lw.root), "--video", "no-such-video"]) != 0
     assert "longwatch videos" in capsys.readouterr().err
+    assert main(["transcript", "--bank", str(tmp_path / "nowhere"), "--video", video_id]) != 0
+    assert "no bank at" in capsys.readouterr().err and not (tmp_path / "nowhere").exists()  # a reader creates nothing
+    with pytest.raises(SystemExit, match="not both"):
+        main(["transcript", str(sample), "--video", video_id])
 
 
 def test_ingest_status_says_what_the_evidence_lanes_found():
