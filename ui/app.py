@@ -1,4 +1,5 @@
-"""The Gradio web UI: upload and ingest with progress, chat with seekable cited time ranges, library, live tab.
+"""The Gradio web UI: upload and ingest with progress, chat whose quotes seek the player, a searchable transcript,
+library, live tab.
 
 `create_app(lw)` builds the Blocks on one shared `LongWatch`; `launch(app, lw, ui)` serves it with safe defaults.
 """
@@ -17,7 +18,8 @@ VIDEO_TYPES = list(VIDEO_SUFFIXES)
 # load that video and leaves the time in window.__lwSeek for the loadedmetadata listener below. The player's video
 # is the one whose transcript is shown (its root carries data-shown), or the one its file is named after.
 CHIPS_TEMPLATE = """<div class="lw-chips">{{#each value}}<button class="lw-chip" data-video="{{this.video}}"
-data-t="{{this.t0}}" title="{{this.score}}">{{#if this.kind_label}}<span class="lw-kind lw-kind-{{this.kind}}">{{this.kind_label}}</span>{{/if}}{{this.span}}</button>{{/each}}</div>"""
+data-t="{{this.t0}}" title="{{this.score}}">{{#if this.kind_label}}<span class="lw-kind lw-kind-{{this.kind}}">
+{{this.kind_label}}</span>{{/if}}{{this.span}}</button>{{/each}}</div>"""
 SEEK_JS = """
 element.addEventListener('click', (event) => {
   const target = event.target.closest('[data-t]');
