@@ -166,10 +166,13 @@ def test_question_placeholder_promises_only_what_the_preset_can_do(served, tmp_p
     _, app, _ = served  # tiny preset: a vision answerer, so also what is seen
     vision = _component(app, "question").placeholder
     assert "said" in vision and "subtitled" in vision and "seen" in vision
+    assert _component(app, "tokens").visible
     with LongWatch.open(tmp_path / "bank", config=load_config(preset="offline")) as lw:
-        offline = _component(create_app(lw), "question").placeholder
+        text_only = create_app(lw)
+    offline = _component(text_only, "question").placeholder
     assert "said" in offline and "subtitled" in offline and "shown as text" in offline
     assert "seen" not in offline and "holding" not in offline  # no promise a text-only preset cannot keep
+    assert not _component(text_only, "tokens").visible  # it allocates no visual tokens to plot
 
 
 def test_transcript_panel_lists_filters_and_escapes_the_stored_timeline(served, sample, tmp_path, capsys):

@@ -106,8 +106,10 @@ def create_app(lw: LongWatch) -> gr.Blocks:
             with gr.Row():
                 relevance = gr.BarPlot(x="clip start", y="relevance", color="video", elem_id="relevance",
                                        label="Relevance per clip (last question)", height=200, y_lim=[0, 1])
+                # A text-only preset reads no frames: an always-empty token plot would only suggest it did.
                 tokens = gr.BarPlot(x="clip start", y="tokens", color="video", elem_id="tokens",
-                                    label="Visual tokens allocated per clip", height=200)
+                                    label="Visual tokens allocated per clip", height=200,
+                                    visible="visual" in lw.answers_from())
         with gr.Tab("Library", id="library") as library_tab:
             library = gr.Dataframe(h.library(), headers=LIBRARY_COLUMNS, interactive=False, elem_id="library")
             with gr.Row():
