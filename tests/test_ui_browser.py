@@ -166,6 +166,15 @@ def test_transcript_lines_seek_the_player_and_the_filter_narrows_them(briefing, 
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui_transcript.png"), full_page=True)
 
+    # Deleting the video in the player takes its transcript and the player with it.
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#delete-id input").click()
+    page.locator("#delete-id [role=option]", has_text=briefing).click()
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("tab", name="Ask").click()
+    page.wait_for_function("document.querySelector('#transcript').innerText.includes('Pick or ingest')")
+    page.wait_for_function("document.querySelector('#player video') === null")
+
 
 def _toast_with(page, words: str) -> str:
     toast = page.locator(".toast-body", has_text=words).first

@@ -150,7 +150,8 @@ def create_app(lw: LongWatch) -> gr.Blocks:
         refresh.click(h.refresh, videos, [library, videos, doomed], api_name="videos")
         library_tab.select(h.refresh, videos, [library, videos, doomed], api_name=False)
         app.load(h.refresh, videos, [library, videos, doomed], api_name=False)  # a reload shows today's bank
-        delete.click(h.delete, [doomed, videos], [library, videos, doomed], api_name="delete")
+        deleted = delete.click(h.delete, [doomed, videos, shown], [library, videos, doomed, shown], api_name="delete")
+        deleted.success(lambda video: gr.skip() if video else None, shown, player, api_name=False)
         start.click(h.live_start, [url, session], [session, live_status, ticker], api_name="live_start")
         stop.click(h.live_stop, session, [session, live_status, ticker], api_name="live_stop")
         ticker.tick(h.live_stats, session, live_status, api_name="live_stats", show_progress="hidden")

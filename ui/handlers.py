@@ -88,7 +88,8 @@ class Handlers:
         keep = [v for v in (selected or []) if v in ids]
         return self.library(), gr.update(choices=ids, value=keep), gr.update(choices=ids)
 
-    def delete(self, video_id: str, selected: list[str] | None):
+    def delete(self, video_id: str, selected: list[str] | None, shown: str | None = None):
+        """Forget a video; if it was in the player, its transcript is cleared (and the player after it, in app.py)."""
         if not video_id:
             raise gr.Error("Pick a video id from the library to delete.")
         try:
@@ -96,7 +97,7 @@ class Handlers:
         except LongwatchError as e:
             raise _toast(e) from None
         rows, dropdown, _ = self.refresh(selected)
-        return rows, dropdown, gr.update(choices=self.video_ids(), value=None)
+        return rows, dropdown, gr.update(choices=self.video_ids(), value=None), None if shown == video_id else shown
 
     def player_for(self, video_id: str | None) -> str | None:
         if not video_id:
