@@ -132,7 +132,7 @@ def render(rows: list[dict], fmt: str, labels: bool = False) -> str:
     if fmt == "json":
         return json.dumps({"segments": rows}, indent=2, ensure_ascii=False) + "\n"
     if fmt == "text":
-        from longwatch.app.api import KIND_LABELS
+        from longwatch.app import KIND_LABELS
         from longwatch.app.cli import clock
 
         def label(row: dict) -> str:
