@@ -17,8 +17,11 @@ from pathlib import Path
 from longwatch.app.config import VIDEO_SUFFIXES, Config, LiveConfig, load_config
 from longwatch.app.live_session import LiveSession, SessionStats, _Interleaved, _LiveFeed
 from longwatch.app.video_ids import video_id_for
-from longwatch.memory.records import Gap, check_video_id
+from longwatch.memory.records import EVIDENCE_KINDS, BankInputError, Gap, check_video_id
 from longwatch.errors import BankError, VideoError
+
+# How each kind of evidence is named to people: transcripts, the UI's chips and filters.
+KIND_LABELS = {"speech": "Said", "subtitle": "Subtitle", "ocr": "On screen", "caption": "Caption"}
 
 UPLOADS = "uploads"  # the UI's uploads live inside the bank's own folder, deleted with their video
 # An upload is stored as uploads/<video id><suffix>, the suffix one of these: its copy is then found by exact
@@ -51,6 +54,21 @@ class VideoRef:
         if not self.gaps:
             return ""
         return "not decoded: " + ", ".join(f"{format_span(g.t0, g.t1)} {g.reason}" for g in self.gaps)
+
+
+def check_kinds(kinds) -> tuple[str, ...] | None:
+    """Evidence kinds as given by a caller (a list, or one comma-separated string as typed on a command line);
+    None or empty means every kind. An unknown kind is refused with the list of known ones."""
+    if not kinds:
+        return None
+    if isinstance(kinds, str):
+        kinds = kinds.split(",")
+    chosen = tuple(dict.fromkeys(k.strip() for k in kinds if k.strip()))
+    unknown = [k for k in chosen if k not in EVIDENCE_KINDS]
+    if unknown:
+        raise BankInputError(f"unknown evidence kind {', '.join(map(repr, unknown))}; choose from "
+                             f"{', '.join(EVIDENCE_KINDS)} (e.g. --kinds speech,subtitle)")
+    return chosen or None
 
 
 class LongWatch:
@@ -219,6 +237,40 @@ class LongWatch:
         with open_source(ref.path) as source:
             frame = next(iter(source.frames(max_side=max_side, start=max(0.0, t))), None)
         return None if frame is None else frame.image
+
+    # -- evidence timeline -----------------------------------------------------------------------------------
+    def evidence(self, video_id: str, kinds: list[str] | tuple[str, ...] | None = None, query: str | None = None,
+                 time_range: tuple[float, float] | None = None) -> list:
+        """A video's stored evidence (memory.records.EvidenceRecord: speech, subtitle, ocr, caption) in time order.
+
+        `query` filters like a transcript's search box: a line stays when its text or context contains every word
+        of the query (case-insensitive), so the timeline keeps its order; ranked retrieval is `ask`'s job."""
+        self.video(video_id)  # validates the id; an unknown one is a BankError naming the command that lists ids
+        kinds = check_kinds(kinds)
+        with self._lock:
+            records = self.bank.evidence(video_id, kinds=kinds, time_range=time_range)
+        words = (query or "").casefold().split()
+        if not words:
+            return records
+        return [r for r in records if all(w in f"{r.text} {r.context}".casefold() for w in words)]
+
+    def evidence_counts(self, video_id: str) -> dict[str, int]:
+        """How many pieces of evidence of each kind the bank holds for `video_id` (every kind, zeros included)."""
+        self.video(video_id)
+        with self._lock:
+            return self.bank.evidence_counts(video_id)
+
+    def answers_from(self) -> tuple[str, ...]:
+        """What answers can draw on with the loaded preset and pipeline settings: evidence kinds the ingest writes
+        ("speech", "subtitle", "ocr", "caption") plus "visual" when the answerer reads the video's frames.
+        A UI promises exactly these; a bank opened without models answers nothing."""
+        if self.pipeline is None:
+            return ()
+        config, models = self.pipeline.config, self.models
+        lanes = {"speech": getattr(config, "speech", True), "subtitle": getattr(config, "subtitles", True),
+                 "ocr": config.ocr, "caption": models.svlm is not None}
+        sees = not models.answerer.is_text_only
+        return tuple(kind for kind, on in lanes.items() if on) + (("visual",) if sees else ())
 
     def stats(self) -> dict:
         with self._lock:

@@ -22,7 +22,12 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 PIPELINE = {"clip_seconds": 2.0, "fps": 2.0, "max_side": 160, "answer_tokens": 4, "min_new_tokens": 1, "ocr": False}
 ARTIFACTS = Path(__file__).resolve().parent.parent / "artifacts"
 MAX_UPLOAD_MB = 1
-
+# A stored timeline as the lanes write it: (kind, t0, t1, text, context).
+TIMELINE = [("speech", 0.5, 1.8, "Welcome to the harbour safety briefing", ""),
+            ("subtitle", 2.2, 3.6, "The ferry QX2207 leaves at 9:30", ""),
+            ("ocr", 4.0, 5.5, "Q3 | 4.2M", "Quarter | Cost"),
+            ("speech", 6.1, 7.6, "Pier seven closes for repairs", ""),
+            ("caption", 6.5, 7.9, "<b>a crane</b> ${document.title = 'pwned'}", "")]  # text a video may carry
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +79,30 @@ def sample(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="module")
+def briefing(served, tmp_path_factory) -> str:
+    """A video in the served bank whose clips carry the evidence above (real MemoryBank, the preset's real MiniLM
+    vectors), committed as ingest commits it: each piece with the clip its t0 falls in. Returns its id."""
+    from longwatch.memory import ClipRecord
+    from longwatch.memory.records import Evidence
+    from longwatch.samples.videos import make_sample
+
+    lw = served[0]
+    path = tmp_path_factory.mktemp("videos") / "briefing.mp4"
+    make_sample(path, 8.0, fps=10.0, size=(320, 180), texts=[(2.0, 4.0, "FERRY")])
+    video_id, copy = lw.store_upload(path)
+    embed = lw.models.embedder.embed
+    lw.bank.add_video(video_id, source=str(copy))
+    for i in range(4):
+        t0, t1 = 2.0 * i, 2.0 * (i + 1)
+        evidence = [Evidence(*line) for line in TIMELINE if t0 <= line[1] < t1]
+        vectors = {"text": embed([" ".join(e.text for e in evidence)])[0],
+                   "evidence": embed([f"{e.context} {e.text}".strip() for e in evidence])}
+        lw.bank.add(ClipRecord(video_id, i, t0, t1, evidence=evidence), vectors)
+    lw.bank.mark_complete(video_id)
+    return video_id
+
+
 def _upload_and_wait(page, path: Path) -> str:
     page.locator("#upload input[type=file]").set_input_files(str(path))
     page.wait_for_function("document.querySelector('#ingest-status').innerText.includes('100%')", timeout=180_000)
@@ -90,6 +119,8 @@ def test_upload_ask_and_a_time_chip_seeks_the_player(page, sample):
         page.wait_for_timeout(100)
     assert any("Decoding and ingesting" in s for s in seen)
     assert "4 clips" in text
+    video_id = text.split()[1].rstrip(":")  # "Ingested harbour-1a2b3c: 100% · ..."
+    page.wait_for_function(f"document.querySelector('#transcript [data-shown]')?.dataset.shown === {video_id!r}")
     page.wait_for_function("(() => { const v = document.querySelector('#player video');"
                            " return v && v.readyState >= 1 && v.duration > 7; })()")
 
@@ -107,6 +138,42 @@ def test_upload_ask_and_a_time_chip_seeks_the_player(page, sample):
     assert page.locator("#thumbs img").count() == page.locator("#chips .lw-chip").count()
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "ui_answer.png"), full_page=True)
+
+
+def test_transcript_lines_seek_the_player_and_the_filter_narrows_them(briefing, page):
+    page.locator("#videos input").click()
+    page.locator("#videos [role=option]", has_text=briefing).click()
+    page.wait_for_function("document.querySelectorAll('#transcript .lw-line').length === 5")
+    page.wait_for_function("(() => { const v = document.querySelector('#player video');"
+                           " return v && v.readyState >= 1 && v.duration > 7; })()")
+    kinds = [k.inner_text() for k in page.locator("#transcript .lw-kind").all()]
+    assert kinds == ["Said", "Subtitle", "On screen", "Said", "Caption"]
+    hostile = page.locator("#transcript .lw-line", has_text="a crane").inner_text()
+    assert "<b>a crane</b> ${document.title = 'pwned'}" in hostile  # shown as text, never run or parsed
+    assert page.title() == "longwatch" and page.locator("#transcript b").count() == 0
+    line = page.locator("#transcript .lw-line", has_text="Pier seven")
+    assert "00:00:06" in line.inner_text()
+    page.evaluate("document.querySelector('#player video').currentTime = 0.2")
+    line.click()
+    page.wait_for_function("Math.abs(document.querySelector('#player video').currentTime - 6.1) < 1",
+                           timeout=10_000)
+
+    page.locator("#transcript-filter textarea").fill("qx2207")
+    page.wait_for_function("document.querySelectorAll('#transcript .lw-line').length === 1")
+    page.locator("#transcript .lw-line").click()
+    page.wait_for_function("Math.abs(document.querySelector('#player video').currentTime - 2.2) < 1",
+                           timeout=10_000)
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "ui_transcript.png"), full_page=True)
+
+    # Deleting the video in the player takes its transcript and the player with it.
+    page.get_by_role("tab", name="Library").click()
+    page.locator("#delete-id input").click()
+    page.locator("#delete-id [role=option]", has_text=briefing).click()
+    page.get_by_role("button", name="Delete").click()
+    page.get_by_role("tab", name="Ask").click()
+    page.wait_for_function("document.querySelector('#transcript').innerText.includes('Pick or ingest')")
+    page.wait_for_function("document.querySelector('#player video') === null")
 
 
 def _toast_with(page, words: str) -> str:

@@ -5,6 +5,7 @@ The app runs on the tiny preset (real model classes, tiny random weights) and a 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from pathlib import Path
@@ -18,7 +19,14 @@ from longwatch.app.api import LongWatch  # noqa: E402
 from longwatch.app.config import UIConfig, load_config  # noqa: E402
 
 PIPELINE = {"clip_seconds": 2.0, "fps": 2.0, "max_side": 160, "answer_tokens": 4, "min_new_tokens": 1, "ocr": False}
-EVENTS = {"/ingest", "/ask", "/show", "/videos", "/delete", "/live_start", "/live_stop", "/live_stats", "/live_ask"}
+EVENTS = {"/ingest", "/ask", "/show", "/videos", "/delete", "/live_start", "/live_stop", "/live_stats", "/live_ask",
+          "/transcript"}
+# A stored timeline as the lanes write it; the last line is hostile text a video could carry (OCR, subtitles).
+TIMELINE = [("speech", 0.5, 1.8, "Welcome to the harbour safety briefing", ""),
+            ("ocr", 1.0, 1.5, "Q3 | 4.2M", "Quarter | Cost"),
+            ("subtitle", 2.2, 3.6, "The ferry QX2207 leaves at 9:30", ""),
+            ("speech", 4.1, 5.6, "Pier seven closes for repairs", ""),
+            ("caption", 4.5, 5.9, "<img src=x onerror=alert(1)> ${alert(2)} `a crane`", "")]
 
 
 def _path(video: dict) -> str:
@@ -51,6 +59,29 @@ def sample(tmp_path_factory):
     return path
 
 
+def plant_timeline(lw, video_id: str, source: Path, timeline=TIMELINE, clip_seconds: float = 2.0, clips: int = 3):
+    """Commit a video's clips with their evidence straight into the served bank (real MemoryBank, real MiniLM
+    vectors from the loaded preset): each piece with the clip its t0 falls in, as ingest does."""
+    from longwatch.memory import ClipRecord
+    from longwatch.memory.records import Evidence
+
+    embed = lw.models.embedder.embed
+    lw.bank.add_video(video_id, source=str(source))
+    for i in range(clips):
+        t0, t1 = i * clip_seconds, (i + 1) * clip_seconds
+        evidence = [Evidence(kind, a, b, text, context) for kind, a, b, text, context in timeline
+                    if t0 <= a < t1 or (i == clips - 1 and a >= t1)]
+        vectors = {"text": embed([" ".join(e.text for e in evidence) or "(no text)"])[0]}
+        if evidence:
+            vectors["evidence"] = embed([f"{e.context} {e.text}".strip() for e in evidence])
+        lw.bank.add(ClipRecord(video_id, i, t0, t1, evidence=evidence), vectors)
+    lw.bank.mark_complete(video_id)
+
+
+def _component(app, elem_id: str):
+    return next(b for b in app.blocks.values() if getattr(b, "elem_id", None) == elem_id)
+
+
 def test_every_named_event_is_exposed(served):
     _, _, client = served
     assert set(client.view_api(print_info=False, return_format="dict")["named_endpoints"]) == EVENTS
@@ -65,6 +96,9 @@ def test_ingest_streams_progress_then_ask_shows_answer_chips_and_timeline(served
     assert any("%" in u and "ETA" in u for u in updates[1:-1])
     video_id = lw.videos()[0].video_id
     assert "100%" in status and video_id in status and selected["value"] == [video_id]
+    from longwatch.ui.handlers import evidence_summary
+
+    assert evidence_summary(lw.evidence_counts(video_id)) in status  # what the lanes stored, said at once
     # The player shows the bank's own copy (Gradio serves it from its cache under the same name).
     assert Path(_path(player)).name == f"{video_id}.mp4"
     assert Path(_path(player)).read_bytes() == (lw.uploads_dir / f"{video_id}.mp4").read_bytes()
@@ -124,3 +158,95 @@ def test_live_tab_watches_reports_answers_and_stops(served, http_live_stream, fr
     status, _timer = client.predict(api_name="/live_stop")
     assert status.endswith("stopped")
     assert client.predict(api_name="/live_stats") == "No stream is being watched."
+
+
+def test_question_placeholder_promises_only_what_the_preset_can_do(served, tmp_path):
+    from longwatch.ui.app import create_app
+
+    _, app, _ = served  # tiny preset: a vision answerer, so also what is seen
+    vision = _component(app, "question").placeholder
+    assert "said" in vision and "subtitled" in vision and "seen" in vision
+    assert _component(app, "tokens").visible
+    with LongWatch.open(tmp_path / "bank", config=load_config(preset="offline")) as lw:
+        text_only = create_app(lw)
+    offline = _component(text_only, "question").placeholder
+    assert "said" in offline and "subtitled" in offline and "shown as text" in offline
+    assert "seen" not in offline and "holding" not in offline  # no promise a text-only preset cannot keep
+    assert not _component(text_only, "tokens").visible  # it allocates no visual tokens to plot
+
+
+def test_transcript_panel_lists_filters_and_escapes_the_stored_timeline(served, sample, tmp_path, capsys):
+    lw, _, client = served
+    video_id = "briefing"
+    plant_timeline(lw, video_id, sample)
+    page = client.predict(video_id, "", ["speech", "subtitle", "ocr", "caption"], api_name="/transcript")
+    starts = [float(t) for t in re.findall(r'data-t="([0-9.]+)"', page)]
+    assert starts == [0.5, 1.0, 2.2, 4.1, 4.5]  # every line, in time order
+    for label in ("Said", "On screen", "Subtitle", "Caption"):
+        assert f">{label}</span>" in page
+    assert "QX2207" in page and "Quarter | Cost" in page  # a table row shows its header as context
+    assert "<img" not in page and "&lt;img src=x onerror=alert(1)&gt;" in page  # video text is never markup
+    assert all(f'data-video="{video_id}"' in line for line in page.split("<button")[1:])
+
+    filtered = client.predict(video_id, "qx2207", ["speech", "subtitle", "ocr", "caption"], api_name="/transcript")
+    assert re.findall(r'data-t="([0-9.]+)"', filtered) == ["2.200"]
+    said = client.predict(video_id, "", ["speech"], api_name="/transcript")
+    assert re.findall(r'data-t="([0-9.]+)"', said) == ["0.500", "4.100"]
+    assert "No line matches" in client.predict(video_id, "zeppelin", ["speech"], api_name="/transcript")
+    assert "Pick or ingest" in client.predict("", "", ["speech"], api_name="/transcript")  # no video chosen yet
+    for bad in ("../etc", "a/b", "x" * 300):
+        with pytest.raises(Exception, match="InvalidVideoId"):
+            client.predict(bad, "", ["speech"], api_name="/transcript")
+
+    # The command line prints the same stored timeline while the server holds the bank (no re-transcription).
+    from longwatch.app.cli import main
+
+    assert main(["transcript", "--bank", str(lw.root), "--video", video_id, "--kinds", "speech,subtitle"]) == 0
+    assert capsys.readouterr().out.splitlines() == [
+        "[0:00:00–0:00:01] Said: Welcome to the harbour safety briefing",
+        "[0:00:02–0:00:03] Subtitle: The ferry QX2207 leaves at 9:30",
+        "[0:00:04–0:00:05] Said: Pier seven closes for repairs"]
+    out = tmp_path / "briefing.srt"
+    assert main(["transcript", "--bank", str(lw.root), "--video", video_id, "--format", "srt", "-o", str(out)]) == 0
+    srt = out.read_text()
+    assert srt.count(" --> ") == len(TIMELINE) and "00:00:02,200 --> 00:00:03,600" in srt
+    assert main(["--json", "transcript", "--bank", str(lw.root), "--video", video_id, "--kinds", "ocr"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)["segments"]
+    assert row["kind"] == "ocr" and row["text"] == "Q3 | 4.2M" and row["context"] == "Quarter | Cost"
+    assert main(["transcript", "--bank", str(lw.root), "--video", video_id, "--kinds", "speach"]) != 0
+    assert "speach" in capsys.readouterr().err
+    assert main(["transcript", "--bank", str(lw.root), "--video", "no-such-video"]) != 0
+    assert "longwatch videos" in capsys.readouterr().err
+    assert main(["transcript", "--bank", str(tmp_path / "nowhere"), "--video", video_id]) != 0
+    assert "no bank at" in capsys.readouterr().err and not (tmp_path / "nowhere").exists()  # a reader creates nothing
+    with pytest.raises(SystemExit, match="not both"):
+        main(["transcript", str(sample), "--video", video_id])
+
+
+def test_ingest_status_says_what_the_evidence_lanes_found():
+    from longwatch.ui.handlers import evidence_summary
+
+    assert evidence_summary({"speech": 3, "subtitle": 0, "ocr": 5, "caption": 0}) == "transcript: Said 3 · On screen 5"
+    assert evidence_summary(dict.fromkeys(("speech", "subtitle", "ocr", "caption"), 0)) == \
+        "nothing said, subtitled or shown as text was found"
+
+
+def test_answer_chips_name_each_quotes_kind_and_time_range():
+    from types import SimpleNamespace
+
+    from longwatch.pipeline.answer import Citation
+    from longwatch.ui.handlers import answer_chips
+
+    # The shape of pipeline.answer.QuotedEvidence, which the answer path lists in Answer.evidence.
+    quotes = [SimpleNamespace(kind="speech", video="talk", t0=723.4, t1=729.0, text="the budget is 4.2M"),
+              SimpleNamespace(kind="ocr", video="talk", t0=60.0, t1=64.5, text="Q3 | 4.2M")]
+    answer = SimpleNamespace(evidence=quotes, citations=[Citation("talk", 723.4, 729.0, 0.9)])
+    chips = answer_chips(answer, multi=False)
+    assert [c["label"] for c in chips] == ["Said [00:12:03\u201300:12:09]", "On screen [00:01:00\u201300:01:05]"]
+    assert [(c["video"], c["t0"], c["kind"]) for c in chips] == [("talk", 723.4, "speech"), ("talk", 60.0, "ocr")]
+    assert all("4.2M" not in str(c) for c in chips)  # quoted text stays in the chat, never in the chips' template
+    assert answer_chips(answer, multi=True)[0]["span"] == "talk [00:12:03\u201300:12:09]"
+    # A visual answer quotes nothing: one chip per cited range, without a kind.
+    visual = answer_chips(SimpleNamespace(citations=answer.citations), multi=False)
+    assert visual == [{"video": "talk", "t0": 723.4, "kind": "", "kind_label": "", "span": "[00:12:03\u201300:12:09]",
+                       "label": "[00:12:03\u201300:12:09]", "score": "relevance 0.90"}]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 
-HELP = "serve the web UI (upload, ask with clickable time ranges, library, live)"
+HELP = "serve the web UI (upload, ask with clickable quotes and time ranges, searchable transcript, library, live)"
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

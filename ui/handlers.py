@@ -5,6 +5,7 @@ Typed longwatch errors become `gr.Error` toasts with their message; the server k
 
 from __future__ import annotations
 
+import html
 import queue
 import threading
 import time
@@ -13,9 +14,15 @@ from pathlib import Path
 
 import gradio as gr
 
-from longwatch.app import LiveSession, LongWatch, LongwatchError, format_span, format_time
+from longwatch.app import KIND_LABELS, LiveSession, LongWatch, LongwatchError, format_span, format_time
 
 LIBRARY_COLUMNS = ["video", "duration", "clips", "state", "gaps", "disk MB"]
+TRANSCRIPT_LINES = 2000  # lines drawn at once; a filter narrows a long lecture's timeline to what is sought
+# What each source of answers lets a user ask, and a question that shows it; the placeholder lists only the
+# sources the loaded preset and pipeline have (LongWatch.answers_from).
+ASKABLE = {"speech": ("said", "What did the speaker say about the budget?"), "subtitle": ("subtitled", ""),
+           "ocr": ("shown as text", "What number is on the slide?"),
+           "visual": ("seen", "What is the person holding?")}
 
 
 def _toast(exc: Exception) -> gr.Error:
@@ -81,7 +88,8 @@ class Handlers:
         keep = [v for v in (selected or []) if v in ids]
         return self.library(), gr.update(choices=ids, value=keep), gr.update(choices=ids)
 
-    def delete(self, video_id: str, selected: list[str] | None):
+    def delete(self, video_id: str, selected: list[str] | None, shown: str | None = None):
+        """Forget a video; if it was in the player, its transcript is cleared (and the player after it, in app.py)."""
         if not video_id:
             raise gr.Error("Pick a video id from the library to delete.")
         try:
@@ -89,7 +97,7 @@ class Handlers:
         except LongwatchError as e:
             raise _toast(e) from None
         rows, dropdown, _ = self.refresh(selected)
-        return rows, dropdown, gr.update(choices=self.video_ids(), value=None)
+        return rows, dropdown, gr.update(choices=self.video_ids(), value=None), None if shown == video_id else shown
 
     def player_for(self, video_id: str | None) -> str | None:
         if not video_id:
@@ -98,6 +106,38 @@ class Handlers:
             return self.lw.video(video_id).path
         except LongwatchError as e:
             raise _toast(e) from None
+
+    def show(self, selected: list[str] | None):
+        """The player takes the last video picked in the list (the transcript panel follows it)."""
+        if not selected:
+            return gr.skip(), gr.skip()
+        return self.player_for(selected[-1]), selected[-1]
+
+    def question_placeholder(self) -> str:
+        """Promise only what the loaded preset can answer: what is said, subtitled, shown as text, and with a
+        vision model, seen."""
+        sources = [ASKABLE[s] for s in self.lw.answers_from() if s in ASKABLE]
+        if not sources:
+            return "Ingest a video, then ask about it."
+        verbs = [verb for verb, _ in sources]
+        what = verbs[0] if len(verbs) == 1 else ", ".join(verbs[:-1]) + " or " + verbs[-1]
+        examples = [example for _, example in sources if example]
+        shown = " or ".join(dict.fromkeys(examples[:1] + examples[-1:]))  # the first source and the furthest reach
+        return f"Ask about what is {what} in the video" + (f", e.g. {shown}" if shown else ".")
+
+    # -- transcript ----------------------------------------------------------------------------------------------
+    def transcript(self, video_id: str | None, query: str | None, kinds: list[str] | None) -> str:
+        """Every evidence line of the video in the player (time, kind, text) as seekable buttons, filtered by the
+        search box's words and the chosen kinds."""
+        if not video_id:
+            return '<p class="lw-empty">Pick or ingest a video to see what is said, subtitled and shown in it.</p>'
+        if kinds is not None and not kinds:
+            return '<p class="lw-empty">Choose at least one kind of line to show.</p>'
+        try:
+            lines = self.lw.evidence(video_id, kinds or None, query)
+        except LongwatchError as e:
+            raise _toast(e) from None
+        return transcript_html(video_id, lines, bool(query and query.strip()))
 
     # -- ingest --------------------------------------------------------------------------------------------------
     def ingest(self, upload: str | None, selected: list[str] | None, progress=gr.Progress()) -> Iterator[tuple]:
@@ -124,11 +164,11 @@ class Handlers:
 
         started = time.monotonic()
         threading.Thread(target=work, name=f"ingest {video_id}", daemon=True).start()
-        yield f"Decoding and ingesting **{video_id}**: 0% · {_eta(None)}", gr.skip(), gr.skip()
+        yield f"Decoding and ingesting **{video_id}**: 0% · {_eta(None)}", gr.skip(), gr.skip(), gr.skip()
         while (event := events.get()) is not None:
             if event.duration:
                 progress(min(1.0, event.t / event.duration), desc=f"{video_id}: {_eta(event.eta)}")
-            yield progress_text(event), gr.skip(), gr.skip()
+            yield progress_text(event), gr.skip(), gr.skip(), gr.skip()
         if "error" in outcome:
             error = outcome["error"]
             raise _toast(error) if isinstance(error, LongwatchError) else gr.Error(f"ingest failed: {error}")
@@ -137,12 +177,14 @@ class Handlers:
         chosen = [v for v in (selected or []) if v in ids and v != video_id] + [video_id]
         took = time.monotonic() - started
         length = "" if ref.duration is None else f" · {format_time(ref.duration)} of video"
-        yield (f"Ingested **{video_id}**: 100% · {ref.clips} clips{length} in {took:.1f} s",
-               gr.update(choices=ids, value=chosen), ref.path)
+        found = evidence_summary(self.lw.evidence_counts(video_id))
+        yield (f"Ingested **{video_id}**: 100% · {ref.clips} clips{length} in {took:.1f} s · {found}",
+               gr.update(choices=ids, value=chosen), ref.path, video_id)
 
     # -- ask -----------------------------------------------------------------------------------------------------
     def ask(self, question: str, videos: list[str] | None, history: list | None):
-        """Answer, then show it in the chat, its citations as seekable chips, thumbnails and the relevance timeline."""
+        """Answer, then show it in the chat, its quotes (or cited ranges) as seekable chips with thumbnails, and the
+        relevance timeline."""
         if not question or not question.strip():
             raise gr.Error("Type a question about the selected videos.")
         try:
@@ -154,25 +196,26 @@ class Handlers:
         reply = answer.text + (f"\n\n*Sources:* {ranges}" if ranges else "")
         history = list(history or []) + [{"role": "user", "content": question.strip()},
                                          {"role": "assistant", "content": reply}]
-        chips = [{"video": c.video, "t0": round(c.t0, 3), "label": c.label(multi), "score": f"{c.score:.2f}"}
-                 for c in answer.citations]
-        return history, chips, self.thumbnails(answer.citations), *timeline(answer), ""
+        chips = answer_chips(answer, multi)
+        return history, chips, self.thumbnails(chips), *timeline(answer), ""
 
-    def thumbnails(self, citations) -> list[tuple]:
+    def thumbnails(self, chips: list[dict]) -> list[tuple]:
+        """One frame per chip, captioned like it, so each quote or cited range can be seen before it is played."""
         shots = []
-        for c in citations:
+        for chip in chips:
             try:
-                image = self.lw.thumbnail(c.video, c.t0)
+                image = self.lw.thumbnail(chip["video"], chip["t0"])
             except LongwatchError:
                 image = None  # a video ingested from a file that has since moved: the chip still cites it
             if image is not None:
-                shots.append((image, f"{c.video} {format_span(c.t0, c.t1)}"))
+                shots.append((image, chip["label"]))
         return shots
 
     def seek_target(self, evt: gr.EventData):
-        """A chip of another video was clicked: load that video; the page's script seeks once it is loaded."""
+        """A time of another video was clicked: load that video (and its transcript); the page's script seeks once
+        it is loaded."""
         video = (getattr(evt, "_data", None) or {}).get("video")
-        return self.player_for(video) if video else gr.skip()
+        return (self.player_for(video), video) if video else (gr.skip(), gr.skip())
 
     # -- live ----------------------------------------------------------------------------------------------------
     def live_start(self, url: str, session: LiveSession | None):
@@ -210,6 +253,53 @@ class Handlers:
             raise _toast(e) from None
         ranges = ", ".join(c.label() for c in answer.citations)
         return answer.text + (f"\n\n*Sources:* {ranges}" if ranges else "")
+
+
+def evidence_summary(counts: dict[str, int]) -> str:
+    """`transcript: Said 3 · Subtitle 2 · On screen 5`: what the evidence lanes stored, so a silent video or one
+    without subtitles says so at once instead of leaving the user to find out from a refused question."""
+    parts = [f"{label} {counts[kind]}" for kind, label in KIND_LABELS.items() if counts.get(kind)]
+    return "transcript: " + " · ".join(parts) if parts else "nothing said, subtitled or shown as text was found"
+
+
+def answer_chips(answer, multi: bool) -> list[dict]:
+    """One chip per quoted piece of evidence: its kind (Said, Subtitle, On screen, Caption) and time range; an
+    answer without quotes (a visual answer) gets one chip per cited range. Every field is ours (a validated id,
+    numbers, fixed words): the chips' template is evaluated as a JS template string, so quoted text never goes in.
+    """
+    quotes = getattr(answer, "evidence", None) or []  # pipeline.answer.QuotedEvidence, from the answer path
+    chips = []
+    for q in quotes:
+        kind = KIND_LABELS.get(q.kind, "")
+        span = (f"{q.video} " if multi else "") + format_span(q.t0, q.t1)
+        chips.append({"video": q.video, "t0": round(q.t0, 3), "kind": q.kind if kind else "", "kind_label": kind,
+                      "span": span, "label": f"{kind} {span}".strip(), "score": "quoted"})
+    if chips:
+        return chips
+    return [{"video": c.video, "t0": round(c.t0, 3), "kind": "", "kind_label": "", "span": c.label(multi),
+             "label": c.label(multi), "score": f"relevance {c.score:.2f}"} for c in answer.citations]
+
+
+def transcript_html(video_id: str, lines: list, filtered: bool) -> str:
+    """The transcript panel's HTML. Evidence text comes from the video (speech, subtitles, OCR) and so from whoever
+    made it: every piece is HTML-escaped here and the component shows this string as its value, never as a
+    template, so no text of a video is ever markup or script."""
+    rows = []
+    for line in lines[:TRANSCRIPT_LINES]:
+        context = f'<span class="lw-context">{html.escape(line.context)}</span>' if line.context else ""
+        rows.append(f'<button class="lw-line" data-video="{html.escape(video_id)}" data-t="{line.t0:.3f}" '
+                    f'data-kind="{html.escape(line.kind)}"><span class="lw-time">{format_time(line.t0)}</span>'
+                    f'<span class="lw-kind lw-kind-{html.escape(line.kind)}">'
+                    f'{html.escape(KIND_LABELS.get(line.kind, line.kind))}</span>'
+                    f'<span class="lw-text">{html.escape(line.text)}{context}</span></button>')
+    if not lines:
+        rows.append('<p class="lw-empty">No line matches the filter.</p>' if filtered else
+                    '<p class="lw-empty">Nothing said, subtitled or shown as text is stored for this video.</p>')
+    elif len(lines) > TRANSCRIPT_LINES:
+        rows.append(f'<p class="lw-empty">Showing the first {TRANSCRIPT_LINES} of {len(lines)} lines; type in the '
+                    f'filter to find the rest.</p>')
+    # data-shown names the player's video even when no line is listed, for the seek script in ui/app.py.
+    return f'<div class="lw-lines" data-shown="{html.escape(video_id)}">{"".join(rows)}</div>'
 
 
 def live_text(session: LiveSession, stats=None) -> str:

@@ -1,6 +1,8 @@
-"""Regenerate the README's UI screenshot: serve the UI, upload the demo sample in Chromium, ask, click a chip, capture.
+"""Regenerate the README's UI screenshot: serve the UI, upload a video in Chromium, ask, click a chip, capture.
 
-Run: `python -m longwatch.ui.screenshot docs/ui.png [--preset offline] [--question ...]` (needs chromium + playwright).
+Run: `python -m longwatch.ui.screenshot docs/ui.png [--preset offline] [--video FILE] [--question ...]` (needs
+chromium + playwright). Without --video the demo's generated briefing is uploaded; a spoken video (e.g. from
+samples/speech.py) shows the transcript panel and `Said` quotes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def capture(out: Path, preset: str, question: str) -> Path:
+def capture(out: Path, preset: str, question: str, video: Path | None = None) -> Path:
     from playwright.sync_api import sync_playwright
 
     from longwatch.app import DEMO_SCRIPT, LongWatch, UIConfig, load_config, make_sample
@@ -31,8 +33,9 @@ def capture(out: Path, preset: str, question: str) -> Path:
     if chromium is None:
         raise SystemExit("needs a chromium binary on PATH (apt-get install chromium)")
     with tempfile.TemporaryDirectory() as tmp:
-        video = Path(tmp) / "briefing.mp4"
-        make_sample(video, 60.0, fps=10.0, size=(640, 360), texts=DEMO_SCRIPT)
+        if video is None:
+            video = Path(tmp) / "briefing.mp4"
+            make_sample(video, 60.0, fps=10.0, size=(640, 360), texts=DEMO_SCRIPT)
         with LongWatch.open(Path(tmp) / "bank", config=load_config(preset=preset)) as lw:
             app = create_app(lw)
             launch(app, lw, UIConfig(port=_free_port()), prevent_thread_lock=True, quiet=True)
@@ -49,6 +52,7 @@ def capture(out: Path, preset: str, question: str) -> Path:
                     page.locator("#chips .lw-chip").first.wait_for()
                     page.locator("#chips .lw-chip").first.click()
                     page.wait_for_function("[...document.querySelectorAll('#thumbs img')].every(i => i.complete)")
+                    page.wait_for_selector("#transcript [data-shown]")
                     page.wait_for_timeout(1000)
                     out.parent.mkdir(parents=True, exist_ok=True)
                     page.screenshot(path=str(out), full_page=True)
@@ -65,8 +69,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("out", type=Path)
     parser.add_argument("--preset", default="offline")
     parser.add_argument("--question", default=DEMO_QUESTION)
+    parser.add_argument("--video", type=Path, help="upload this video instead of the generated demo briefing")
     args = parser.parse_args(argv)
-    path = capture(args.out, args.preset, args.question)
+    path = capture(args.out, args.preset, args.question, args.video)
     print(f"{path}: {path.stat().st_size / 1024:.0f} KB")
     return 0
 
