@@ -250,3 +250,20 @@ def test_answer_chips_name_each_quotes_kind_and_time_range():
     visual = answer_chips(SimpleNamespace(citations=answer.citations), multi=False)
     assert visual == [{"video": "talk", "t0": 723.4, "kind": "", "kind_label": "", "span": "[00:12:03\u201300:12:09]",
                        "label": "[00:12:03\u201300:12:09]", "score": "relevance 0.90"}]
+
+
+def test_subtitles_uploaded_with_a_video_become_its_subtitle_lines(served, tmp_path):
+    from longwatch.samples.speech import espeak_available, make_speech_sample
+
+    if not espeak_available():
+        pytest.skip("needs espeak-ng and ffmpeg to narrate the sample (apt-get install espeak-ng ffmpeg)")
+    lw, _, client = served
+    sample = make_speech_sample(tmp_path, "sidecar")  # the .srt beside it is not uploaded with the video by itself
+    status, _selected, _player = client.predict(gradio_client.handle_file(sample.path), [],
+                                                [gradio_client.handle_file(sample.sidecar)], api_name="/ingest")
+    video_id = status.split("**")[1]
+    cues = [(round(r.t0, 1), round(r.t1, 1), r.text) for r in lw.evidence(video_id, ["subtitle"])]
+    assert cues == [(t0, t1, text) for t0, t1, text in sample.subtitles]
+    assert f"Subtitle {len(sample.subtitles)}" in status
+    page = client.predict(video_id, "qx2207", ["subtitle"], api_name="/transcript")
+    assert "Flight QX2207" in page and page.count("<button") == 1

@@ -97,6 +97,9 @@ def create_app(lw: LongWatch) -> gr.Blocks:
                 with gr.Column(scale=2):
                     upload = gr.File(label="Upload a video (decoded once, then ingested)", file_types=VIDEO_TYPES,
                                      elem_id="upload", height=110)
+                    subtitles = gr.File(label="Subtitles for it (optional: .srt, .vtt, .ass; add them first)",
+                                        file_types=[".srt", ".vtt", ".ass", ".ssa"], file_count="multiple",
+                                        elem_id="subtitles", height=60)
                     status = gr.Markdown("No video ingested in this session yet.", elem_id="ingest-status")
                     videos = gr.Dropdown(h.video_ids(), value=[], multiselect=True, label="Ask about (none = all)",
                                          elem_id="videos", allow_custom_value=True)
@@ -131,10 +134,10 @@ def create_app(lw: LongWatch) -> gr.Blocks:
             ticker = gr.Timer(1.0, active=False)  # ticks only while this tab watches a stream
 
         # The file box empties after every attempt, so a rejected file never blocks the next upload.
-        ingest = upload.upload(h.ingest, [upload, videos], [status, videos, player, shown], api_name="ingest",
-                               show_progress_on=status)
-        ingest.success(lambda: None, None, upload, api_name=False)
-        ingest.failure(lambda: None, None, upload, api_name=False)
+        ingest = upload.upload(h.ingest, [upload, videos, subtitles], [status, videos, player, shown],
+                               api_name="ingest", show_progress_on=status)
+        ingest.success(lambda: (None, None), None, [upload, subtitles], api_name=False)
+        ingest.failure(lambda: (None, None), None, [upload, subtitles], api_name=False)
         question.submit(h.ask, [question, videos, chat], [chat, chips, thumbs, relevance, tokens, question],
                         api_name="ask", show_progress_on=chat)
         chips.click(h.seek_target, None, [player, shown], api_name=False)

@@ -140,8 +140,12 @@ class Handlers:
         return transcript_html(video_id, lines, bool(query and query.strip()))
 
     # -- ingest --------------------------------------------------------------------------------------------------
-    def ingest(self, upload: str | None, selected: list[str] | None, progress=gr.Progress()) -> Iterator[tuple]:
-        """Copy the upload into the bank, validate it, ingest it in a worker thread and stream progress."""
+    def ingest(self, upload: str | None, selected: list[str] | None, subtitles: list[str] | None = None,
+               progress=gr.Progress()) -> Iterator[tuple]:
+        """Copy the upload into the bank, validate it, ingest it in a worker thread and stream progress.
+
+        `subtitles`: subtitle files uploaded with the video; an upload has no folder of its own, so they stand in
+        for the sidecar files a video on disk keeps beside it."""
         if not upload:
             raise gr.Error("Choose a video file to upload first.")
         try:
@@ -156,7 +160,7 @@ class Handlers:
 
         def work() -> None:
             try:
-                outcome["ref"] = self.lw.ingest(path, video_id, progress=events.put)
+                outcome["ref"] = self.lw.ingest(path, video_id, progress=events.put, subtitles=subtitles or None)
             except Exception as e:  # reported to this user as a toast below; other users are unaffected
                 outcome["error"] = e
             finally:
