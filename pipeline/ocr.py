@@ -8,6 +8,7 @@ from __future__ import annotations
 import difflib
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -34,6 +35,7 @@ class TextSpan:
     t1: float
     confidence: float
     continued: bool = False
+    context: str = ""  # what the text sits under (slide title, table header): indexed with it, never quoted as it
 
 
 @dataclass
@@ -173,10 +175,11 @@ class _Active:
     t1: float
     confidence: float
     box: tuple[float, float, float, float]
+    context: str = ""
 
     def span(self, clip_t0: float | None = None) -> TextSpan:
         continued = clip_t0 is not None and self.t0 < clip_t0 - 1e-9
-        return TextSpan(self.text, self.t0, self.t1, self.confidence, continued)
+        return TextSpan(self.text, self.t0, self.t1, self.confidence, continued, self.context)
 
 
 class OcrLane:
@@ -188,14 +191,18 @@ class OcrLane:
         min_changed_cells: 8x8 edge cells (on a 320-px-wide copy) that must change for a text-only change to count;
             this is what catches a new caption line on a static background, which barely moves the mean.
         merge_gap: a text that vanishes for at most this many seconds (a missed read) continues its span.
+        arrange: applied to each frame's lines right after OCR (e.g. grouping them into screen rows); what it
+            returns needs .text, .confidence and .box, and may carry .context (a slide title, a table header).
 
     State (open spans, last frame read) carries from clip to clip, so feed one source's clips in order and use a
     new lane per source.
     """
 
     def __init__(self, engine: OcrEngine | None = None, change_threshold: float = 0.02,
-                 min_changed_cells: int = 2, merge_gap: float = 1.5):
+                 min_changed_cells: int = 2, merge_gap: float = 1.5,
+                 arrange: Callable[[list[OcrLine]], list] | None = None):
         self.engine = engine if engine is not None else OcrEngine()
+        self.arrange = arrange
         self.change_threshold = change_threshold
         self.min_changed_cells = min_changed_cells
         self.merge_gap = merge_gap
@@ -227,6 +234,8 @@ class OcrLane:
                 continue
             start = time.perf_counter()
             lines = self.engine.read(clip.frames[i])
+            if self.arrange is not None:
+                lines = self.arrange(lines)
             self.stats.ocr_seconds += time.perf_counter() - start
             self.stats.ocr_calls += 1
             self._ref = sig
@@ -246,7 +255,7 @@ class OcrLane:
             return True
         return _cells_changed(sig.edges, ref.edges) >= self.min_changed_cells
 
-    def _update(self, lines: list[OcrLine], t: float, t_next: float) -> None:
+    def _update(self, lines: list, t: float, t_next: float) -> None:
         still: list[_Active] = []
         for line in lines:
             key = _key(line.text)
@@ -261,13 +270,14 @@ class OcrLane:
                 if match is not None:
                     self._closed.remove(match)
             if match is None:
-                match = _Active(line.text, key, t, t_next, line.confidence, line.box)
+                match = _Active(line.text, key, t, t_next, line.confidence, line.box, getattr(line, "context", ""))
             else:
                 self._active = [a for a in self._active if a is not match]
                 match.t1 = t_next
                 # Keep the clearest reading, but never a part of it: a caption wiping out reads as its tail.
                 if line.confidence > match.confidence and key not in match.key:
                     match.text, match.key, match.confidence = line.text, key, line.confidence
+                    match.context = getattr(line, "context", "") or match.context
             still.append(match)
         self._closed.extend(a for a in self._active if a not in still)
         self._active = still

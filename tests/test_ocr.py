@@ -6,6 +6,7 @@ Checks the time ranges (within one sampled frame), the scene-change gate (OCR on
 from __future__ import annotations
 
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -184,3 +185,36 @@ def test_a_caption_wiping_out_keeps_its_full_text():
         lane.process(clip)
     (span,) = lane.spans()
     assert (span.text, span.t0, span.t1, span.confidence) == ("THANKS FOR WATCHING", 0.0, 2.0, 0.97)
+
+
+class _Row(NamedTuple):
+    text: str
+    confidence: float
+    box: tuple[float, float, float, float]
+    context: str
+
+
+def test_arrange_hook_turns_each_frames_lines_into_rows_whose_context_reaches_the_span():
+    # The hook sees the lines of one read frame and what it returns is what the lane tracks.
+    box = (0.0, 0.0, 100.0, 20.0)
+    engine = _ScriptedEngine([[OcrLine("Q3", 0.95, box), OcrLine("4.2M", 0.93, (120.0, 0.0, 180.0, 20.0))], []])
+    seen: list[list[str]] = []
+
+    def rows(lines: list[OcrLine]) -> list[_Row]:
+        seen.append([line.text for line in lines])
+        if not lines:
+            return []
+        return [_Row(" | ".join(line.text for line in lines), min(line.confidence for line in lines), box,
+                     "Quarter | Cost")]
+
+    frames = [Frame(float(t), np.full((90, 160, 3), 60 * t, np.uint8)) for t in range(2)]
+    lane = OcrLane(engine, arrange=rows)
+    for clip in make_clips(frames, 4.0):
+        lane.process(clip)
+    assert seen == [["Q3", "4.2M"], []]
+    (span,) = lane.spans()
+    assert (span.text, span.context, span.t0, span.t1) == ("Q3 | 4.2M", "Quarter | Cost", 0.0, 1.0)
+    # Plain OcrLines (no hook) carry no context.
+    plain = OcrLane(_ScriptedEngine([[OcrLine("Q3 cost", 0.95, box)]]))
+    plain.process(next(iter(make_clips(frames[:1], 4.0))))
+    assert plain.spans()[0].context == ""
