@@ -131,14 +131,15 @@ class TextGate:
     _strokes: np.ndarray | None = field(default=None, repr=False)  # edge pixels of the text read in the reference
     _boxes: list = field(default_factory=list, repr=False)  # where that text is, in source pixels
 
-    def decide(self, image: np.ndarray, t: float) -> GateDecision:
-        """Look at one sampled frame; a frame decided `read=True` becomes the reference the next frames match."""
+    def decide(self, image: np.ndarray, t: float, force: bool = False) -> GateDecision:
+        """Look at one sampled frame; a frame decided `read=True` becomes the reference the next frames match.
+        `force`: the caller reads this frame anyway (its picture changed), so it becomes the reference."""
         frame = edge_frame(image)
         prev, prev_t = self._prev, self._prev_t
         self._prev, self._prev_t = frame, t
         ref = self._ref
-        if ref is None or frame.edges.shape != ref.edges.shape:
-            return self._read(frame, t, "first" if ref is None else "size")
+        if ref is None or frame.edges.shape != ref.edges.shape or force:
+            return self._read(frame, t, "first" if ref is None else "size" if not force else "forced")
         vs_ref = changed_cells(frame, ref)
         moving = prev is not None and prev.edges.shape == frame.edges.shape and \
             float(changed_cells(frame, prev).mean()) > self.moving_fraction
@@ -223,6 +224,91 @@ class TextGate:
               strips: list[tuple[int, int]] | None = None) -> GateDecision:
         self._ref, self._ref_t = frame, t
         return GateDecision(True, reason, since, region, strips)
+
+
+class PictureGate:
+    """Whether a frame shows what the last frame looked at showed: a close thumbnail and no new text. Then what a
+    reader made of that frame (vision tokens, a caption) can stand for this one; feed frames in time order.
+
+    Args:
+        max_distance: mean thumbnail change (0-1) still counted as the same picture; 0.02 lets a small speaker
+            pace in front of a slide (a few percent of the frame) but not a cut, a pan or a new slide.
+    """
+
+    def __init__(self, max_distance: float = 0.02):
+        self.max_distance = max_distance
+        self._text = TextGate(refresh_seconds=None)
+        self._thumb: np.ndarray | None = None
+
+    def same(self, image: np.ndarray, t: float) -> bool:
+        """True when `image` looks like the last frame looked at; otherwise it becomes that frame."""
+        thumb = thumbnail(image)
+        close = self._thumb is not None and thumb.shape == self._thumb.shape and \
+            float(np.abs(thumb - self._thumb).mean()) <= self.max_distance
+        if self._text.decide(image, t, force=not close).read:
+            self._thumb = thumb
+            return False
+        return True
+
+
+LOOK_WIDTH = 16  # a look is a 16-cell-wide grid: coarse enough to store with every clip, fine enough for a cut
+
+
+def look(image: np.ndarray) -> str:
+    """What a picture looks like, small enough to store with a clip: on a 16-cell-wide grid, the mean gray and the
+    share of edge pixels (where the strokes are) per cell, one byte each, as hex."""
+    from PIL import Image
+
+    frame = edge_frame(image)
+    h, w = image.shape[:2]
+    size = (LOOK_WIDTH, max(1, round(LOOK_WIDTH * h / w)))
+    gray = np.asarray(Image.fromarray(image).convert("L").resize(size, Image.BOX), dtype=np.uint8)
+    strokes = Image.fromarray(frame.edges.astype(np.uint8) * 255).resize(size, Image.BOX)
+    return gray.tobytes().hex() + np.asarray(strokes, dtype=np.uint8).tobytes().hex()
+
+
+def looks_same(a: str, b: str, max_distance: float = 0.02, max_changed: float = 0.05) -> bool:
+    """Whether two looks show the same picture: mean gray within `max_distance` (0-1) and the strokes moved in at
+    most `max_changed` of the cells (a speaker pacing in front of a slide, not a new slide or a cut)."""
+    if len(a) != len(b):
+        return False
+    va = np.frombuffer(bytes.fromhex(a), np.uint8).astype(np.float32) / 255.0
+    vb = np.frombuffer(bytes.fromhex(b), np.uint8).astype(np.float32) / 255.0
+    half = len(va) // 2
+    gray = float(np.abs(va[:half] - vb[:half]).mean())
+    strokes = float((np.abs(va[half:] - vb[half:]) > 0.05).mean())
+    return gray <= max_distance and strokes <= max_changed
+
+
+class TokenReuse:
+    """A vision tower's tokens per frame, computed only for frames whose picture changed (`PictureGate`); the
+    others reuse the tokens of the frame they match. Only for towers that encode each frame on its own.
+
+    Args:
+        encode: frames [T, H, W, 3] uint8 -> tokens [T, h, w, D].
+    """
+
+    def __init__(self, encode, max_distance: float = 0.02):
+        self.encode = encode
+        self.gate = PictureGate(max_distance)
+        self.encoded = 0
+        self.reused = 0
+        self._last = None  # tokens [h, w, D] of the last frame encoded
+
+    def tokens(self, frames: np.ndarray, times) -> object:
+        """Tokens [T, h, w, D] of the clip's frames (a torch tensor)."""
+        import torch
+
+        fresh = [not self.gate.same(f, float(t)) for f, t in zip(frames, times)]  # the first frame never is
+        new = iter(self.encode(frames[np.asarray(fresh)])) if any(fresh) else iter(())
+        out = []
+        for is_new in fresh:
+            if is_new:
+                self._last = next(new)
+            out.append(self._last)
+        self.encoded += sum(fresh)
+        self.reused += len(fresh) - sum(fresh)
+        return torch.stack(out)
 
 
 class EveryFrame:

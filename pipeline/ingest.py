@@ -61,6 +61,7 @@ class ResumePoint:
     memory: object | None  # torch.Tensor
     caption: str | None
     clips: int
+    seen: dict = field(default_factory=dict)  # the caption's source clip and look, so reuse resumes exactly
 
 
 def resume_point(bank, video_id: str) -> ResumePoint | None:
@@ -71,7 +72,9 @@ def resume_point(bank, video_id: str) -> ResumePoint | None:
     records = bank.clips(video_id)
     record = records[-1]
     memory = bank.tokens([record.record_id], "memory")[0] if "memory" in record.tokens else None
-    return ResumePoint(last, memory, record.caption or None, len(records))
+    seen = {"caption_from": record.meta.get("caption_from", record.clip_index),
+            "caption_look": record.meta["caption_look"]} if record.meta.get("caption_look") else {}
+    return ResumePoint(last, memory, record.caption or None, len(records), seen)
 
 
 class BankWriter:
@@ -100,6 +103,7 @@ class _Carry:
     state: object  # encoder.EncoderState; None for text-only answerers
     caption: str | None
     lane: object  # ocr.OcrLane; None when the config turns OCR off
+    seen: dict = field(default_factory=dict)  # what the vision and caption stages looked at last (change.py)
 
 
 @dataclass
@@ -131,6 +135,9 @@ class ClipEncoder:
                                             state_dtype=config.store_dtype)
         # Captions come from the small VLM, else from a visual answerer; the offline preset has neither.
         self.captioner = models.svlm or (models.answerer if visual else None)
+        # Frames and clips whose picture did not change reuse the tokens and caption of the one they match
+        # (change.py); off, every frame is encoded and every clip captioned (the baseline benchmarks compare with).
+        self.reuse_unchanged = True
         # (timing name, stage) in the order they run; what these models cannot do is left out here, once.
         self.stages = [("vision", self._vision), ("encode", self._propagate)] if visual else []
         if self.captioner is not None:
@@ -150,6 +157,7 @@ class ClipEncoder:
         carry = _Carry(self.encoder.initial_state() if self.encoder is not None else None, None, self._ocr_lane())
         if resume is not None:
             carry.caption = resume.caption
+            carry.seen.update(resume.seen)
             if self.encoder is not None and resume.memory is not None:
                 carry.state = self.encoder.resume_state(resume.memory, resume.clips)
         cfg = self.config
@@ -198,7 +206,19 @@ class ClipEncoder:
 
     # ---- the stages, in order; each reads the clip and what earlier stages left in `out` -------------------
     def _vision(self, clip, out: _Clip, carry: _Carry) -> None:
-        out.vision = self.models.answerer.encode_frames(clip.frames).float()  # [t, h, w, D]
+        out.vision = self._frame_tokens(self.models.answerer, "vision", clip, out)  # [t, h, w, D]
+
+    def _frame_tokens(self, model, name: str, clip, out: _Clip):
+        """`model`'s tokens [t, h, w, D] (float32) of the clip's frames; a frame that shows what an earlier frame
+        of the same clip showed reuses its tokens (within a clip only, so a resumed ingest matches exactly)."""
+        if not (self.reuse_unchanged and model.frames_independent):
+            return model.encode_frames(clip.frames).float()
+        from longwatch.pipeline.change import TokenReuse
+
+        reuse = TokenReuse(lambda frames: model.encode_frames(frames).float())
+        tokens = reuse.tokens(clip.frames, clip.times)
+        out.meta[f"{name}_frames_reused"] = reuse.reused
+        return tokens
 
     def _propagate(self, clip, out: _Clip, carry: _Carry) -> None:
         """Detail tokens (the clip pooled to `detail_hw`) and the memory propagated from the previous clip."""
@@ -214,14 +234,25 @@ class ClipEncoder:
                         answerer=str(getattr(self.models.answerer, "name", "")))
 
     def _caption(self, clip, out: _Clip, carry: _Carry) -> None:
-        """A caption with the previous one as context; with an SVLM, also its pooled tokens for re-scoring."""
+        """A caption with the previous one as context; with an SVLM, also its pooled tokens for re-scoring. A clip
+        whose picture did not change since the clip last captioned keeps that caption (meta says which clip)."""
+        from longwatch.pipeline.change import look, looks_same
         from longwatch.pipeline.encoder import pool_grid
 
         cfg = self.config
         same = self.captioner is self.models.answerer and out.vision is not None
-        cap_tokens = out.vision if same else self.captioner.encode_frames(clip.frames).float()
-        out.caption = self.captioner.caption(None, carry.caption, cfg.caption_tokens, tokens=cap_tokens,
-                                             min_new_tokens=cfg.min_new_tokens)
+        cap_tokens = out.vision if same else self._frame_tokens(self.captioner, "caption_tokens", clip, out)
+        # Compared with the look of the clip the caption came from, not the previous clip, so drift adds up; the
+        # look is stored with the clip so a resumed ingest decides exactly as an uninterrupted one.
+        source = carry.seen.get("caption_look")
+        if self.reuse_unchanged and carry.caption and source and all(looks_same(source, look(f)) for f in clip.frames):
+            out.caption = carry.caption
+            out.meta["caption_from"] = carry.seen["caption_from"]
+        else:
+            out.caption = self.captioner.caption(None, carry.caption, cfg.caption_tokens, tokens=cap_tokens,
+                                                 min_new_tokens=cfg.min_new_tokens)
+            carry.seen.update(caption_from=clip.index, caption_look=look(clip.frames[-1]))
+        out.meta["caption_look"] = carry.seen["caption_look"]
         if self.models.svlm is not None:
             sgrid = tuple(min(a, b) for a, b in zip(cfg.svlm_grid, cap_tokens.shape[:3]))
             svlm_tokens = pool_grid(cap_tokens, sgrid)

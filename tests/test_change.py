@@ -142,3 +142,36 @@ def test_real_moving_footage_each_new_caption_is_read_with_its_time_and_far_fewe
     assert gated.stats.frames_seen == 36
     # Four captions: each needs a read where it appears and one where it goes; the moving bikes need none.
     assert gated.stats.ocr_calls <= 18, gated.stats
+
+
+def test_a_look_is_small_and_tells_a_pacing_speaker_from_a_new_slide_or_a_cut():
+    from longwatch.pipeline.change import look, looks_same
+    from longwatch.samples.videos import text_card
+
+    slide = text_card("Quarterly results\nRevenue 4.2M")
+    paced = slide.copy()
+    paced[250:330, 560:600] = (200, 120, 90)  # a small speaker walked in at the edge
+    other = text_card("Next steps\nHire two engineers")
+    assert len(look(slide)) <= 600  # stored with every clip
+    assert looks_same(look(slide), look(paced))
+    assert not looks_same(look(slide), look(other))
+    assert not looks_same(look(slide), look(_frame(0, None)[:, :, ::-1].copy()))
+
+
+def test_token_reuse_encodes_only_frames_whose_picture_changed():
+    import torch
+
+    from longwatch.pipeline.change import TokenReuse
+
+    encoded = []
+
+    def encode(frames):  # stands in for a vision tower: each frame's "tokens" are its own pixels
+        encoded.append(len(frames))
+        return torch.from_numpy(frames[:, :2, :2].astype(np.float32))
+
+    a, b = _frame(0, "Gate 14", pan=False), _frame(0, None, background=_texture(seed=3))
+    frames = np.stack([a, a, b, b, a])
+    reuse = TokenReuse(encode)
+    tokens = reuse.tokens(frames, [0, 1, 2, 3, 4])
+    assert encoded == [3] and (reuse.encoded, reuse.reused) == (3, 2)  # one batch: a, b, then a again
+    assert np.array_equal(tokens.numpy(), frames[:, :2, :2].astype(np.float32))
