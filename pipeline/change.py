@@ -114,8 +114,9 @@ class TextGate:
         min_run: cells in a row that make a text line (4 cells are ~45 px of a 448-px frame: four letters).
         max_line_cells: on moving pictures, the tallest block of such rows (in cells) that still counts as text:
             4 cells are ~45 px of a 448-px frame, two subtitle lines; a taller block is a textured object.
-        refresh_seconds: when the picture differs from the last read frame, pictures, read at least this often anyway, so scene text that moves with the
-            camera (a sign, a number on a shirt) is still read now and then; None never.
+        refresh_seconds: while the picture differs from the last frame read, read at least this often anyway, so
+            scene text that moves with the camera (a sign, a number on a shirt) is still read now and then; None:
+            never.
     """
 
     min_changed_cells: int = 2

@@ -143,7 +143,7 @@ class ClipEncoder:
         if self.captioner is not None:
             self.stages.append(("caption", self._caption))
         if config.ocr:
-            self.stages.append(("ocr", self._on_screen_text))
+            self.stages.append(("ocr", self._counted_text))
         self.stages.append(("embed", self._text_key))
 
     def memories(self, source, video_id: str, start_clip: int = 0, resume: ResumePoint | None = None,
@@ -219,6 +219,12 @@ class ClipEncoder:
         tokens = reuse.tokens(clip.frames, clip.times)
         out.meta[f"{name}_frames_reused"] = reuse.reused
         return tokens
+
+    def _counted_text(self, clip, out: _Clip, carry: _Carry) -> None:
+        """The on-screen text stage, noting how many of the clip's frames OCR read (the text gate skips the rest)."""
+        before = carry.lane.stats.ocr_calls
+        self._on_screen_text(clip, out, carry)
+        out.meta["ocr_frames_read"] = carry.lane.stats.ocr_calls - before
 
     def _propagate(self, clip, out: _Clip, carry: _Carry) -> None:
         """Detail tokens (the clip pooled to `detail_hw`) and the memory propagated from the previous clip."""

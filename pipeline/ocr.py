@@ -10,6 +10,7 @@ import difflib
 import re
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -72,7 +73,8 @@ class OcrEngine:
         kwargs: dict = {"det_limit_type": "max", "use_cls": False}
         if threads is not None:
             kwargs["intra_op_num_threads"] = threads
-        self._ocr = RapidOCR(**kwargs)
+        with _waiting_threads_sleep():
+            self._ocr = RapidOCR(**kwargs)
         self.max_side = max_side
         self.min_confidence = min_confidence
 
@@ -94,6 +96,34 @@ class OcrEngine:
             box = (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
             lines.append(OcrLine(text, float(score), box))
         return lines
+
+
+@contextmanager
+def _waiting_threads_sleep():
+    """ONNX Runtime sessions made meanwhile let idle pool threads sleep instead of spinning. A spinning thread
+    holds a core the other half of a split needs: on the shared 2-core machine (load ~9) a frame's OCR took
+    310-345 ms spinning and 140-170 ms without. RapidOCR has no setting for it, so its session options are
+    extended while it builds its sessions (and restored after)."""
+    try:
+        from rapidocr_onnxruntime.utils import infer_engine
+    except ImportError:
+        yield
+        return
+    original = infer_engine.OrtInferSession.__dict__.get("_init_sess_opts")
+    if not isinstance(original, staticmethod):
+        yield  # another RapidOCR layout: keep its defaults
+        return
+
+    def options(config):
+        opts = original.__func__(config)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return opts
+
+    infer_engine.OrtInferSession._init_sess_opts = staticmethod(options)
+    try:
+        yield
+    finally:
+        infer_engine.OrtInferSession._init_sess_opts = original
 
 
 def respace(text: str) -> str:

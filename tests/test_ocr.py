@@ -207,3 +207,16 @@ def test_arrange_hook_turns_each_frames_lines_into_rows_whose_context_reaches_th
     plain = OcrLane(_ScriptedEngine([[OcrLine("Q3 cost", 0.95, box)]]))
     plain.process(next(iter(make_clips(frames[:1], 4.0))))
     assert plain.spans()[0].context == ""
+
+
+def test_engine_threads_sleep_when_idle_and_rapidocr_is_left_as_it_was(engine):
+    # Spinning ONNX Runtime threads halve OCR speed on a busy machine (measured in ocr._waiting_threads_sleep).
+    from rapidocr_onnxruntime.utils import infer_engine
+
+    sessions = [engine._ocr.text_det.infer.session, engine._ocr.text_rec.session.session]
+    assert [s.get_session_options().get_session_config_entry("session.intra_op.allow_spinning")
+            for s in sessions] == ["0", "0"]
+    assert isinstance(infer_engine.OrtInferSession.__dict__["_init_sess_opts"], staticmethod)
+    fresh = infer_engine.OrtInferSession._init_sess_opts({})  # what RapidOCR builds for anyone else
+    with pytest.raises(RuntimeError, match="does not have"):
+        fresh.get_session_config_entry("session.intra_op.allow_spinning")
