@@ -258,7 +258,9 @@ def main(argv: list[str] | None = None) -> int:
         models = load_preset(f"sized:{args.vision_model}")
         results["vision"]["load_s"] = round(time.perf_counter() - t, 1)
         results["vision"]["dtype"] = str(models.answerer.dtype)
-        config = PipelineConfig(ocr=False)  # the vision lane alone: OCR is measured above
+        # The vision lane alone (OCR is measured above). Random weights may stop a caption at once; a real model
+        # writes a sentence, so each caption is made to use its whole token cap: the cost a user would meet.
+        config = PipelineConfig(ocr=False, min_new_tokens=PipelineConfig.caption_tokens)
         videos = {"lecture-like": make_lecture(work, args.vision_seconds),
                   "moving footage": make_captioned_footage(work, args.vision_seconds).video}
         for name, video in videos.items():

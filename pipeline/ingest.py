@@ -251,13 +251,13 @@ class ClipEncoder:
         # Compared with the look of the clip the caption came from, not the previous clip, so drift adds up; the
         # look is stored with the clip so a resumed ingest decides exactly as an uninterrupted one.
         source = carry.seen.get("caption_look")
-        if self.reuse_unchanged and carry.caption and source and all(looks_same(source, look(f)) for f in clip.frames):
-            out.caption = carry.caption
+        if self.reuse_unchanged and source and all(looks_same(source, look(f)) for f in clip.frames):
+            out.caption = carry.seen.get("caption", carry.caption or "")  # a resumed ingest has it as carry.caption
             out.meta["caption_from"] = carry.seen["caption_from"]
         else:
             out.caption = self.captioner.caption(None, carry.caption, cfg.caption_tokens, tokens=cap_tokens,
                                                  min_new_tokens=cfg.min_new_tokens)
-            carry.seen.update(caption_from=clip.index, caption_look=look(clip.frames[-1]))
+            carry.seen.update(caption=out.caption, caption_from=clip.index, caption_look=look(clip.frames[-1]))
         out.meta["caption_look"] = carry.seen["caption_look"]
         if self.models.svlm is not None:
             sgrid = tuple(min(a, b) for a, b in zip(cfg.svlm_grid, cap_tokens.shape[:3]))
