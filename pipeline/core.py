@@ -1,6 +1,6 @@
 """The Pipeline: ingest a video once into the memory bank, then answer any number of questions from it.
 
-It only wires: `ingest.ClipEncoder` (per-clip stages) and `ask.Asker` (with the strategy these models call for).
+It only wires: `clip_encoder.ClipEncoder` (per-clip stages) and `ask.Asker` (with the strategy these models call for).
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from longwatch.pipeline import ingest as _ingest
 from longwatch.pipeline.answer import NEEDS_VISION, Answer
 from longwatch.pipeline.ask import Asker
 from longwatch.pipeline.config import PipelineConfig
-from longwatch.pipeline.ingest import (BankWriter, ClipEncoder, ClipMemory, IngestProgress, IngestReport,
-                                       ResumePoint)
+from longwatch.pipeline.clip_encoder import ClipEncoder, ClipMemory, ResumePoint
+from longwatch.pipeline.ingest import BankWriter, IngestProgress, IngestReport
 from longwatch.pipeline.models.registry import ModelSet
 
 __all__ = ["Pipeline", "PipelineConfig", "BankWriter", "ClipMemory", "ResumePoint", "IngestProgress", "IngestReport",

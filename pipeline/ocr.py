@@ -1,6 +1,7 @@
-"""On-screen text lane: RapidOCR (PP-OCRv4) behind a scene-change gate, merged into time-ranged text spans.
+"""On-screen text lane: RapidOCR (PP-OCRv4) behind a text-change gate, merged into time-ranged text spans.
 
-OCR costs 0.15-0.5 s a frame on a 2-core CPU, so a frame is read only when it differs from the last frame read.
+OCR costs 0.05-0.5 s a frame on a 2-core CPU, so a frame is read only when its text may differ from the last frame
+read (change.TextGate): a moving camera under the same caption is not new text.
 """
 
 from __future__ import annotations
@@ -9,11 +10,13 @@ import difflib
 import re
 import time
 from collections.abc import Callable
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import NamedTuple
 
 import numpy as np
 
+from longwatch.pipeline.change import TextGate, overlaps
 from longwatch.pipeline.frames import Clip
 from longwatch.pipeline.sampling import resize_max_side
 
@@ -40,12 +43,14 @@ class TextSpan:
 
 @dataclass
 class OcrStats:
-    """Counters that prove the gate works: frames seen = OCR calls + frames skipped."""
+    """Counters that prove the gate works: frames seen = OCR calls + frames skipped (sampled vs read frames)."""
 
     frames_seen: int = 0
     ocr_calls: int = 0
     frames_skipped: int = 0
     ocr_seconds: float = 0.0
+    gate_seconds: float = 0.0
+    strip_only: int = 0  # OCR calls that read only the strips the gate named and found nothing new there
 
 
 class OcrEngine:
@@ -68,7 +73,8 @@ class OcrEngine:
         kwargs: dict = {"det_limit_type": "max", "use_cls": False}
         if threads is not None:
             kwargs["intra_op_num_threads"] = threads
-        self._ocr = RapidOCR(**kwargs)
+        with _waiting_threads_sleep():
+            self._ocr = RapidOCR(**kwargs)
         self.max_side = max_side
         self.min_confidence = min_confidence
 
@@ -90,6 +96,34 @@ class OcrEngine:
             box = (float(pts[:, 0].min()), float(pts[:, 1].min()), float(pts[:, 0].max()), float(pts[:, 1].max()))
             lines.append(OcrLine(text, float(score), box))
         return lines
+
+
+@contextmanager
+def _waiting_threads_sleep():
+    """ONNX Runtime sessions made meanwhile let idle pool threads sleep instead of spinning. A spinning thread
+    holds a core the other half of a split needs: on the shared 2-core machine (load ~9) a frame's OCR took
+    310-345 ms spinning and 140-170 ms without. RapidOCR has no setting for it, so its session options are
+    extended while it builds its sessions (and restored after)."""
+    try:
+        from rapidocr_onnxruntime.utils import infer_engine
+    except ImportError:
+        yield
+        return
+    original = infer_engine.OrtInferSession.__dict__.get("_init_sess_opts")
+    if not isinstance(original, staticmethod):
+        yield  # another RapidOCR layout: keep its defaults
+        return
+
+    def options(config):
+        opts = original.__func__(config)
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        return opts
+
+    infer_engine.OrtInferSession._init_sess_opts = staticmethod(options)
+    try:
+        yield
+    finally:
+        infer_engine.OrtInferSession._init_sess_opts = original
 
 
 def respace(text: str) -> str:
@@ -124,35 +158,6 @@ def respace(text: str) -> str:
     return re.sub(r"\s+", " ", "".join(out)).strip()
 
 
-@dataclass
-class _Signature:
-    """A cheap fingerprint of a frame: a small grayscale thumbnail and a binary edge map."""
-
-    thumb: np.ndarray  # [h, w] float32 in [0, 1]
-    edges: np.ndarray  # [H', W'] bool, edge pixels of a 320-px-wide grayscale copy
-
-
-def _signature(image: np.ndarray) -> _Signature:
-    from PIL import Image
-
-    gray = Image.fromarray(image).convert("L")
-    h, w = image.shape[:2]
-    # 320 px wide keeps a 20-px caption on a 640-px frame about 10 px tall: its strokes still make edges.
-    ew, eh = 320, max(8, round(320 * h / w))
-    g = np.asarray(gray.resize((ew, eh), Image.BILINEAR), dtype=np.float32) / 255.0
-    gx = np.abs(np.diff(g, axis=1))[:-1, :]
-    gy = np.abs(np.diff(g, axis=0))[:, :-1]
-    thumb = np.asarray(gray.resize((64, max(4, round(64 * h / w))), Image.BILINEAR), dtype=np.float32) / 255.0
-    return _Signature(thumb=thumb, edges=(gx + gy) > 0.15)
-
-
-def _cells_changed(a: np.ndarray, b: np.ndarray, cell: int = 8, frac: float = 0.1) -> int:
-    """Number of cell x cell blocks where more than `frac` of the edge pixels differ between two edge maps."""
-    h, w = (a.shape[0] // cell) * cell, (a.shape[1] // cell) * cell
-    diff = (a[:h, :w] ^ b[:h, :w]).reshape(h // cell, cell, w // cell, cell).mean(axis=(1, 3))
-    return int((diff > frac).sum())
-
-
 def _key(text: str) -> str:
     """Matching key: case and spacing dropped, since OCR loses spaces in tightly kerned titles."""
     return re.sub(r"[\s\W_]+", "", text.casefold())
@@ -183,13 +188,11 @@ class _Active:
 
 
 class OcrLane:
-    """Reads on-screen text clip by clip, calling OCR only when the picture changed.
+    """Reads on-screen text clip by clip, calling OCR only when the text may have changed.
 
     Args:
         engine: the OCR engine (an `OcrEngine`, or anything with `.read(image) -> list[OcrLine]`).
-        change_threshold: mean absolute difference of 64-px grayscale thumbnails (0-1) that counts as a new scene.
-        min_changed_cells: 8x8 edge cells (on a 320-px-wide copy) that must change for a text-only change to count;
-            this is what catches a new caption line on a static background, which barely moves the mean.
+        gate: decides which frames are read (default: `TextGate()`); one gate per lane, it remembers the last read.
         merge_gap: a text that vanishes for at most this many seconds (a missed read) continues its span.
         arrange: applied to each frame's lines right after OCR (e.g. grouping them into screen rows); what it
             returns needs .text, .confidence and .box, and may carry .context (a slide title, a table header).
@@ -198,16 +201,13 @@ class OcrLane:
     new lane per source.
     """
 
-    def __init__(self, engine: OcrEngine | None = None, change_threshold: float = 0.02,
-                 min_changed_cells: int = 2, merge_gap: float = 1.5,
-                 arrange: Callable[[list[OcrLine]], list] | None = None):
+    def __init__(self, engine: OcrEngine | None = None, merge_gap: float = 1.5,
+                 arrange: Callable[[list[OcrLine]], list] | None = None, gate: TextGate | None = None):
         self.engine = engine if engine is not None else OcrEngine()
         self.arrange = arrange
-        self.change_threshold = change_threshold
-        self.min_changed_cells = min_changed_cells
+        self.gate = gate if gate is not None else TextGate()
         self.merge_gap = merge_gap
         self.stats = OcrStats()
-        self._ref: _Signature | None = None
         self._active: list[_Active] = []
         self._closed: list[_Active] = []
         self._last_t = -np.inf
@@ -225,21 +225,28 @@ class OcrLane:
             # A frame stands for the time until the next sampled frame (or the clip's end).
             t_next = float(clip.times[i + 1]) if i + 1 < n else max(float(clip.t1), t)
             self.stats.frames_seen += 1
-            sig = _signature(clip.frames[i])
-            if self._ref is not None and sig.thumb.shape == self._ref.thumb.shape and not self._changed(sig):
+            start = time.perf_counter()
+            decision = self.gate.decide(clip.frames[i], t)
+            self.stats.gate_seconds += time.perf_counter() - start
+            if not decision.read:  # the same text as the frame last read: it stays on screen until t_next
                 self.stats.frames_skipped += 1
                 for a in self._active:
                     a.t1 = t_next
                     visible[id(a)] = a
                 continue
             start = time.perf_counter()
-            lines = self.engine.read(clip.frames[i])
-            if self.arrange is not None:
-                lines = self.arrange(lines)
+            lines = self._read(clip.frames[i], decision.strips)
             self.stats.ocr_seconds += time.perf_counter() - start
             self.stats.ocr_calls += 1
-            self._ref = sig
-            self._update(lines, t, t_next)
+            if lines is None:  # the strips where text might have appeared hold none that is new
+                self.stats.strip_only += 1
+                self.gate.read_boxes([], whole=False)
+                for a in self._active:
+                    a.t1 = t_next
+                    visible[id(a)] = a
+                continue
+            self.gate.read_boxes([line.box for line in lines])
+            self._update(lines, t, t_next, decision.since, decision.region)
             for a in self._active:
                 visible[id(a)] = a
         ordered = sorted(visible.values(), key=lambda a: (a.t0, a.box[1], a.box[0]))
@@ -249,13 +256,36 @@ class OcrLane:
         """Every distinct text seen so far, in order of appearance, with its full time range."""
         return [a.span() for a in sorted(self._closed + self._active, key=lambda a: (a.t0, a.box[1], a.box[0]))]
 
-    def _changed(self, sig: _Signature) -> bool:
-        ref = self._ref
-        if float(np.abs(sig.thumb - ref.thumb).mean()) > self.change_threshold:
-            return True
-        return _cells_changed(sig.edges, ref.edges) >= self.min_changed_cells
+    def _read(self, image: np.ndarray, strips: list[tuple[int, int]] | None) -> list | None:
+        """The (arranged) lines of the whole image; with `strips`, the strips are read first and the whole image
+        only when one shows a line no open span has: None then means "nothing new"."""
+        if strips is not None and not any(self._new_line(self._masked(image, y0, y1)) for y0, y1 in strips):
+            return None
+        lines = self.engine.read(image)
+        return self.arrange(lines) if self.arrange is not None else lines
 
-    def _update(self, lines: list, t: float, t_next: float) -> None:
+    def _masked(self, image: np.ndarray, y0: int, y1: int) -> np.ndarray:
+        """Rows y0:y1 with the text already known blanked out, so only what may be new is recognised."""
+        strip = image[y0:y1].copy()
+        for a in self._active:
+            bx0, by0, bx1, by1 = (int(a.box[0]), max(0, int(a.box[1]) - y0), int(np.ceil(a.box[2])),
+                                  min(y1 - y0, int(np.ceil(a.box[3])) - y0))
+            if by1 > by0 and bx1 > bx0:
+                strip[by0:by1, bx0:bx1] = strip[by0:by1, bx0:bx1].mean(axis=(0, 1)).astype(np.uint8)
+        return strip
+
+    def _new_line(self, strip: np.ndarray) -> bool:
+        if strip.shape[0] < 8:
+            return False
+        keys = [a.key for a in self._active]
+        # What is left of a known line at a strip's edge still reads as part of it: not new.
+        return any(not any(_same_text(k, key) or key in k for k in keys)
+                   for key in (_key(line.text) for line in self.engine.read(strip)))
+
+    def _update(self, lines: list, t: float, t_next: float, since: float | None = None,
+                region: tuple[float, float, float, float] | None = None) -> None:
+        """Match one read frame's lines to the open spans; a new line inside `region` (where the gate saw text
+        settle) began at `since`, the frame before, which already showed it."""
         still: list[_Active] = []
         for line in lines:
             key = _key(line.text)
@@ -270,7 +300,8 @@ class OcrLane:
                 if match is not None:
                     self._closed.remove(match)
             if match is None:
-                match = _Active(line.text, key, t, t_next, line.confidence, line.box, getattr(line, "context", ""))
+                t0 = since if since is not None and overlaps(line.box, region) else t
+                match = _Active(line.text, key, t0, t_next, line.confidence, line.box, getattr(line, "context", ""))
             else:
                 self._active = [a for a in self._active if a is not match]
                 match.t1 = t_next
@@ -281,3 +312,5 @@ class OcrLane:
             still.append(match)
         self._closed.extend(a for a in self._active if a not in still)
         self._active = still
+
+

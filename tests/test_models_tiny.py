@@ -170,3 +170,52 @@ def test_tiny_preset_builds_once_and_loads_through_the_registry(tmp_path):
     assert [(p / "model.safetensors").stat().st_mtime_ns for p in built] == stamps
     vec = models.embedder.embed(["a clip"])
     assert vec.shape == (1, models.embedder.dim) and np.isclose(np.linalg.norm(vec), 1.0, atol=1e-5)
+
+
+def _lecture(path, seconds: int = 20, switch: int = 12):
+    """Slide A until `switch`, then slide B; a small 'speaker' square paces at the bottom right all along."""
+    from longwatch.samples.videos import text_card, write_video
+
+    slides = [text_card("Quarterly results\nRevenue 4.2M", (320, 180)), text_card("Next steps\nHire two", (320, 180))]
+    frames = []
+    for i in range(seconds * 2):  # 2 fps
+        image = slides[int(i / 2 >= switch)].copy()
+        x = 250 + (i % 4) * 8
+        image[130:160, x:x + 12] = (200, 120, 90)
+        frames.append(image)
+    return write_video(path, frames, 2.0)
+
+
+def test_clips_whose_picture_did_not_change_keep_the_caption_and_resume_decides_the_same(tmp_path):
+    from longwatch.memory import MemoryBank
+    from longwatch.pipeline.config import PipelineConfig
+    from longwatch.pipeline.core import Pipeline
+
+    models = load_preset("tiny", home=tmp_path / "home")
+    config = PipelineConfig(ocr=False, min_new_tokens=2, caption_tokens=6)
+    video = str(_lecture(tmp_path / "lecture.mp4"))
+
+    def metas(root, crash_after=None):
+        class Crash(Exception):
+            pass
+
+        def progress(p):
+            if p.clips_done == crash_after:
+                raise Crash
+
+        with MemoryBank(root) as bank:
+            try:
+                Pipeline(bank, models, config).ingest(video, "v", progress=progress)
+            except Crash:
+                Pipeline(bank, models, config).ingest(video, "v")
+            return [(r.caption, r.meta.get("caption_from"), r.meta.get("caption_tokens_frames_reused"))
+                    for r in bank.clips("v")]
+
+    straight = metas(tmp_path / "a")
+    # Clips of 4 s: slide A in clips 0-2, slide B from 12 s (clips 3-4). Only the first clip of each slide is
+    # captioned; the pacing speaker is not a new picture. Within a clip the captioner encodes only its first frame.
+    assert [from_ for _, from_, _ in straight] == [None, 0, 0, None, 3]
+    assert straight[1][0] == straight[0][0] and straight[4][0] == straight[3][0]
+    assert all(reused == 3 for _, _, reused in straight), straight  # 4 frames a clip at 1 fps: 1 encoded
+    # Interrupted after clip 1 and resumed: the same decisions, from the look stored with the clip.
+    assert metas(tmp_path / "b", crash_after=2) == straight

@@ -51,6 +51,7 @@ class VLMAdapter:
 
     family = "base"
     is_text_only = False
+    frames_independent = False  # each frame's tokens depend on that frame alone (so an unchanged frame's can be reused)
     user_prefix = ""
     assistant_prefix = ""
 

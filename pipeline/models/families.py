@@ -28,6 +28,7 @@ class SmolVLMAdapter(VLMAdapter):
     """SmolVLM2 / Idefics3: SigLIP tower, pixel-shuffle connector, one square tile per video frame."""
 
     family = "smolvlm"
+    frames_independent = True
     user_prefix = "<|im_start|>User: "
     assistant_prefix = "<end_of_utterance>\nAssistant:"
 
@@ -111,6 +112,7 @@ class LlavaOneVisionAdapter(VLMAdapter):
     """LLaVA-OneVision: SigLIP tower, projector, 2x bilinear pooling per video frame, one newline per video."""
 
     family = "llava_onevision"
+    frames_independent = True
     user_prefix = "<|im_start|>user "
     assistant_prefix = "<|im_end|>\n<|im_start|>assistant\n"
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import logging
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,8 +59,31 @@ class TextEmbedder:
             raise TypeError("embed() takes a list of strings, not one string")
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        vecs = self.model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False)
+        with _one_thread_if(len(texts) <= SMALL_BATCH):
+            vecs = self.model.encode(list(texts), normalize_embeddings=True, convert_to_numpy=True,
+                                     show_progress_bar=False)
         return np.ascontiguousarray(vecs, dtype=np.float32)
+
+
+# A few sentences through MiniLM are matrix products too small to split across threads. Measured on the shared
+# 2-core machine (load ~11): a clip's key took ~20 ms on one thread, 50-570 ms on two (every split waits for the
+# slower thread); in benchmarks/ingest_speed.py embedding had become the largest offline ingest cost.
+SMALL_BATCH = 16
+
+
+@contextmanager
+def _one_thread_if(small: bool):
+    import torch
+
+    before = torch.get_num_threads()
+    if not small or before == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def smollm2_cached(home: Path) -> Path:
