@@ -20,6 +20,10 @@ def _keep_checkout_root_off_sys_path() -> None:
 
 
 _keep_checkout_root_off_sys_path()
+# OpenMP threads that spin while waiting for work (the default) fight the other lanes for a laptop's few cores:
+# measured on a busy 2-core CPU, a SmolVLM2-256M prefill took 25 s spinning and 0.3 s passive, and an OCR frame
+# 0.33 s against 0.15 s (benchmarks/ingest_speed.py). Set before torch loads; a user's own setting wins.
+_os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def __getattr__(name: str):
