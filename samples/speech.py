@@ -9,6 +9,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import wave
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -52,12 +53,27 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None and shutil.which("ffmpeg") is not None
 
 
-def _say(text: str, out: Path) -> np.ndarray:
-    subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(out), text], check=True, timeout=60,
+def say(text: str, scratch: Path, voice: str = "en-us", speed: int = 160) -> np.ndarray:
+    """`text` spoken by espeak-ng as int16 samples at RATE, trimmed to where the voice is heard (espeak pads a
+    little silence at both ends, so a placed clip starts and ends when the words do). `scratch` is a WAV path."""
+    subprocess.run(["espeak-ng", "-v", voice, "-s", str(speed), "-w", str(scratch), text], check=True, timeout=60,
                    capture_output=True)
-    with wave.open(str(out)) as w:
+    with wave.open(str(scratch)) as w:
         assert w.getframerate() == RATE and w.getnchannels() == 1, "espeak-ng changed its output format"
-        return np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+        voice_samples = np.frombuffer(w.readframes(w.getnframes()), dtype=np.int16)
+    scratch.unlink()
+    loud = np.flatnonzero(np.abs(voice_samples) > 300)
+    return voice_samples[loud[0]:loud[-1] + 1] if len(loud) else voice_samples[:0]
+
+
+def write_wav(path: Path, track: np.ndarray) -> Path:
+    """Mono int16 samples at RATE into a WAV file."""
+    with wave.open(str(path), "wb") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(RATE)
+        w.writeframes(track.tobytes())
+    return path
 
 
 def _narration(folder: Path) -> tuple[Path, list[Spoken]]:
@@ -65,37 +81,59 @@ def _narration(folder: Path) -> tuple[Path, list[Spoken]]:
     track = np.zeros(int(DURATION * RATE), dtype=np.int16)
     spoken = []
     for i, (t0, text, keep) in enumerate(SENTENCES):
-        scratch = folder / f"sentence{i}.wav"
-        voice = _say(text, scratch)
-        scratch.unlink()
-        # espeak pads a little silence at both ends; trim it so t0/t1 are when the voice is heard.
-        loud = np.flatnonzero(np.abs(voice) > 300)
-        voice = voice[loud[0]:loud[-1] + 1]
+        voice = say(text, folder / f"sentence{i}.wav")
         start = int(t0 * RATE)
         track[start:start + len(voice)] = voice[: len(track) - start]
         spoken.append(Spoken(t0, t0 + len(voice) / RATE, text, keep))
-    path = folder / "narration.wav"
-    with wave.open(str(path), "wb") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(RATE)
-        w.writeframes(track.tobytes())
-    return path, spoken
+    return write_wav(folder / "narration.wav", track), spoken
 
 
-def _write_subtitles(path: Path) -> Path:
+def write_subtitles(cues: Sequence[tuple[float, float, str]], path: Path) -> Path:
+    """(t0, t1, text) cues into an SRT/ASS/VTT file (format from the suffix), in italics: markup readers must strip."""
     import pysubs2
 
     subs = pysubs2.SSAFile()
-    for t0, t1, text in SUBTITLES:
+    for t0, t1, text in cues:
         subs.append(pysubs2.SSAEvent(start=pysubs2.make_time(s=t0), end=pysubs2.make_time(s=t1),
-                                     text="{\\i1}" + text + "{\\i0}"))  # markup the reader must strip
+                                     text="{\\i1}" + text + "{\\i0}"))
     subs.save(str(path))
     return path
 
 
-def _ffmpeg(*args: str) -> None:
-    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *args], check=True, timeout=120)
+def ffmpeg(*args: str, timeout: float = 120) -> None:
+    subprocess.run(["ffmpeg", "-nostdin", "-y", "-loglevel", "error", *args], check=True, timeout=timeout)
+
+
+H264 = ("-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p")
+VARIANTS = ("speech", "sidecar", "mkv_ass", "mp4_mov_text", "silent")
+
+
+def encode_variant(folder: Path, stem: str, variant: str, picture: Sequence[str], wav: Path | None,
+                   cues: Sequence[tuple[float, float, str]], duration: float, video_args: Sequence[str] = (),
+                   timeout: float = 120) -> tuple[Path, Path | None]:
+    """Mux `picture` (ffmpeg input arguments) with the narration `wav` and subtitle `cues` as one of VARIANTS:
+    "speech" (MP4, no subtitles), "sidecar" (MP4 + stem.en.srt), "mkv_ass" / "mp4_mov_text" (an embedded track),
+    "silent" (no audio stream). Returns (video, sidecar or None)."""
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown speech sample variant {variant!r}; choose {', '.join(VARIANTS)}")
+    video = [*H264, *video_args, "-t", f"{duration:.3f}"]
+    if variant == "silent" or wav is None:
+        path = folder / f"{stem}.mp4"
+        ffmpeg(*picture, *video, "-an", str(path), timeout=timeout)
+        return path, None
+    audio = ["-i", str(wav)]
+    aac = ["-c:a", "aac", "-b:a", "64k"]
+    if variant in ("speech", "sidecar"):
+        path = folder / f"{stem}.mp4"
+        ffmpeg(*picture, *audio, *video, *aac, str(path), timeout=timeout)
+        return path, (write_subtitles(cues, folder / f"{stem}.en.srt") if variant == "sidecar" else None)
+    subs = write_subtitles(cues, folder / f"{stem}.track.ass")
+    codec, ext = ("ass", "mkv") if variant == "mkv_ass" else ("mov_text", "mp4")
+    path = folder / f"{stem}.{ext}"
+    ffmpeg(*picture, *audio, "-i", str(subs), "-map", "0:v", "-map", "1:a", "-map", "2:s", *video, *aac,
+           "-c:s", codec, "-metadata:s:s:0", "language=eng", str(path), timeout=timeout)
+    subs.unlink()
+    return path, None
 
 
 def make_speech_sample(folder: str | Path, variant: str = "speech") -> SpeechSample:
@@ -104,30 +142,12 @@ def make_speech_sample(folder: str | Path, variant: str = "speech") -> SpeechSam
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     picture = ["-f", "lavfi", "-i", f"color=c=gray:s=160x120:r=10:d={DURATION}"]
-    h264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
-    if variant == "silent":
-        path = folder / "silent.mp4"
-        _ffmpeg(*picture, *h264, "-an", str(path))
-        return SpeechSample(str(path), DURATION, [], [])
-    wav, spoken = _narration(folder)
-    audio = ["-i", str(wav)]
-    aac = ["-c:a", "aac", "-b:a", "64k", "-t", str(DURATION)]
-    if variant in ("speech", "sidecar"):
-        path = folder / f"{variant}.mp4"
-        _ffmpeg(*picture, *audio, *h264, *aac, str(path))
-        if variant == "speech":
-            return SpeechSample(str(path), DURATION, spoken, [])
-        sidecar = _write_subtitles(folder / f"{variant}.en.srt")
-        return SpeechSample(str(path), DURATION, spoken, list(SUBTITLES), str(sidecar))
-    if variant in ("mkv_ass", "mp4_mov_text"):
-        subs = _write_subtitles(folder / "track.ass")
-        codec, ext = ("ass", "mkv") if variant == "mkv_ass" else ("mov_text", "mp4")
-        path = folder / f"{variant}.{ext}"
-        _ffmpeg(*picture, *audio, "-i", str(subs), "-map", "0:v", "-map", "1:a", "-map", "2:s", *h264, *aac,
-                "-c:s", codec, "-metadata:s:s:0", "language=eng", str(path))
-        subs.unlink()
-        return SpeechSample(str(path), DURATION, spoken, list(SUBTITLES))
-    raise ValueError(f"unknown speech sample variant {variant!r}; choose speech, sidecar, mkv_ass, mp4_mov_text, silent")
+    if variant not in VARIANTS:
+        raise ValueError(f"unknown speech sample variant {variant!r}; choose {', '.join(VARIANTS)}")
+    wav, spoken = (None, []) if variant == "silent" else _narration(folder)
+    path, sidecar = encode_variant(folder, variant, variant, picture, wav, SUBTITLES, DURATION)
+    subtitles = list(SUBTITLES) if variant in ("sidecar", "mkv_ass", "mp4_mov_text") else []
+    return SpeechSample(str(path), DURATION, spoken, subtitles, str(sidecar) if sidecar else None)
 
 
 _LECTURE = ("Welcome back to the course on signal processing. Today we look at filters, sampling and noise. "
@@ -147,9 +167,8 @@ def make_dense_speech(folder: str | Path, seconds: float = 180.0) -> str:
     wav, path = folder / "lecture.wav", folder / "lecture.mp4"
     subprocess.run(["espeak-ng", "-v", "en-us", "-s", "160", "-w", str(wav), "-f", str(text)], check=True,
                    timeout=600, capture_output=True)
-    _ffmpeg("-f", "lavfi", "-i", f"color=c=gray:s=160x120:r=5:d={seconds}", "-i", str(wav),
-            "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "64k",
-            "-t", str(seconds), str(path))
+    ffmpeg("-f", "lavfi", "-i", f"color=c=gray:s=160x120:r=5:d={seconds}", "-i", str(wav),
+            *H264, "-c:a", "aac", "-b:a", "64k", "-t", str(seconds), str(path), timeout=600)
     wav.unlink()
     text.unlink()
     return str(path)
