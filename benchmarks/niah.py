@@ -197,7 +197,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--background", choices=("generated", "real"), default="generated",
                         help="haystack of generated text scenes, or of the packaged real clips looped with the text "
                              "burned in (adds a flight-number and a wifi-password needle)")
-    parser.add_argument("--heatmap", default=None, help="default docs/niah_heatmap.png (real: docs/niah_real_heatmap.png)")
+    parser.add_argument("--heatmap", default=None,
+                        help="default docs/niah_heatmap.png (real background: docs/niah_real_heatmap.png)")
     parser.add_argument("--json", default=None, help="write every graded reply here")
     parser.add_argument("--preset", default="offline")
     parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",

@@ -204,9 +204,8 @@ def plan_lecture(minutes: float, seed: int = 0) -> Plan:
         direct, paraphrase = P.TABLE_QUESTIONS[col]
         cell = table[q + 1][table[0].index(col)]
         names = {"q": f"Q{q + 1}", "ordinal": P.ORDINALS[q]}
-        facts += [{"category": "slide", "question": direct.format(**names), "answers": [cell], "ref": ("slide", tables)},
-                  {"category": "paraphrase", "question": paraphrase.format(**names), "answers": [cell],
-                   "ref": ("slide", tables)}]
+        facts += [{"category": category, "question": question.format(**names), "answers": [cell],
+                   "ref": ("slide", tables)} for category, question in (("slide", direct), ("paraphrase", paraphrase))]
     pairs = [(a, b) for a in range(n_sections) for b in range(a + 1, n_sections)]
     for a, b in rng.sample(pairs, min(3, len(pairs))):
         x, y = rng.sample([topics[a][0], topics[b][0]], 2)

@@ -23,7 +23,8 @@ class Slide:
         return "\n".join([self.title, *self.bullets, *(" | ".join(row) for row in self.table)])
 
 
-def _font(name: str, size: int):
+def load_font(name: str, size: int):
+    """A DejaVu font file by name at `size` px (PIL's own font where fonts-dejavu is missing)."""
     from PIL import ImageFont
 
     for folder in P.FONT_DIRS:
@@ -45,9 +46,9 @@ def render_slide(slide: Slide, size: tuple[int, int] = (960, 540)):
 
     def fitted(text: str, px: float, name: str, room: float):
         px = int(px)
-        while draw.textlength(text, font=_font(name, px)) > room and px > 12:
+        while draw.textlength(text, font=load_font(name, px)) > room and px > 12:
             px -= 2
-        return _font(name, px)
+        return load_font(name, px)
 
     draw.text((int(48 * u), int(34 * u)), slide.title, fill=accent, font=fitted(slide.title, 50 * u, bold, w - 96))
     draw.line((48, int(104 * u), w - 48, int(104 * u)), fill=accent, width=max(2, int(4 * u)))
@@ -58,17 +59,18 @@ def render_slide(slide: Slide, size: tuple[int, int] = (960, 540)):
         y += int(66 * u)
     if slide.table:
         px = int(34 * u)
-        widths = [max(draw.textlength(row[c], font=_font(bold, px)) for row in slide.table) + 48
+        widths = [max(draw.textlength(row[c], font=load_font(bold, px)) for row in slide.table) + 48
                   for c in range(len(slide.table[0]))]
         while sum(widths) > w - 96 and px > 12:
             px -= 2
-            widths = [max(draw.textlength(row[c], font=_font(bold, px)) for row in slide.table) + 48
+            widths = [max(draw.textlength(row[c], font=load_font(bold, px)) for row in slide.table) + 48
                       for c in range(len(slide.table[0]))]
         row_h, x0 = int(px * 1.8), (w - sum(widths)) // 2
         for r, row in enumerate(slide.table):
             x = x0
             for c, cell in enumerate(row):
-                draw.text((x + 24, y + r * row_h + px // 3), cell, fill=fg, font=_font(bold if r == 0 else regular, px))
+                font = load_font(bold if r == 0 else regular, px)
+                draw.text((x + 24, y + r * row_h + px // 3), cell, fill=fg, font=font)
                 x += widths[c]
             draw.line((x0, y + (r + 1) * row_h, x0 + sum(widths), y + (r + 1) * row_h), fill=accent, width=2)
     return im

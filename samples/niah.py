@@ -119,7 +119,8 @@ def plan_haystack(duration: float, n_needles: int = 10, seed: int = 0, depths: l
                   fps: float = 2.0, size: tuple[int, int] = (640, 360), needle_seconds: tuple[float, float] = (4.0, 6.0),
                   scene_seconds: tuple[float, float] = (6.0, 20.0), n_absent: int = 10,
                   pool: list[tuple[str, str, str]] = NEEDLES) -> HaystackPlan:
-    """Lay out scenes and needles drawn from `pool`; `depths` defaults to evenly spaced from 0 to 1 (the V-NIAH grid)."""
+    """Lay out scenes and needles drawn from `pool`; `depths` default to evenly spaced from 0 to 1 (the V-NIAH
+    grid)."""
     if duration < 60:
         raise ValueError(f"a haystack shorter than a minute cannot hide needles among scenes, got {duration} s")
     if not 1 <= n_needles <= len(pool):
@@ -335,7 +336,7 @@ def make_niah(out_dir: str | Path, duration: float, n_needles: int = 10, seed: i
         if real:
             from longwatch.samples.niah_real import write_real_haystack
 
-            write_real_haystack(plan, video)
+            write_real_haystack(plan, video, PALETTE)
         else:
             write_video(video, haystack_frames(plan), fps=plan.fps)
         qpath.write_text(text)

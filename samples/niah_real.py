@@ -7,7 +7,7 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from longwatch.samples.niah import PALETTE, HaystackPlan, Scene, _font
+from longwatch.samples.lecture_slides import load_font
 
 
 def real_footage() -> list[Path]:
@@ -26,9 +26,10 @@ def real_footage() -> list[Path]:
     return found
 
 
-def render_overlay(scene: Scene, width: int = 640, height: int = 360):
+def render_overlay(scene, palette: list[tuple[int, int, int]], width: int = 640, height: int = 360):
     """The scene's text as a transparent RGBA layer for moving footage: boxed lines at a place and in a DejaVu
-    family that vary per scene (slide: top left, sign: centre, ticker: bottom bar)."""
+    family that vary per scene (slide: top left, sign: centre, ticker: bottom bar). `scene` is a samples.niah.Scene,
+    `palette` the box colours its `color` indexes."""
     from PIL import Image, ImageDraw
 
     r, u = random.Random(scene.f0), height / 360
@@ -41,21 +42,22 @@ def render_overlay(scene: Scene, width: int = 640, height: int = 360):
     for k, line in enumerate(lines):
         bold = k == 0 and scene.style != "ticker"
         size = int(r.uniform(20, 26) * u)
-        while draw.textlength(line, font=_font(size, bold, family)) > width * 0.9 and size > 10:
+        name = f"{family}-Bold.ttf" if bold else f"{family}.ttf"
+        while draw.textlength(line, font=load_font(name, size)) > width * 0.9 and size > 10:
             size -= 2
-        font = _font(size, bold, family)
+        font = load_font(name, size)
         w = draw.textlength(line, font=font)
         x = {"slide": int(r.uniform(12, 60) * u), "sign": (width - w) / 2, "ticker": int(12 * u)}[scene.style]
-        fill = (180, 20, 30, 220) if scene.style == "ticker" else (*PALETTE[scene.color], 210)
+        fill = (180, 20, 30, 220) if scene.style == "ticker" else (*palette[scene.color], 210)
         draw.rounded_rectangle((x - 8 * u, y - 4 * u, x + w + 8 * u, y + size + 10 * u), radius=int(6 * u), fill=fill)
         draw.text((x, y), line, font=font, fill=(255, 255, 255, 255))
         y += int(44 * u)
     return im
 
 
-def write_real_haystack(plan: HaystackPlan, path: Path) -> None:
-    """The packaged real clips scaled to the plan's size, looped to its length, with each scene's text burned in
-    as an overlay: one PNG per scene and two ffmpeg passes, no per-frame Python."""
+def write_real_haystack(plan, path: Path, palette: list[tuple[int, int, int]]) -> None:
+    """The packaged real clips scaled to `plan`'s size (a samples.niah.HaystackPlan), looped to its length, with each
+    scene's text burned in as an overlay: one PNG per scene and two ffmpeg passes, no per-frame Python."""
     from longwatch.samples.speech import H264, ffmpeg
 
     work = path.with_suffix(".parts")
@@ -69,7 +71,7 @@ def write_real_haystack(plan: HaystackPlan, path: Path) -> None:
            f"{chains}{joined}concat=n={len(clips)}:v=1:a=0[out]", "-map", "[out]", *H264, "-an", str(reel))
     entries = []
     for k, scene in enumerate(plan.scenes):
-        render_overlay(scene, plan.width, plan.height).save(work / f"{k:04d}.png")
+        render_overlay(scene, palette, plan.width, plan.height).save(work / f"{k:04d}.png")
         entries.append(f"file '{work / f'{k:04d}.png'}'\nduration {(scene.f1 - scene.f0) / plan.fps:.3f}\n")
     listing = work / "overlays.txt"
     listing.write_text("".join(entries) + f"file '{work / f'{len(plan.scenes) - 1:04d}.png'}'\n")

@@ -134,7 +134,8 @@ def test_scoring_tells_right_wrong_and_refused_apart():
     assert not score(shown, "First shown at 00:02:20.", [(140.0, 150.0)])["ok"]
     summary = {"category": "summary", "kind": "summary", "answers": [], "windows": []}
     evidence = ["Now let us turn to Linear Filters.", "Meeting room 259"]
-    good = 'The talk covers: Said [00:00:10–00:00:12]: "Now let us turn to Linear Filters." On screen: "Meeting room 259"'
+    good = ('The talk covers: Said [00:00:10–00:00:12]: "Now let us turn to Linear Filters." '
+            'On screen: "Meeting room 259"')
     assert score(summary, good, [(10.0, 12.0)], evidence, duration=100.0)["ok"]
     assert not score(summary, good.replace("Linear", "Nonlinear"), [(10.0, 12.0)], evidence, duration=100.0)["ok"]
     assert not score(summary, good, [(10.0, 12.0), (150.0, 160.0)], evidence, duration=100.0)["ok"]
