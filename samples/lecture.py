@@ -317,6 +317,7 @@ def make_lecture(folder: str | Path, minutes: float = 30.0, seed: int = 0, varia
 
 
 _QUOTE = re.compile(r"\"([^\"]+)\"|\u201c([^\u201d]+)\u201d")
+_ORDER = re.compile(r"\b(before|first|earlier|preceded|followed by|then)\b")
 _STAMP = re.compile(r"\[?\b\d{1,2}:\d{2}(?::\d{2})?(?:\s*[\u2013-]\s*\d{1,2}:\d{2}(?::\d{2})?)?\]?")
 
 
@@ -370,9 +371,11 @@ def score(row: dict, text: str, citations: list[tuple[float, float]], evidence: 
     found = any(contains_answer(bare, a) for a in row["answers"])
     if kind == "count":
         return {"ok": found}
-    if kind == "which_first":
-        first = min(_first_at(text, a) for a in row["answers"]) < min(_first_at(text, o) for o in row["other"])
-        return {"ok": found and first, "answer_ok": found and first}
+    if kind == "which_first":  # naming both topics answers only with an order word and the first one first
+        both = any(contains_answer(bare, o) for o in row["other"])
+        ordered = min(_first_at(text, a) for a in row["answers"]) < min(_first_at(text, o) for o in row["other"])
+        right = found and (not both or (ordered and bool(_ORDER.search(text.casefold()))))
+        return {"ok": right, "answer_ok": right}
     return {"ok": found and near, "answer_ok": found, "time_ok": near}
 
 

@@ -129,6 +129,8 @@ def test_scoring_tells_right_wrong_and_refused_apart():
              "windows": []}
     assert score(first, "Linear Filters came before Heat Transfer.", [])["ok"]
     assert not score(first, "Heat Transfer came before Linear Filters.", [])["ok"]
+    assert score(first, "Linear Filters.", [])["ok"]
+    assert not score(first, "Linear Filters and Heat Transfer are the main topics.", [])["ok"]  # no order given
     shown = {"category": "ordering", "kind": "first_shown", "answers": [], "windows": [[80.0, 110.0]]}
     assert score(shown, "First shown at 00:01:21.", [])["ok"] and score(shown, "Here.", [(78.5, 90.0)])["ok"]
     assert not score(shown, "First shown at 00:02:20.", [(140.0, 150.0)])["ok"]
