@@ -67,6 +67,8 @@ def run(args) -> dict:
                            **score(row, ans.text, cites, evidence, sample.duration)})
             print(f"  [{'ok' if graded[-1]['ok'] else 'XX'}] {row['category']:10} {row['question']} -> "
                   f"{ans.text[:110]!r} {cites[:2]}", file=sys.stderr, flush=True)
+            if args.json:  # a long run stopped early still leaves its graded replies
+                Path(args.json).write_text(json.dumps({"partial": True, **ingest, "rows": graded}, default=str))
     finally:
         lw.close()
     return {"minutes": args.minutes, "seed": args.seed, "variant": args.variant, "video": sample.video,
