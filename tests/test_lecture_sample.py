@@ -105,6 +105,28 @@ def test_a_second_build_reuses_the_first(lecture):
     assert again == lecture
 
 
+def test_an_ideal_answerer_scores_full_marks_and_a_silent_one_none(lecture):
+    """Every question has a truth an answer can state: quoting it at its time scores in every category."""
+    evidence = [text for _, _, text in lecture.said] + [text for _, _, text in lecture.subtitles]
+    ideal, silent = [], []
+    for row in lecture.questions:
+        windows = row["windows"] or [[0.0, 1.0]]
+        if row["kind"] == "absent":
+            reply, cites = "The video does not say.", []
+        elif row["kind"] == "summary":
+            reply, cites = " ".join(f'"{text}"' for text in evidence[:3]), [tuple(windows[0])]
+        elif row["kind"] == "first_shown":
+            t = int(windows[0][0])
+            reply, cites = f"It was first shown at {t // 3600:02d}:{t % 3600 // 60:02d}:{t % 60:02d}.", []
+        else:
+            reply, cites = f"The answer is {row['answers'][0]}.", [tuple(windows[0])]
+        ideal.append({**row, **score(row, reply, cites, evidence, lecture.duration)})
+        silent.append({**row, **score(row, "I cannot tell.", [], evidence, lecture.duration)})
+    assert {c: r["acc"] for c, r in summarise(ideal).items()} == {c: 1.0 for c in CATEGORIES}
+    assert {c: r["acc"] for c, r in summarise(silent).items() if c != "absent"} == {
+        c: 0.0 for c in CATEGORIES if c != "absent"}
+
+
 def test_numbers_may_be_written_as_words():
     assert number_words(350) == ["three hundred fifty", "three hundred and fifty"]
     assert number_words(4) == ["four"] and number_words(1207)[0] == "one thousand two hundred seven"
