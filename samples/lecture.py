@@ -20,7 +20,7 @@ import numpy as np
 
 from longwatch.samples import lecture_pools as P
 from longwatch.samples.lecture_slides import Slide, render_slide
-from longwatch.samples.niah import _words, contains_answer, says_absent
+from longwatch.samples.niah import _words, contains_answer, contradicts_quote, says_absent
 from longwatch.samples.speech import RATE, encode_variant, say, write_wav
 
 TOLERANCE = 3.0  # seconds a citation may miss the time a fact was said or shown by
@@ -350,8 +350,8 @@ def _first_at(text: str, answer: str) -> int:
 
 def score(row: dict, text: str, citations: list[tuple[float, float]], evidence: list[str] = (),
           duration: float | None = None) -> dict:
-    """Grade one reply to a question row of `make_lecture`: {"ok": bool, ...the parts}. Facts need the answer and a
-    citation within TOLERANCE of a time it was said or shown; absent facts a refusal citing nothing; a summary
+    """Grade one reply to a question row of `make_lecture`: {"ok": bool, ...the parts}. Facts need the answer, stated
+    as its own quote states it, and a citation within TOLERANCE of a time it was said or shown; absent facts a refusal citing nothing; a summary
     quotes only stored evidence and cites only times inside the video."""
     kind = row.get("kind", "fact")
     near = any(c0 < b + TOLERANCE and c1 > a - TOLERANCE for c0, c1 in citations for a, b in row["windows"])
@@ -376,6 +376,7 @@ def score(row: dict, text: str, citations: list[tuple[float, float]], evidence: 
         ordered = min(_first_at(text, a) for a in row["answers"]) < min(_first_at(text, o) for o in row["other"])
         right = found and (not both or (ordered and bool(_ORDER.search(text.casefold()))))
         return {"ok": right, "answer_ok": right}
+    found = found and not contradicts_quote(text, row["answers"][0])  # "tangerine" beside a quoted "tangerine 42"
     return {"ok": found and near, "answer_ok": found, "time_ok": near}
 
 

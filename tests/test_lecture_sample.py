@@ -140,6 +140,8 @@ def test_scoring_tells_right_wrong_and_refused_apart():
     assert not score(spoken, "Each group receives 350 dollars.", [(200.0, 204.0)])["ok"]  # right words, wrong time
     assert not score(spoken, "Each group receives 305 dollars.", [(101.0, 103.0)])["ok"]
     assert not score(spoken, "The video does not say.", [])["ok"]
+    quoted = 'Said [00:01:41–00:01:43]: "Each group receives 350 dollars."'
+    assert not score(spoken, f"Each group receives 300 dollars.\n{quoted}", [(101.0, 103.0)])["ok"]  # contradicts it
     absent = {"category": "absent", "kind": "absent", "answers": [], "windows": []}
     assert score(absent, "The video does not mention a teaching assistant.", [])["ok"]
     assert not score(absent, "The video does not say, but see [00:01:00].", [(60.0, 62.0)])["ok"]
