@@ -173,10 +173,10 @@ def _distractor(f0: int, f1: int, rng: random.Random) -> Scene:
     return Scene(f0, f1, rng.choice(STYLES), rng.choice(TITLES), lines, rng.randrange(len(PALETTE)))
 
 
-def _font(size: int, bold: bool = False, family: str = "DejaVuSans"):
+def _font(size: int, bold: bool = False):
     from PIL import ImageFont
 
-    name = f"{family}-Bold.ttf" if bold else f"{family}.ttf"
+    name = "DejaVuSans-Bold.ttf" if bold else "DejaVuSans.ttf"
     for folder in ("/usr/share/fonts/truetype/dejavu", "/usr/share/fonts/dejavu", "/Library/Fonts"):
         if Path(folder, name).exists():
             return ImageFont.truetype(str(Path(folder, name)), size)
@@ -295,8 +295,7 @@ def contradicts_quote(text: str, answer: str) -> bool:
 
 def score(row: dict, text: str, citations: list[tuple[float, float]], tolerance: float = 2.0) -> dict:
     """Grade one reply: needles need the fact (stated as the reply's quote states it) and a citation overlapping
-    [t0 - tol, t1 + tol];
-    absent facts need a refusal, and a strict refusal also cites nothing."""
+    [t0 - tol, t1 + tol]; absent facts need a refusal, and a strict refusal also cites nothing."""
     if row["kind"] == "absent":
         refused = says_absent(text)
         return {"refused": refused, "refused_strict": refused and not citations}
