@@ -15,6 +15,7 @@ _ROW_OVERLAP = 0.5  # share of the shorter box's height two boxes must overlap v
 _CELL_GAP = 0.8  # a horizontal gap wider than this many text heights separates cells (a word space is ~0.3)
 _COLUMN_GAP = 0.4  # ... and may separate table cells: narrow columns on a small frame sit ~0.5 heights apart
 _ALIGN = 0.6  # text heights within which cell edges or centres count as one column
+_CELL_WORDS = 3  # table cells are labels or values of a few words; rows of longer phrases are text columns
 _TITLE_SCALE = 1.1  # the top row is the slide title when its text is at least this much taller than the rest
 _TITLE_WIDTH = 1.25  # ... or nearly as tall (descenders and bullets stretch boxes) and this much wider
 
@@ -40,8 +41,10 @@ def screen_rows(lines: list) -> list[Row]:
 
     Boxes that overlap vertically form a row, read left to right; fragments closer than a word gap are one line
     broken by OCR and are joined with a space. Consecutive rows whose cells line up in columns are a table: their
-    cells are joined with " | " and every row under the first gets that header row as context. A taller top row
-    is the slide title, the context of every row below it.
+    cells are joined with " | " and every row under the first gets that header row as context (unless the first
+    row reads like data). A box spanning several columns (a header or cells OCR read as one) is split onto them
+    by its words' positions. Rows of long phrases side by side are two text columns, not a table. A top row in
+    larger type is the slide title, the context of every row below it.
     """
     if not lines:
         return []
@@ -52,12 +55,14 @@ def screen_rows(lines: list) -> list[Row]:
     header_of: dict[int, str] = {}
     for start, end, columns in _table_blocks(pieces, grouped):
         start = _with_header(start, pieces, grouped, columns)
-        for i in range(start, end):
-            rows[i] = _fit(grouped[i], columns, _tolerance(pieces[i])) or pieces[i]
-            in_table[i] = True
-        header = CELL_SEPARATOR.join(c.text for c in rows[start])
-        for i in range(start + 1, end):
-            header_of[i] = header
+        table = [_fit(grouped[i], columns, _tolerance(pieces[i])) or pieces[i] for i in range(start, end)]
+        if _is_prose(table):
+            continue
+        rows[start:end] = table
+        in_table[start:end] = [True] * (end - start)
+        if not _is_data(table[0], table[1]):
+            header = CELL_SEPARATOR.join(c.text for c in table[0])
+            header_of.update((i, header) for i in range(start + 1, end))
     title_index = _title_index(rows, in_table)
     title = _joined(rows[title_index], " ") if title_index is not None else ""
     out = []
@@ -208,6 +213,20 @@ def _table_blocks(rows: list[list[_Cell]], grouped: list[list]) -> list[tuple[in
     return blocks
 
 
+def _is_prose(table: list[list[_Cell]]) -> bool:
+    """Whether aligned rows are text columns side by side: in most rows even the shortest cell is a phrase (a
+    table has a column of labels or values)."""
+    return statistics.median(min(len(c.text.split()) for c in cells) for cells in table) > _CELL_WORDS
+
+
+def _is_data(first: list[_Cell], second: list[_Cell]) -> bool:
+    """Whether a table's first row is data rather than a header: numbers in the same columns as the row below."""
+    def numeric(cells: list[_Cell]) -> list[bool]:
+        return [any(ch.isdigit() for ch in c.text) for c in cells]
+
+    return len(first) == len(second) and any(numeric(first)) and numeric(first) == numeric(second)
+
+
 def _with_header(start: int, rows: list[list[_Cell]], grouped: list[list], columns) -> int:
     """The block's first row, moved up by one when the row above is its header read as fewer boxes than columns:
     its words line up with two or more columns and its text is no taller than the table's (a title is)."""
@@ -215,12 +234,12 @@ def _with_header(start: int, rows: list[list[_Cell]], grouped: list[list], colum
     if above < 0 or len(rows[above]) >= len(columns):
         return start
     tolerance = _tolerance(rows[start])
-    left, right = rows[above][0].box[0], rows[above][-1].box[2]
-    if left < columns[0][0] - tolerance or right > columns[-1][1] + tolerance:  # a title or line wider than the table
-        return start
+    gutter = min(b[0] - a[1] for a, b in zip(columns, columns[1:]))  # a header may be wider than its column's data
+    if rows[above][0].box[0] < columns[0][0] - gutter or rows[above][-1].box[2] > columns[-1][1] + gutter:
+        return start  # a title or a line wider than the table
     if statistics.median(c.height for c in rows[above]) >= _TITLE_SCALE * statistics.median(
-            c.height for c in rows[start]) or _char_width(rows[above]) >= _TITLE_WIDTH * _char_width(rows[start]):
-        return start
+            c.height for c in rows[start]):
+        return start  # larger type (character widths say nothing here: one box over several cells spans the gaps)
     return above if _fit(grouped[above], columns, tolerance) else start
 
 
