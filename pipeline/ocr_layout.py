@@ -17,7 +17,8 @@ _COLUMN_GAP = 0.4  # ... and may separate table cells: narrow columns on a small
 _ALIGN = 0.6  # text heights within which cell edges or centres count as one column
 _CELL_WORDS = 3  # table cells are labels or values of a few words; rows of longer phrases are text columns
 _TITLE_SCALE = 1.1  # the top row is the slide title when its text is at least this much taller than the rest
-_TITLE_WIDTH = 1.25  # ... or nearly as tall (descenders and bullets stretch boxes) and this much wider
+_TITLE_WIDTH = 1.2  # ... or nearly as tall (descenders and bullets stretch boxes) and this much wider
+_TITLE_MIN_HEIGHT = 0.85  # "nearly as tall": a clean title's box can be this much lower than bullet boxes
 
 
 class Row(NamedTuple):
@@ -257,7 +258,7 @@ def _title_index(rows: list[list[_Cell]], in_table: list[bool]) -> int | None:
         return None
     height = rows[0][0].height / statistics.median(statistics.median(c.height for c in cells) for cells in rows[1:])
     width = _char_width(rows[0]) / statistics.median(_char_width(cells) for cells in rows[1:])
-    return 0 if height >= _TITLE_SCALE or (height >= 0.9 and width >= _TITLE_WIDTH) else None
+    return 0 if height >= _TITLE_SCALE or (height >= _TITLE_MIN_HEIGHT and width >= _TITLE_WIDTH) else None
 
 
 def _joined(cells: list[_Cell], separator: str) -> str:
