@@ -151,29 +151,34 @@ def _aligned(cells: list[_Cell], columns: list[tuple[float, float]]) -> list[int
     return taken if None not in taken and len(set(taken)) == len(taken) else None
 
 
-def _words(row: list) -> list[_Cell]:
-    """A row's words, each placed within its OCR box in proportion to its character offset (a box may hold several
-    cells; proportional fonts make this approximate, which column gaps of a text height or more absorb)."""
+def _words(row: list, columns: list[tuple[float, float]]) -> list[tuple[_Cell, bool]]:
+    """A row's words, each placed within its OCR box in proportion to its character offset, and whether that box
+    spans several columns (then it holds several cells; proportional fonts make the placement approximate, which
+    column gaps of a text height or more absorb)."""
     words = []
     for line in row:
         x0, y0, x1, y1 = line.box
         per_char = (x1 - x0) / max(1, len(line.text))
+        spanning = _spans(line.box, columns)
         offset = 0
         for word in line.text.split(" "):
             if word:
                 box = (x0 + offset * per_char, y0, x0 + (offset + len(word)) * per_char, y1)
-                words.append(_Cell(word, line.confidence, box, _height(line.box)))
+                words.append((_Cell(word, line.confidence, box, _height(line.box)), spanning))
             offset += len(word) + 1
     return words
 
 
-def _fit(row: list, columns: list[tuple[float, float]], tolerance: float) -> list[_Cell] | None:
+def _fit(row: list, columns: list[tuple[float, float]], tolerance: float, strict: bool = False) -> list[_Cell] | None:
     """A row's words put onto the table's columns, one cell per column used, when every word lines up with a
-    column, the columns run left to right and at least two are used; None otherwise."""
+    column (unless `strict`, a word of a box spanning columns may fall in a gap: it goes to the nearest), the
+    columns run left to right and at least two are used; None otherwise."""
     placed: dict[int, list[_Cell]] = {}
     last = -1
-    for word in _words(row):
+    for word, spanning in _words(row, columns):
         k = _column_of(word.box, columns, tolerance)
+        if k is None and spanning and not strict:  # an even spread of the box's text puts words by a wide gap into it
+            k = min(range(len(columns)), key=lambda i: max(columns[i][0] - word.box[2], word.box[0] - columns[i][1]))
         if k is None or k < last:
             return None
         placed.setdefault(k, []).append(word)
@@ -241,7 +246,8 @@ def _with_header(start: int, rows: list[list[_Cell]], grouped: list[list], colum
     if statistics.median(c.height for c in rows[above]) >= _TITLE_SCALE * statistics.median(
             c.height for c in rows[start]):
         return start  # larger type (character widths say nothing here: one box over several cells spans the gaps)
-    return above if _fit(grouped[above], columns, tolerance) else start
+    # strict: a line of text over the table has words in the gaps between columns; a header's words sit in them
+    return above if _fit(grouped[above], columns, tolerance, strict=True) else start
 
 
 def _char_width(cells: list[_Cell]) -> float:

@@ -52,13 +52,13 @@ def test_one_multi_cell_row_alone_is_not_a_table_and_misaligned_rows_end_it():
 
 def _table_lines(title: str | None, rows: list[list[str]], lefts: list[float], top: float = 100,
                  align: str = "left", char: float = 10, height: float = 20) -> list[OcrLine]:
-    """A table as OCR boxes: one box per cell, columns at `lefts` (cells right-aligned to the column's widest
-    cell when align="right"), rows 40 px apart, under an optional title in larger type."""
+    """A table as OCR boxes: one box per cell, columns at `lefts` (cells aligned left, right or centre within the
+    column's widest cell), rows 40 px apart, under an optional title in larger type."""
     out = [line(title, lefts[0], 20, lefts[0] + char * 1.5 * len(title), height=34)] if title else []
     widths = [max(len(r[k]) for r in rows) * char for k in range(len(lefts))]
     for n, cells in enumerate(rows):
         for k, text in enumerate(cells):
-            x0 = lefts[k] + (widths[k] - len(text) * char if align == "right" else 0)
+            x0 = lefts[k] + (widths[k] - len(text) * char) * {"left": 0, "centre": 0.5, "right": 1}[align]
             out.append(line(text, x0, top + 40 * n, x0 + len(text) * char, height=height))
     return out
 
@@ -86,11 +86,16 @@ def test_a_header_and_cells_read_as_one_box_are_split_onto_the_columns_the_other
 
 
 @pytest.mark.parametrize("n_columns", [2, 3, 5])
-@pytest.mark.parametrize("align", ["left", "right"])
-def test_tables_of_two_to_five_columns_keep_their_cells_aligned_left_or_right(n_columns, align):
-    table = [(["Item", "Region", "Cost", "Units", "Share"] + [])[:n_columns]] + [
+@pytest.mark.parametrize("align", ["left", "right", "centre"])
+@pytest.mark.parametrize("merged", [False, True])
+def test_tables_of_two_to_five_columns_keep_their_cells_aligned_left_right_or_centre(n_columns, align, merged):
+    table = [["Item", "Region", "Cost", "Units", "Share"][:n_columns]] + [
         [f"Part {n}", f"Zone {n}", f"{n}.5M", f"{n}21", f"{n}0%"][:n_columns] for n in range(1, 4)]
-    rows = screen_rows(_table_lines("Inventory", table, [50 + 150 * k for k in range(n_columns)], align=align))
+    lines = _table_lines("Inventory", table, [50 + 150 * k for k in range(n_columns)], align=align)
+    if merged:  # the header as one box, and the last two cells of the middle row (of three or more)
+        lines = _merge(lines, *table[0])
+        lines = _merge(lines, *table[2][-2:]) if n_columns > 2 else lines
+    rows = screen_rows(lines)
     header = " | ".join(table[0])
     assert [(r.text, r.context) for r in rows] == [("Inventory", ""), (header, "Inventory")] + [
         (" | ".join(cells), f"Inventory. {header}") for cells in table[1:]]
