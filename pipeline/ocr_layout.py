@@ -55,7 +55,8 @@ def screen_rows(lines: list) -> list[Row]:
     in_table = [False] * len(rows)
     header_of: dict[int, str] = {}
     for start, end, columns in _table_blocks(pieces, grouped):
-        start = _with_header(start, pieces, grouped, columns)
+        if start == 0 or not in_table[start - 1]:  # the last row of a table above is not this one's header
+            start = _with_header(start, pieces, grouped, columns)
         table = [_fit(grouped[i], columns, _tolerance(pieces[i])) or pieces[i] for i in range(start, end)]
         if _is_prose(table):
             continue
