@@ -35,7 +35,10 @@ class SpeechConfig:
     language: str | None = None  # None: "en" for .en models, detected per window for multilingual ones
     window: float = 30.0  # seconds per Whisper call; Whisper sees 30 s at once, longer windows are split by it
     overlap: float = 1.0  # seconds before a cut that the next window hears again (de-duplicated by time)
-    beam_size: int = 1  # greedy: several times faster than beam 5 on CPU, same words on clear speech
+    # Beam 5: on synthetic (espeak-ng) lecture speech tiny.en's greedy decoding lost 3 of 10 spoken facts of a
+    # 30-minute lecture ("starts set to a clock" for "at two o'clock") and beam 5 heard all three, for ~20% more
+    # time; the lane stays well above real time (BENCHMARKS.md). Set 1 for the fastest transcripts.
+    beam_size: int = 5
     allow_download: bool = False
     pause_after: float | None = None  # live: end a window at the first pause once it holds this many seconds
 
