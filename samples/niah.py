@@ -118,12 +118,12 @@ def _fill(rng: random.Random) -> dict[str, str]:
 def plan_haystack(duration: float, n_needles: int = 10, seed: int = 0, depths: list[float] | None = None,
                   fps: float = 2.0, size: tuple[int, int] = (640, 360), needle_seconds: tuple[float, float] = (4.0, 6.0),
                   scene_seconds: tuple[float, float] = (6.0, 20.0), n_absent: int = 10,
-                  pool: list[tuple[str, str, str]] = NEEDLES) -> HaystackPlan:
-    """Lay out scenes and needles drawn from `pool`; `depths` default to evenly spaced from 0 to 1 (the V-NIAH
-    grid)."""
+                  pool: list[tuple[str, str, str]] = NEEDLES, always: int = 0) -> HaystackPlan:
+    """Lay out scenes and needles drawn from `pool` (its first `always` templates in every plan); `depths` default
+    to evenly spaced from 0 to 1 (the V-NIAH grid)."""
     if duration < 60:
         raise ValueError(f"a haystack shorter than a minute cannot hide needles among scenes, got {duration} s")
-    if not 1 <= n_needles <= len(pool):
+    if not max(1, always) <= n_needles <= len(pool):
         raise ValueError(f"n_needles must be 1..{len(pool)} (one per distinct fact template), got {n_needles}")
     if n_absent > len(ABSENT):
         raise ValueError(f"n_absent must be at most {len(ABSENT)}, got {n_absent}")
@@ -134,7 +134,8 @@ def plan_haystack(duration: float, n_needles: int = 10, seed: int = 0, depths: l
     rng = random.Random(seed)
     n_frames = int(round(duration * fps))
     lens = [int(round(rng.uniform(*needle_seconds) * fps)) for _ in depths]
-    templates = rng.sample(range(len(pool)), n_needles)
+    templates = rng.sample(range(len(pool)), n_needles) if not always else rng.sample(
+        [*range(always), *rng.sample(range(always, len(pool)), n_needles - always)], n_needles)
 
     windows = []  # (f0, f1, needle index), in time order, never overlapping
     for i in sorted(range(n_needles), key=lambda i: depths[i]):
@@ -322,8 +323,8 @@ def make_niah(out_dir: str | Path, duration: float, n_needles: int = 10, seed: i
     if background not in ("generated", "real"):
         raise ValueError(f"background must be 'generated' or 'real', got {background!r}")
     real = background == "real"
-    plan = plan_haystack(duration, n_needles=n_needles, seed=seed, **({"pool": NEEDLES + REAL_NEEDLES} if real else {}),
-                         **plan_kwargs)
+    extra = {"pool": REAL_NEEDLES + NEEDLES, "always": len(REAL_NEEDLES)} if real else {}
+    plan = plan_haystack(duration, n_needles=n_needles, seed=seed, **extra, **plan_kwargs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     stem = f"niah_{'real_' if real else ''}{duration / 60:g}m_s{seed}"

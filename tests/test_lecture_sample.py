@@ -192,10 +192,11 @@ def test_real_footage_haystack_shows_its_needles_on_moving_pictures(tmp_path):
 
     from longwatch.pipeline.ocr import OcrEngine
     from longwatch.pipeline.sampling import resize_max_side
-    from longwatch.samples.niah import make_niah
+    from longwatch.samples.niah import REAL_NEEDLES, make_niah
 
     sample = make_niah(tmp_path, 60, n_needles=3, seed=2, background="real", scene_seconds=(4.0, 8.0))
     assert sample.video.name.startswith("niah_real_")
+    assert {q for _, q, _ in REAL_NEEDLES} <= {n.question for n in sample.plan.needles}  # always asked
     needles = {n.t0 + 0.5 * (n.t1 - n.t0): n for n in sample.plan.needles}
     frames, engine = {}, OcrEngine(threads=2)
     with av.open(str(sample.video)) as container:
