@@ -89,6 +89,7 @@ def ingest(bank, clip_encoder: ClipEncoder, source, video_id: str,
     writer = BankWriter(bank)
     timings: dict[str, float] = {}
     lanes: dict[str, str] = {}
+    frames: dict[str, int] = {}
     added = 0
     with opened(source) as src:
         info = src.info
@@ -101,6 +102,7 @@ def ingest(bank, clip_encoder: ClipEncoder, source, video_id: str,
                 writer.commit(memory)
                 timings["commit"] = timings.get("commit", 0.0) + time.perf_counter() - t
                 added += 1
+                _count_frames(memory.record.meta, frames, lanes)
                 record_gaps(bank, video_id, getattr(src, "gaps", ()), recorded)
                 if progress is not None:
                     progress(_progress(video_id, added, memory.record.t1, info.duration,
@@ -119,6 +121,22 @@ def ingest(bank, clip_encoder: ClipEncoder, source, video_id: str,
             bank.mark_complete(video_id)
     return IngestReport(video_id, added, len(bank.clips(video_id)), None if resume is None else resume.last_clip,
                         time.perf_counter() - start_wall, complete, timings, lanes)
+
+
+def _count_frames(meta: dict, frames: dict[str, int], lanes: dict[str, str]) -> None:
+    """Add one clip's frame counts to `frames` and say in `lanes` how much each gated stage looked at: sampled
+    frames vs frames OCR read, clips captioned vs captions kept from an unchanged picture."""
+    for key in ("frames", "ocr_frames_read", "vision_frames_reused"):
+        frames[key] = frames.get(key, 0) + int(meta.get(key, 0))
+    frames["clips"] = frames.get("clips", 0) + 1
+    frames["captions_kept"] = frames.get("captions_kept", 0) + int("caption_from" in meta)
+    if "ocr_frames_read" in meta:
+        lanes["ocr"] = f"read {frames['ocr_frames_read']} of {frames['frames']} sampled frames"
+    if "caption_look" in meta or "caption_from" in meta:
+        made = frames["clips"] - frames["captions_kept"]
+        lanes["captions"] = f"generated {made} for {frames['clips']} clips (the rest showed an unchanged picture)"
+    if frames["vision_frames_reused"]:
+        lanes["vision"] = f"{frames['vision_frames_reused']} of {frames['frames']} frames reused unchanged tokens"
 
 
 def record_gaps(bank, video_id: str, gaps, recorded: set | None = None) -> set:

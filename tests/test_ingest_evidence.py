@@ -201,6 +201,8 @@ def test_on_screen_table_rows_are_evidence_with_their_header_and_title(models, t
     assert len(evidence) == 4 and all((e.t0, e.t1) == (0.0, 4.0) for e in evidence), evidence
     assert rows["Travel spending"].meta == {} and rows["Travel spending"].context == ""
     assert lanes[-1]["speech"] == "not a file: no audio read"
+    # One unchanged slide: the text gate reads it once, not at every sampled frame, and the report says so.
+    assert lanes[-1]["ocr"] == "read 1 of 4 sampled frames"
 
 
 @pytest.mark.slow  # ~20 s: a worker process loads the offline models and Whisper
