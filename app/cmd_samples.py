@@ -1,27 +1,32 @@
 """`longwatch samples make KIND OUT_DIR`: generate sample videos with known on-screen text, or the bad-input corpus.
 
 KIND is `standard` (short clips: codecs, rotation, VFR, one frame), `long` (an hour at 640x360), `bad` (corrupt
-inputs), `mcq` (a small multiple-choice set in LVBench / Video-MME / MLVU shapes for `longwatch batch`) or
-`benchmarks` (the same videos with one question file in each benchmark's own distributed format, for `longwatch eval`).
+inputs), `mcq` (a small multiple-choice set in LVBench / Video-MME / MLVU shapes for `longwatch batch`),
+`benchmarks` (the same videos with one question file in each benchmark's own distributed format, for `longwatch eval`)
+or `lecture` (slides, narration and subtitles with facts in only one of them, and questions by category).
 """
 
 from __future__ import annotations
 
 import argparse
 
-HELP = ("generate sample videos (standard, long), the bad-input corpus (bad), a multiple-choice set (mcq) or "
-        "benchmark-format question files (benchmarks)")
+HELP = ("generate sample videos (standard, long), the bad-input corpus (bad), a multiple-choice set (mcq), "
+        "benchmark-format question files (benchmarks) or a narrated lecture with questions (lecture)")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="action", metavar="ACTION", required=True)
     make = sub.add_parser("make", help="write samples into a folder")
-    make.add_argument("kind", choices=["standard", "long", "bad", "mcq", "benchmarks"], help="which set to generate")
+    make.add_argument("kind", choices=["standard", "long", "bad", "mcq", "benchmarks", "lecture"],
+                      help="which set to generate")
     make.add_argument("out_dir", help="folder to write into (created if missing)")
     make.add_argument("--hours", type=float, default=1.0, help="length of the long sample (default 1)")
     make.add_argument("--fps", type=float, default=10.0, help="frame rate of the long sample (default 10)")
     make.add_argument("--size", default="640x360", help="WxH of the long sample (default 640x360)")
     make.add_argument("--seed", type=int, default=0)
+    make.add_argument("--minutes", type=float, default=30.0, help="length of the lecture (default 30)")
+    make.add_argument("--variant", default="srt", choices=["srt", "mkv-ass", "movtext"],
+                      help="lecture subtitles: sidecar .srt, MKV with ASS, or MP4 with mov_text (default srt)")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -44,6 +49,15 @@ def run(args: argparse.Namespace) -> int:
         path = make_mcq(out, seed=args.seed)
         emit(args, {"questions": str(path), "videos": sorted(str(p) for p in out.glob("mcq*.mp4"))},
              f"{path} (run: longwatch batch {out} -q {path} -o OUT)")
+        return 0
+    if args.kind == "lecture":
+        from longwatch.samples.lecture import make_lecture
+
+        lecture = make_lecture(out, minutes=args.minutes, seed=args.seed, variant=args.variant)
+        emit(args, {"video": lecture.video, "sidecar": lecture.sidecar, "duration": lecture.duration,
+                    "questions": lecture.manifest},
+             f"{lecture.video}: {lecture.duration:.0f} s lecture, {len(lecture.questions)} questions in "
+             f"{lecture.manifest} (run: python benchmarks/lecture.py --minutes {args.minutes:g} --seed {args.seed})")
         return 0
     if args.kind == "benchmarks":
         from longwatch.samples.mcq import make_benchmark_set

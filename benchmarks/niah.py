@@ -21,11 +21,12 @@ def run_length(minutes: float, args, models, ocr_engine) -> dict:
     """One haystack: generate (cached), ingest into a fresh bank, ask every question, grade."""
     from longwatch.memory import MemoryBank
     from longwatch.pipeline.core import Pipeline
-    from longwatch.samples.niah import make_niah, score
+    from longwatch.samples.niah import contradicts_quote, make_niah, score
 
     work = Path(args.work)
     t = time.perf_counter()
-    sample = make_niah(work / "videos", minutes * 60, n_needles=args.needles, seed=args.seed)
+    sample = make_niah(work / "videos", minutes * 60, n_needles=args.needles, seed=args.seed,
+                       background=args.background)
     generate_s = time.perf_counter() - t
     rows = [json.loads(line) for line in sample.questions.read_text().splitlines()]
     bank_dir = work / "banks" / sample.video.stem
@@ -56,7 +57,8 @@ def run_length(minutes: float, args, models, ocr_engine) -> dict:
             ans = pipe.ask(row["question"], videos=[sample.video.stem])
             cites = [(c.t0, c.t1) for c in ans.citations]
             graded.append({**row, "reply": ans.text, "citations": cites, "ask_s": time.perf_counter() - t,
-                           "needs_vision": ans.needs_vision, **score(row, ans.text, cites, args.tolerance)})
+                           "needs_vision": ans.needs_vision, **score(row, ans.text, cites, args.tolerance),
+                           "contradicts": row["kind"] == "needle" and contradicts_quote(ans.text, row["answer"])})
             g = graded[-1]
             print(f"  [{'ok' if g.get('answer_ok', g.get('refused')) else 'XX'}] {row['question']} -> "
                   f"{ans.text[:100]!r} {cites[:2]} ({g['ask_s']:.1f} s)", file=sys.stderr, flush=True)
@@ -65,7 +67,7 @@ def run_length(minutes: float, args, models, ocr_engine) -> dict:
     duration = sample.plan.duration
     result = {"minutes": minutes, "duration_s": duration, "generate_s": generate_s, **ingest,
               "speed_ratio": duration / ingest["ingest_s"], "cpu_ratio": duration / ingest["ingest_cpu_s"],
-              "config": args.config, "rows": graded}
+              "config": args.config, "background": args.background, "rows": graded}
     return summarise(result)
 
 
@@ -78,6 +80,7 @@ def summarise(result: dict) -> dict:
     result["top_time_acc"] = sum(g["top_time_ok"] for g in needles) / max(1, len(needles))
     result["absent_acc"] = sum(g["refused"] for g in absent) / max(1, len(absent))
     result["absent_strict_acc"] = sum(g["refused_strict"] for g in absent) / max(1, len(absent))
+    result["contradictions"] = sum(bool(g.get("contradicts")) for g in needles)
     return result
 
 
@@ -175,12 +178,12 @@ def heatmap(results: list[dict], path: Path) -> None:
 
 def table(results: list[dict]) -> str:
     lines = ["| length | clips | ingest wall s | speed (video s / wall s) | video s / CPU s | answer acc | time acc (any cite) "
-             "| time acc (top cite) | absent refused | absent refused, no cites |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| time acc (top cite) | absent refused | absent refused, no cites | answers contradicting their quote |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results:
         lines.append(f"| {r['minutes']:g} min | {r['clips']} | {r['ingest_s']:.0f} | {r['speed_ratio']:.1f}x "
                      f"| {r['cpu_ratio']:.1f}x | {r['answer_acc']:.0%} | {r['time_acc']:.0%} | {r['top_time_acc']:.0%} "
-                     f"| {r['absent_acc']:.0%} | {r['absent_strict_acc']:.0%} |")
+                     f"| {r['absent_acc']:.0%} | {r['absent_strict_acc']:.0%} | {r.get('contradictions', 0)} |")
     return "\n".join(lines)
 
 
@@ -191,7 +194,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--tolerance", type=float, default=2.0, help="seconds a citation may miss the needle by")
     parser.add_argument("--work", default="/tmp/longwatch-niah", help="videos and banks go here (not into git)")
-    parser.add_argument("--heatmap", default="docs/niah_heatmap.png")
+    parser.add_argument("--background", choices=("generated", "real"), default="generated",
+                        help="haystack of generated text scenes, or of the packaged real clips looped with the text "
+                             "burned in (adds a flight-number and a wifi-password needle)")
+    parser.add_argument("--heatmap", default=None,
+                        help="default docs/niah_heatmap.png (real background: docs/niah_real_heatmap.png)")
     parser.add_argument("--json", default=None, help="write every graded reply here")
     parser.add_argument("--preset", default="offline")
     parser.add_argument("--config", nargs="*", default=[], metavar="KEY=VALUE",
@@ -204,13 +211,15 @@ def main(argv: list[str] | None = None) -> int:
                         help="also ask about the text of a real video (default: gradio's a.mp4)")
     parser.add_argument("--real-question", default="What text appears on the screen?")
     args = parser.parse_args(argv)
+    args.heatmap = args.heatmap or f"docs/niah{'_real' if args.background == 'real' else ''}_heatmap.png"
 
     if args.regrade:
-        from longwatch.samples.niah import score
+        from longwatch.samples.niah import contradicts_quote, score
 
         results = [r for path in args.regrade for r in json.loads(Path(path).read_text())]
         for r in results:
-            r["rows"] = [{**g, **score(g, g["reply"], [tuple(c) for c in g["citations"]], args.tolerance)}
+            r["rows"] = [{**g, **score(g, g["reply"], [tuple(c) for c in g["citations"]], args.tolerance),
+                          "contradicts": g["kind"] == "needle" and contradicts_quote(g["reply"], g["answer"])}
                          for g in r["rows"]]
             summarise(r)
         return _finish(results, args)

@@ -30,6 +30,11 @@ NEEDLES = [
     ("The chef's secret spice is {spice}", "What is the chef's secret spice?", "{spice}"),
     ("The meeting moved to room {room}", "Which room did the meeting move to?", "{room}"),
 ]
+# Needles that only real-footage haystacks add (a code beside a word; a value whose shortened form is wrong).
+REAL_NEEDLES = [
+    ("Flight QX{n4} now boarding", "What is the flight number displayed?", "QX{n4}"),
+    ("Wifi password: {magic} {n2}", "What is the wifi password?", "{magic} {n2}"),
+]
 WORDS = ["BLUE HERON", "RED FOX", "SILVER MOON", "IRON GATE", "QUIET RIVER", "AMBER SKY", "GREEN LANTERN"]
 VALUES = {
     "place": ["old lighthouse", "north bridge", "red mill", "clock tower", "stone pier"],
@@ -112,12 +117,14 @@ def _fill(rng: random.Random) -> dict[str, str]:
 
 def plan_haystack(duration: float, n_needles: int = 10, seed: int = 0, depths: list[float] | None = None,
                   fps: float = 2.0, size: tuple[int, int] = (640, 360), needle_seconds: tuple[float, float] = (4.0, 6.0),
-                  scene_seconds: tuple[float, float] = (6.0, 20.0), n_absent: int = 10) -> HaystackPlan:
-    """Lay out scenes and needles; `depths` defaults to evenly spaced from 0 to 1 (the V-NIAH grid)."""
+                  scene_seconds: tuple[float, float] = (6.0, 20.0), n_absent: int = 10,
+                  pool: list[tuple[str, str, str]] = NEEDLES) -> HaystackPlan:
+    """Lay out scenes and needles drawn from `pool`; `depths` default to evenly spaced from 0 to 1 (the V-NIAH
+    grid)."""
     if duration < 60:
         raise ValueError(f"a haystack shorter than a minute cannot hide needles among scenes, got {duration} s")
-    if not 1 <= n_needles <= len(NEEDLES):
-        raise ValueError(f"n_needles must be 1..{len(NEEDLES)} (one per distinct fact template), got {n_needles}")
+    if not 1 <= n_needles <= len(pool):
+        raise ValueError(f"n_needles must be 1..{len(pool)} (one per distinct fact template), got {n_needles}")
     if n_absent > len(ABSENT):
         raise ValueError(f"n_absent must be at most {len(ABSENT)}, got {n_absent}")
     if depths is None:
@@ -127,7 +134,7 @@ def plan_haystack(duration: float, n_needles: int = 10, seed: int = 0, depths: l
     rng = random.Random(seed)
     n_frames = int(round(duration * fps))
     lens = [int(round(rng.uniform(*needle_seconds) * fps)) for _ in depths]
-    templates = rng.sample(range(len(NEEDLES)), n_needles)
+    templates = rng.sample(range(len(pool)), n_needles)
 
     windows = []  # (f0, f1, needle index), in time order, never overlapping
     for i in sorted(range(n_needles), key=lambda i: depths[i]):
@@ -149,7 +156,7 @@ def plan_haystack(duration: float, n_needles: int = 10, seed: int = 0, depths: l
             frame = end
         if i < 0:
             break
-        fact_t, question, answer_t = NEEDLES[templates[i]]
+        fact_t, question, answer_t = pool[templates[i]]
         values = _fill(rng)
         fact = fact_t.format(**values)
         needles[i] = Needle(id=f"needle-{i:02d}", fact=fact, question=question, answer=answer_t.format(**values),
@@ -270,15 +277,32 @@ def says_absent(text: str) -> bool:
     return bool(_ABSENT.search(text.casefold().replace("\u2019", "'"))) and not _TIME.search(text)
 
 
+_SPAN = re.compile(r"\[?\b\d{1,2}:\d{2}:\d{2}\b")
+
+
+def contradicts_quote(text: str, answer: str) -> bool:
+    """The reply's own statement (the text before its first quoted time span) gives the fact otherwise than the
+    evidence it quotes: it says "tangerine" while quoting "tangerine 42", or a number its quotes do not hold."""
+    first = _SPAN.search(text)
+    statement, evidence = (text[:first.start()], text[first.start():]) if first else ("", text)
+    if not _words(statement) or '"' not in evidence and "\u201c" not in evidence:
+        return False
+    told, quoted = set(_words(statement).split()), _words(evidence).split()
+    partial = bool(told & set(_words(answer).split())) and not contains_answer(statement, answer)
+    invented = any(w.isdigit() and w not in quoted for w in told)
+    return (partial and contains_answer(evidence, answer)) or invented
+
+
 def score(row: dict, text: str, citations: list[tuple[float, float]], tolerance: float = 2.0) -> dict:
-    """Grade one reply: needles need the fact and a citation overlapping [t0 - tol, t1 + tol];
-    absent facts need a refusal, and a strict refusal also cites nothing."""
+    """Grade one reply: needles need the fact (stated as the reply's quote states it) and a citation overlapping
+    [t0 - tol, t1 + tol]; absent facts need a refusal, and a strict refusal also cites nothing."""
     if row["kind"] == "absent":
         refused = says_absent(text)
         return {"refused": refused, "refused_strict": refused and not citations}
     lo, hi = row["t0"] - tolerance, row["t1"] + tolerance
     hits = [c0 < hi and c1 > lo for c0, c1 in citations]
-    return {"answer_ok": contains_answer(text, row["answer"]), "time_ok": any(hits),
+    right = contains_answer(text, row["answer"]) and not contradicts_quote(text, row["answer"])
+    return {"answer_ok": right, "time_ok": any(hits),
             "top_time_ok": bool(hits and hits[0])}
 
 
@@ -289,20 +313,31 @@ class NiahSample:
     plan: HaystackPlan
 
 
-def make_niah(out_dir: str | Path, duration: float, n_needles: int = 10, seed: int = 0, **plan_kwargs) -> NiahSample:
-    """Write `niah_<minutes>m_s<seed>.mp4` and its `.jsonl` of questions into `out_dir`; reuse them if present."""
+def make_niah(out_dir: str | Path, duration: float, n_needles: int = 10, seed: int = 0, background: str = "generated",
+              **plan_kwargs) -> NiahSample:
+    """Write `niah_<minutes>m_s<seed>.mp4` and its `.jsonl` of questions into `out_dir`; reuse them if present.
+    `background="real"` burns the scenes' text onto looped real footage (`niah_real_...`), with REAL_NEEDLES too."""
     from longwatch.samples.videos import write_video
 
-    plan = plan_haystack(duration, n_needles=n_needles, seed=seed, **plan_kwargs)
+    if background not in ("generated", "real"):
+        raise ValueError(f"background must be 'generated' or 'real', got {background!r}")
+    real = background == "real"
+    plan = plan_haystack(duration, n_needles=n_needles, seed=seed, **({"pool": NEEDLES + REAL_NEEDLES} if real else {}),
+                         **plan_kwargs)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    stem = f"niah_{duration / 60:g}m_s{seed}"
+    stem = f"niah_{'real_' if real else ''}{duration / 60:g}m_s{seed}"
     video, qpath = out / f"{stem}.mp4", out / f"{stem}.jsonl"
     rows = questions(plan, video.name)
     text = "".join(json.dumps(r) + "\n" for r in rows)
     # The JSONL doubles as the cache key: same plan, same file, so an existing video is this plan's video.
     if not (video.exists() and qpath.exists() and qpath.read_text() == text):
-        write_video(video, haystack_frames(plan), fps=plan.fps)
+        if real:
+            from longwatch.samples.niah_real import write_real_haystack
+
+            write_real_haystack(plan, video, PALETTE)
+        else:
+            write_video(video, haystack_frames(plan), fps=plan.fps)
         qpath.write_text(text)
     return NiahSample(video=video, questions=qpath, plan=plan)
 
@@ -313,9 +348,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--minutes", type=float, nargs="+", default=[60.0])
     parser.add_argument("--needles", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--background", choices=("generated", "real"), default="generated")
     args = parser.parse_args(argv)
     for minutes in args.minutes:
-        sample = make_niah(args.out_dir, minutes * 60, n_needles=args.needles, seed=args.seed)
+        sample = make_niah(args.out_dir, minutes * 60, n_needles=args.needles, seed=args.seed,
+                           background=args.background)
         print(sample.video, sample.questions)
     return 0
 

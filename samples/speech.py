@@ -122,7 +122,7 @@ def encode_variant(folder: Path, stem: str, variant: str, picture: Sequence[str]
         ffmpeg(*picture, *video, "-an", str(path), timeout=timeout)
         return path, None
     audio = ["-i", str(wav)]
-    aac = ["-c:a", "aac", "-b:a", "64k"]
+    aac = ["-c:a", "aac", "-aac_coder", "fast", "-b:a", "64k"]  # the default coder costs 5x the CPU
     if variant in ("speech", "sidecar"):
         path = folder / f"{stem}.mp4"
         ffmpeg(*picture, *audio, *video, *aac, str(path), timeout=timeout)
