@@ -97,6 +97,11 @@ def _numbers(words: list[str]) -> list[str]:
     return out
 
 
+def normalised_words(text: str) -> list[str]:
+    """The text's tokens with spelt numbers, ordinals, quarters and months normalised, not stemmed."""
+    return _numbers(tokens(text))
+
+
 def keys(text: str) -> list[str]:
     """The normalised keys of a text, in order (stop words kept): what lexical matching compares."""
     return [stem(w) for w in _numbers(tokens(text))]

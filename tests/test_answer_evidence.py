@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from longwatch.pipeline.evidence_qa import search, supporting
+from longwatch.pipeline.evidence_qa import WordMatcher, search, supporting
 from longwatch.pipeline.textqa import question_stem
 
 # (kind, t0, text, context, meta)
@@ -219,9 +219,10 @@ def embedder(one_thread):
 def grade(bank, embedder, questions) -> dict[str, list[tuple[str, bool]]]:
     """Per category: (question, right?) — right means the best quote holds the answer, or nothing for absent."""
     out: dict[str, list[tuple[str, bool]]] = {}
+    words = WordMatcher(embedder)
     qvecs = embedder.embed([question_stem(q) for _, q, _ in questions])
     for (category, question, answer), qvec in zip(questions, qvecs):
-        quotes = supporting(question, search(bank, embedder, question, qvec, ["v"], {"v": bank.clips("v")}))
+        quotes = supporting(question, search(bank, embedder, question, qvec, ["v"], {"v": bank.clips("v")}), words)
         right = not quotes if answer is None else bool(quotes) and answer.lower() in quotes[0].record.text.lower()
         out.setdefault(category, []).append((question, right))
     return out
@@ -449,3 +450,65 @@ def test_a_cell_is_found_through_its_rows_header(tmp_path, embedder, question, a
     with build_bank(tmp_path / "bank", TABLE_ROWS, embedder) as bank:
         ((_, right),) = grade(bank, embedder, [("table", question, answer)])["table"]
     assert right
+
+
+RESULTS_TABLE = "Quarterly Results. Quarter | City | Cost | Units"
+RESULTS_ROWS = [("ocr", 20.0, "Quarterly Results", "", {}),
+                *[("ocr", 20.0, row, RESULTS_TABLE, {"table": True}) for row in (
+                    "Q1 | Houston | 3.1M | 420", "Q2 | Denver | 2.8M | 515", "Q3 | Boston | 4.2M | 388",
+                    "Q4 | Austin | 3.6M | 610")],
+                ("ocr", 50.0, "Office hours: Thursday", "Materials", {}),
+                ("ocr", 50.0, "Max team size: 4", "Materials", {}),
+                ("speech", 70.0, "The guest lecture is in Vienna.", "", {})]
+
+
+@pytest.mark.parametrize("question, answer", [
+    ("In which town was the first quarter's work based?", "Houston"),
+    ("How many items were sold in the fourth quarter?", "610"),
+    ("How large is the scholarship?", None), ("How much is the tuition fee?", None),
+    ("What is the name of the lecturer's dog?", None), ("Who won the chess tournament?", None)])
+def test_a_row_named_by_its_code_is_found_through_header_words_the_question_does_not_use(
+        tmp_path, embedder, question, answer):
+    """The soft match: "town" stands in for the header's "City", "items" for "Units"; no absent fact is answered."""
+    with build_bank(tmp_path / "bank", RESULTS_ROWS, embedder) as bank:
+        ((_, right),) = grade(bank, embedder, [("table", question, answer)])["table"]
+    assert right
+
+
+def test_the_soft_match_costs_little_once_its_words_are_known(embedder):
+    import time
+
+    words = WordMatcher(embedder)
+    asked, evidence = ["town", "q1", "work", "based"], ["quarterly", "results", "quarter", "city", "cost", "units"]
+    first = words.best(asked, evidence)
+    t = time.perf_counter()
+    again = words.best(asked, evidence)
+    assert again == first and first[1] == 0.0  # a code is matched exactly or not at all
+    assert first[0] > 0.55  # "town" meets "city"
+    assert time.perf_counter() - t < 0.05
+
+
+def test_a_visual_answer_shows_only_checked_facts_and_quotes_its_evidence(bank, tiny):
+    """A (random tiny) VLM's answer to a specific question: shown only as far as its numbers, codes and names are
+    in the quoted evidence; the supporting evidence follows by kind and time, and is cited."""
+    from longwatch.pipeline.ask import UNCHECKED_VISUAL, Asker
+    from longwatch.pipeline.config import PipelineConfig
+    from longwatch.pipeline.evidence_qa import quote_lines
+    from longwatch.pipeline.grounding import grounded
+
+    asker = Asker(bank, tiny, PipelineConfig(answer_tokens=16, min_new_tokens=1))
+    for question, quote in (("What flight is boarding?", "Flight QX2207 now boarding"),
+                            ("What colour is the presenter's jacket?", None)):
+        ans = asker.ask(question, ["v"])
+        assert not ans.needs_vision
+        if quote is None:
+            assert ans.evidence == []
+            assert ans.text == UNCHECKED_VISUAL or grounded(ans.text, [], question, first_only=False,
+                                                            facts_only=True) == ans.text
+            continue
+        assert ans.evidence[0].text == quote
+        lines = quote_lines(ans.evidence, multi_video=False)
+        assert ans.text.endswith(lines) and 'On screen [00:04:10\u201300:04:14]: "Flight QX2207' in lines
+        shown = ans.text[: -len(lines)].strip()
+        assert grounded(shown, [q.text for q in ans.evidence], question, first_only=False, facts_only=True) == shown
+        assert (ans.citations[0].t0, ans.citations[0].t1) == (ans.evidence[0].t0, ans.evidence[0].t1)
