@@ -353,13 +353,15 @@ class TextOnlyAsk(ClipAsk):
         """First/last/count/before/after/order answered from the timeline itself; None when no subject is in it."""
         from longwatch.pipeline import timeline
         from longwatch.pipeline.evidence_qa import topic
-        from longwatch.pipeline.textqa import coverage
+        from longwatch.pipeline.textqa import coverage, squash
 
         evidence = self.timelines(query)
 
         def matches(subject: str) -> list:
-            words = topic(subject)
-            found = [e for e in evidence if e.kind != "caption" and coverage(words, f"{e.context} {e.text}") >= 1.0]
+            words, glued = topic(subject), squash(subject)
+            # OCR drops the spaces of tight titles ("RobotArms"): the whole subject found glued also counts.
+            found = [e for e in evidence if e.kind != "caption" and (coverage(words, f"{e.context} {e.text}") >= 1.0
+                                                                      or (len(glued) >= 6 and glued in squash(e.text)))]
             # "shown" asks for the screen, "said" for speech and subtitles; either, when only the other has it.
             kinds = {"screen": ("ocr",), "speech": ("speech", "subtitle")}.get(asked.seen, ())
             return [e for e in found if e.kind in kinds] or found

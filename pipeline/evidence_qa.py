@@ -167,6 +167,8 @@ def judged(question: str, hit: EvidenceHit, words: WordMatcher | None = None) ->
     if not can_answer_kind(wanted, r.text):
         return None
     whole = coverage(subject, f"{r.context} {r.text}")
+    if not names_the_codes(subject, f"{r.context} {r.text}"):
+        return None
     # The context (title, header) completes a row's words but never supports it alone: a row that states none of
     # the question's subject is another row of the same table.
     own = coverage(subject, r.text) > 0
@@ -176,6 +178,16 @@ def judged(question: str, hit: EvidenceHit, words: WordMatcher | None = None) ->
         return dense + COVERAGE_WEIGHT * whole, whole
     soft = soft_support(question, r, dense, words) if words is not None else None
     return None if soft is None else (dense + COVERAGE_WEIGHT * soft, soft)
+
+
+def names_the_codes(subject: set[str], text: str) -> bool:
+    """False when the question names codes or numbers ("gate D9", "lab 5") and the evidence holds none of them:
+    it is about another row, gate or room, however close its meaning."""
+    def plain(key: str) -> str:  # "the second phase" names "Phase 2"
+        return re.sub(r"^(\d+)(?:st|nd|rd|th)$", r"\1", key)
+
+    codes = {plain(k) for k in subject if is_code(k)}
+    return not codes or bool(codes & {plain(k) for k in keys(text)})
 
 
 def _credit(similarity: float) -> float:

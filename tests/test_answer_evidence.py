@@ -512,3 +512,25 @@ def test_a_visual_answer_shows_only_checked_facts_and_quotes_its_evidence(bank, 
         shown = ans.text[: -len(lines)].strip()
         assert grounded(shown, [q.text for q in ans.evidence], question, first_only=False, facts_only=True) == shown
         assert (ans.citations[0].t0, ans.citations[0].t1) == (ans.evidence[0].t0, ans.evidence[0].t1)
+
+
+DEPARTURES = [("ocr", 30.0, row, "Departures. Gate | Flight | Departs", {"table": True})
+              for row in ("Gate B12 | LH 441 | 14:05", "Gate C3 | AF 1180 | 15:40")]
+
+
+@pytest.mark.parametrize("question, answer", [
+    ("When does the flight at gate B12 leave?", "14:05"), ("Which airline flies from gate D9?", None)])
+def test_a_question_naming_a_code_is_not_answered_from_another_codes_row(tmp_path, embedder, question, answer):
+    with build_bank(tmp_path / "bank", DEPARTURES, embedder) as bank:
+        ((_, right),) = grade(bank, embedder, [("table", question, answer)])["table"]
+    assert right
+
+
+def test_a_title_read_without_its_spaces_is_still_found_on_the_timeline(tmp_path, offline):
+    rows = [("ocr", 10.0, "WaterTreatment", "", {}), ("speech", 20.0, "Filters remove most of the sand.", "", {}),
+            ("ocr", 60.0, "RobotArms", "", {}), ("speech", 70.0, "Each joint has its own motor.", "", {})]
+    with build_bank(tmp_path / "bank", rows, offline.embedder) as bank:
+        ans = ask(bank, offline, "Which came first in the lecture, Robot Arms or Water Treatment?")
+    first_line = ans.text.splitlines()[0]
+    assert first_line.index('"Water Treatment" ([00:00:10') < first_line.index('"Robot Arms" ([00:01:00'), ans.text
+    assert "does not come up" not in ans.text, ans.text
