@@ -164,7 +164,7 @@ def judged(question: str, hit: EvidenceHit, words: WordMatcher | None = None) ->
     subject = topic(question)
     r = hit.record
     wanted = answer_kind(question_stem(question))
-    if not can_answer_kind(wanted, r.text):
+    if not can_answer_kind(wanted, r.text, given=normalised_words(question_stem(question))):
         return None
     whole = coverage(subject, f"{r.context} {r.text}")
     if not names_the_codes(subject, f"{r.context} {r.text}"):

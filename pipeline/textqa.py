@@ -178,11 +178,13 @@ def answer_kind(question: str) -> str | None:
     return "number" if _QUANTITY.search(question) else None
 
 
-def can_answer_kind(kind: str | None, text: str) -> bool:
+def can_answer_kind(kind: str | None, text: str, given: Sequence[str] = ()) -> bool:
+    """Whether `text` can answer a question of `kind`; the numbers the question itself `given` ("platform 6" of
+    "How much did the repairs on platform 6 cost?") are not an answer."""
     if kind is None:
         return True
     words = _numbers(tokens(text))
-    return any(is_code(w) for w in words) or (kind == "when" and any(w in _DATE_WORDS for w in words))
+    return any(is_code(w) and w not in given for w in words) or (kind == "when" and any(w in _DATE_WORDS for w in words))
 
 
 def collect_lines(video: str, records: Sequence) -> list[tuple[float, float, str]]:
