@@ -33,7 +33,8 @@ _ORDINALS = {w: i + 1 for i, w in enumerate("first second third fourth fifth six
 _MONTHS = {m[:3]: m for m in "january february march april may june july august september october november "
                              "december".split()}
 _MONTHS["sept"] = "september"
-_TOKEN = re.compile(r"[a-z0-9]+(?:[.:,][0-9]+[a-z]*)*")
+# Codes and decimals stay one token ("4.2m", "9:30", "v2.1"); a word glued to a number by OCR ("length:60") does not.
+_TOKEN = re.compile(r"[a-z]*[0-9]+(?:[.:,][0-9]+[a-z]*)+|[a-z0-9]+")
 
 
 def _ordinal(n: int) -> str:
