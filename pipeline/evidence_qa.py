@@ -3,8 +3,10 @@
 A hit supports an answer when its meaning is close to the question's (dense cosine) and, unless it is very
 close, when its own text mentions the question's subject (normalised content words; its context, the slide title
 or table header, completes the match but never makes it alone). Questions asking for a number or a time need one
-in the evidence. Nothing supported means the answer says so, with no citations: a confident wrong answer is the
-worst outcome.
+in the evidence, and a question naming a code ("gate D9", "Q3") only meets evidence holding it. A table row the
+question names by its code also meets header words the question does not use ("town" for "City"), through a soft
+word match (WordMatcher). Nothing supported means the answer says so, with no citations: a confident wrong answer
+is the worst outcome.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ LOW_DENSE = 0.25  # from here, evidence that mentions all of the question's subj
 HALF = 0.5
 # The soft match (WordMatcher), MiniLM cosines between single words: unrelated pairs sit near .2-.35, stand-ins
 # ("town"/"city" .77, "due"/"deadline" .48, "identifier"/"code" .45) above.
-WORD_UNRELATED = 0.25  # at or below: no credit, and a question word this far from every evidence word vetoes
+WORD_UNRELATED = 0.25  # up to here no credit; a question word below it for every evidence word vetoes
 WORD_STANDS_IN = 0.55  # from here, full credit
 SOFT_SUPPORT = 0.85  # dense cosine + soft coverage (0..1) from which the soft match supports an answer
 COVERAGE_WEIGHT = 0.25  # rank bonus for mentioning the question's words (dense + lexical)
