@@ -37,6 +37,7 @@ HALF = 0.5
 # ("town"/"city" .77, "due"/"deadline" .48, "identifier"/"code" .45) above.
 WORD_UNRELATED = 0.25  # up to here no credit; a question word below it for every evidence word vetoes
 WORD_STANDS_IN = 0.55  # from here, full credit
+WORD_MATCH = 0.45  # a question word this close to a word of the evidence's text has a stand-in there
 SOFT_SUPPORT = 0.85  # dense cosine + soft coverage (0..1) from which the soft match supports an answer
 COVERAGE_WEIGHT = 0.25  # rank bonus for mentioning the question's words (dense + lexical)
 NEAR_BEST = 0.08  # quote every supporting hit within this of the best
@@ -175,7 +176,11 @@ def judged(question: str, hit: EvidenceHit, words: WordMatcher | None = None) ->
     # the question's subject is another row of the same table.
     own = coverage(subject, r.text) > 0
     dense = float(hit.dense if hit.dense is not None else 0.0)
-    if (dense >= SURE_DENSE or (dense >= MID_DENSE and (own or wanted is not None))
+    # Meaning and an answer of the right kind, with no word of the question: still one of its words needs a
+    # stand-in in the text ("rocket" for "launch"); "cafeteria" finds none in "The menu session starts at 6".
+    kind_only = wanted is not None and (words is None or max(words.best(asked_words(question) or [""],
+                                                                        soft_words(r.text)) or [0.0]) >= WORD_MATCH)
+    if (dense >= SURE_DENSE or (dense >= MID_DENSE and (own or kind_only))
             or (own and dense >= MIN_DENSE and whole >= HALF) or (own and dense >= LOW_DENSE and whole >= 1.0)):
         return dense + COVERAGE_WEIGHT * whole, whole
     soft = soft_support(question, r, dense, words) if words is not None else None

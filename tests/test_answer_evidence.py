@@ -534,3 +534,16 @@ def test_a_title_read_without_its_spaces_is_still_found_on_the_timeline(tmp_path
     first_line = ans.text.splitlines()[0]
     assert first_line.index('"Water Treatment" ([00:00:10') < first_line.index('"Robot Arms" ([00:01:00'), ans.text
     assert "does not come up" not in ans.text, ans.text
+
+
+MENU = ("speech", 40.0, "The menu session starts at 6 o'clock.", "", {})
+LAUNCH = ("subtitle", 60.0, "The launch window opens at 9:30 on Friday.", "", {})
+
+
+@pytest.mark.parametrize("rows, question, answer", [
+    ([MENU, LAUNCH], "What time does the rocket lift off?", "9:30"), ([MENU], "When does the cafeteria open?", None)])
+def test_meaning_and_a_time_need_one_question_word_with_a_stand_in(tmp_path, embedder, rows, question, answer):
+    """A time and a close meaning are not enough alone: "cafeteria" has no stand-in in "menu session"."""
+    with build_bank(tmp_path / "bank", rows, embedder) as bank:
+        ((_, right),) = grade(bank, embedder, [("speech", question, answer)])["speech"]
+    assert right
