@@ -45,8 +45,9 @@ MAX_QUOTES = 3
 CONTINUE_GAP = 1.5  # seconds: a segment starting this soon after one cut mid-sentence finishes its sentence
 # How each kind of evidence is labelled wherever it is quoted or listed (answers, transcript, UI chips).
 KIND_LABELS = {"speech": "Said", "subtitle": "Subtitle", "ocr": "On screen", "caption": "Caption"}
-# Words that say where to look, not what about: "the cost table", "the budget slide", "in the lecture".
-_TOPIC_NOISE = content_words(" ".join(TEXT_WORDS) + " talk lecture table chart graph diagram figure")
+# Words that say where to look, not what about: "the cost table", "the budget slide", "in the lecture"; and
+# "number", which says what kind of answer is wanted ("the meeting room number" is in "Meeting room 407").
+_TOPIC_NOISE = content_words(" ".join(TEXT_WORDS) + " talk lecture table chart graph diagram figure number")
 
 
 class WordMatcher:

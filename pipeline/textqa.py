@@ -164,7 +164,7 @@ def asks_about_the_end(question: str) -> bool:
 
 
 _QUANTITY = re.compile(r"\b(how (much|many|long|old|tall|far|big|often)|what (number|percentage|price|amount)|"
-                       r"which (floor|number|platform|gate|room))\b", re.IGNORECASE)
+                       r"which (floor|number|platform|gate|room)|number(?=\W*$))\b", re.IGNORECASE)
 _WHEN = re.compile(r"\b(when|what (time|year|date|day)|at what time|which (year|day|month))\b", re.IGNORECASE)
 _DATE_WORDS = set(_MONTHS.values()) | {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
                                        "today", "tomorrow", "tonight", "yesterday", "noon", "midnight", "morning",

@@ -67,6 +67,7 @@ def test_generic_text_questions(question, expect):
 def test_answer_kinds():
     assert answer_kind("How much did it cost?") == "number" and answer_kind("When does it open?") == "when"
     assert answer_kind("Who is the speaker?") is None
+    assert answer_kind("What is the meeting room number?") == "number"  # "number" asks for one, it is no topic
     assert tokens("Exam length:60 minutes") == ["exam", "length", "60", "minutes"]  # OCR dropped the space
     assert tokens("Q3 | 4.2M at 9:30, v2.1") == ["q3", "4.2m", "at", "9:30", "v2.1"]
     # The number a question names is not its answer: "platform 6" does not say what the repairs cost.
