@@ -190,12 +190,10 @@ def judged(question: str, hit: EvidenceHit, words: WordMatcher | None = None) ->
 
 def names_the_codes(subject: set[str], text: str) -> bool:
     """False when the question names codes or numbers ("gate D9", "lab 5") and the evidence holds none of them:
-    it is about another row, gate or room, however close its meaning."""
-    def plain(key: str) -> str:  # "the second phase" names "Phase 2"
-        return re.sub(r"^(\d+)(?:st|nd|rd|th)$", r"\1", key)
-
-    codes = {plain(k) for k in subject if is_code(k)}
-    return not codes or bool(codes & {plain(k) for k in keys(text)})
+    it is about another row, gate or room, however close its meaning. Ordinals are no codes: "the second floor"
+    is said as "second floor", "Phase 2" or "2nd floor", and a recogniser may split it from its sentence."""
+    codes = {k for k in subject if is_code(k) and not re.fullmatch(r"\d+(?:st|nd|rd|th)", k)}
+    return not codes or bool(codes & set(keys(text)))
 
 
 def _credit(similarity: float) -> float:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from longwatch.pipeline.evidence_qa import WordMatcher, search, supporting
+from longwatch.pipeline.evidence_qa import WordMatcher, search, supporting, whole_sentences
 from longwatch.pipeline.textqa import question_stem
 
 # (kind, t0, text, context, meta)
@@ -547,3 +547,17 @@ def test_meaning_and_a_time_need_one_question_word_with_a_stand_in(tmp_path, emb
     with build_bank(tmp_path / "bank", rows, embedder) as bank:
         ((_, right),) = grade(bank, embedder, [("speech", question, answer)])["speech"]
     assert right
+
+
+def test_an_ordinal_is_no_code_a_split_sentence_must_hold(tmp_path, embedder):
+    """"the second floor" asks about a floor, not a code: the recogniser's split ("The printer on the" | "second
+    floor is named Falcon.") still answers it."""
+    rows = [("speech", 109.7, "The printer on the", "", {}), ("speech", 110.6, "second floor is named Falcon.", "", {}),
+            ("speech", 120.0, "Lunch is in the main hall.", "", {})]
+    question = "What is the printer on the second floor named?"
+    with build_bank(tmp_path / "bank", rows, embedder, evidence_seconds=0.9) as bank:
+        qvec = embedder.embed([question])[0]
+        hits = supporting(question, search(bank, embedder, question, qvec, ["v"], {"v": bank.clips("v")}),
+                          WordMatcher(embedder))
+        quoted, _ = whole_sentences(bank, [h.record for h in hits], [1.0] * len(hits))
+    assert any("Falcon" in r.text for r in quoted), [r.text for r in quoted]
