@@ -35,6 +35,8 @@ class Query:
 
 Retrieve = Callable[[Query], list]
 GENERIC_LINES = 12  # on-screen lines listed for "what text appears on screen?"
+UNCHECKED_VISUAL = ("The model's reading names a number, code or name that nothing said, subtitled or shown as text "
+                    "in the video states, so it is not shown; see the cited times.")
 UNCHECKED_SUMMARY = ("Every sentence of the generated summary names something the video's speech, subtitles and "
                      "on-screen text do not state, so none is shown; see the cited times.")
 
@@ -115,8 +117,12 @@ class ClipAsk:
     """Answers from retrieved clips: re-score them, give each its visual tokens, generate, cite."""
 
     def __init__(self, bank, models: ModelSet, config: PipelineConfig):
+        from longwatch.pipeline.evidence_qa import WordMatcher
+
         self.bank = bank
         self.answerer = models.answerer
+        self.embedder = models.embedder
+        self.words = WordMatcher(models.embedder)  # word vectors cached for the life of this asker
         self.scorer = models.svlm or models.answerer  # the SVLM is the cheaper judge of relevance when present
         self.config = config
 
@@ -154,6 +160,9 @@ class ClipAsk:
         quotes = []
         if query.whole and not needs_vision:
             text, quotes = self.grounded_summary(query, text)
+        elif not needs_vision:
+            text, quotes = self.grounded_reply(query, text)
+            citations = [Citation(q.video, q.t0, q.t1, 1.0) for q in quotes] + citations
         return Answer(text=text, citations=citations, tokens_used=used, timings=timings,
                       clips_considered=len(items), budget=cfg.budget, needs_vision=needs_vision,
                       prefill_tokens=prefill, videos=list(query.scope),
@@ -176,6 +185,33 @@ class ClipAsk:
         kept = grounded(generated, [q.text for q in quotes], query.text, first_only=False, facts_only=True)
         if not kept and not quotes:
             kept = UNCHECKED_SUMMARY
+        return "\n".join(p for p in (kept, quote_lines(quotes, len(query.scope) > 1)) if p), quotes
+
+    def supporting_evidence(self, query: Query) -> tuple[list, list[float]]:
+        """The timeline's evidence that supports an answer (the text path's rule), whole sentences, best first."""
+        from longwatch.pipeline.evidence_qa import search, supporting, whole_sentences
+        from longwatch.pipeline.textqa import question_stem
+
+        stem = question_stem(query.text)
+        qvec = query.vec if stem == query.text else np.asarray(self.embedder.embed([stem])[0], dtype=np.float32)
+        hits = supporting(query.text, search(self.bank, self.embedder, query.text, qvec, query.scope, query.records),
+                          self.words)
+        return whole_sentences(self.bank, [h.record for h in hits],
+                               [float(min(1.0, max(0.0, h.dense or 0.0))) for h in hits])
+
+    def grounded_reply(self, query: Query, generated: str) -> tuple[str, list]:
+        """A VLM's answer to a specific question: its sentences that name no number, code or name, or only ones
+        the supporting evidence states, then that evidence quoted by kind and time. Nothing left of the reply:
+        the quotes alone, or with none, a short statement that the reading could not be checked."""
+        from longwatch.pipeline.evidence_qa import quote_lines, quoted
+        from longwatch.pipeline.grounding import grounded
+
+        chosen, _ = self.supporting_evidence(query)
+        quotes = quoted(chosen)
+        kept = grounded(generated, [f"{e.text}\n{e.context}".strip() for e in chosen], query.text, first_only=False,
+                        facts_only=True)
+        if not kept and not quotes:
+            kept = UNCHECKED_VISUAL
         return "\n".join(p for p in (kept, quote_lines(quotes, len(query.scope) > 1)) if p), quotes
 
     # ---- what the strategies change ------------------------------------------------------------------------
@@ -269,10 +305,6 @@ class TextOnlyAsk(ClipAsk):
     shown as text), quoting it by kind and time. Nothing that supports an answer means it says so, with no
     citations; a visual question no evidence supports is declined, not invented."""
 
-    def __init__(self, bank, models: ModelSet, config: PipelineConfig):
-        super().__init__(bank, models, config)
-        self.embedder = models.embedder
-
     def answer(self, query: Query, retrieve: Retrieve) -> Answer:
         from longwatch.pipeline import timeline
 
@@ -293,16 +325,11 @@ class TextOnlyAsk(ClipAsk):
         """
         import torch
 
-        from longwatch.pipeline.evidence_qa import search, supporting, whole_sentences
         from longwatch.pipeline.grounding import grounded
-        from longwatch.pipeline.textqa import asks_about_the_end, asks_for_any_text, question_stem
+        from longwatch.pipeline.textqa import asks_about_the_end, asks_for_any_text
 
         cfg, question = self.config, query.text
-        stem = question_stem(question)
-        qvec = query.vec if stem == question else np.asarray(self.embedder.embed([stem])[0], dtype=np.float32)
-        hits = supporting(question, search(self.bank, self.embedder, question, qvec, query.scope, query.records))
-        chosen, scores = whole_sentences(self.bank, [h.record for h in hits],
-                                         [float(min(1.0, max(0.0, h.dense or 0.0))) for h in hits])
+        chosen, scores = self.supporting_evidence(query)
         generic = not chosen and asks_for_any_text(question)
         if generic:  # "what text appears on screen?": the first (or, asked about the end, last) lines shown
             shown = [e for e in self.timelines(query) if e.kind == "ocr"]
@@ -326,13 +353,15 @@ class TextOnlyAsk(ClipAsk):
         """First/last/count/before/after/order answered from the timeline itself; None when no subject is in it."""
         from longwatch.pipeline import timeline
         from longwatch.pipeline.evidence_qa import topic
-        from longwatch.pipeline.textqa import coverage
+        from longwatch.pipeline.textqa import coverage, squash
 
         evidence = self.timelines(query)
 
         def matches(subject: str) -> list:
-            words = topic(subject)
-            found = [e for e in evidence if e.kind != "caption" and coverage(words, f"{e.context} {e.text}") >= 1.0]
+            words, glued = topic(subject), squash(subject)
+            # OCR drops the spaces of tight titles ("RobotArms"): the whole subject found glued also counts.
+            found = [e for e in evidence if e.kind != "caption" and (coverage(words, f"{e.context} {e.text}") >= 1.0
+                                                                      or (len(glued) >= 6 and glued in squash(e.text)))]
             # "shown" asks for the screen, "said" for speech and subtitles; either, when only the other has it.
             kinds = {"screen": ("ocr",), "speech": ("speech", "subtitle")}.get(asked.seen, ())
             return [e for e in found if e.kind in kinds] or found

@@ -3,8 +3,10 @@
 A hit supports an answer when its meaning is close to the question's (dense cosine) and, unless it is very
 close, when its own text mentions the question's subject (normalised content words; its context, the slide title
 or table header, completes the match but never makes it alone). Questions asking for a number or a time need one
-in the evidence. Nothing supported means the answer says so, with no citations: a confident wrong answer is the
-worst outcome.
+in the evidence, and a question naming a code ("gate D9", "Q3") only meets evidence holding it. A table row the
+question names by its code also meets header words the question does not use ("town" for "City"), through a soft
+word match (WordMatcher). Nothing supported means the answer says so, with no citations: a confident wrong answer
+is the worst outcome.
 """
 
 from __future__ import annotations
@@ -18,8 +20,9 @@ import numpy as np
 from longwatch.memory.records import EvidenceHit, EvidenceRecord
 from longwatch.pipeline.answer import QuotedEvidence, format_span
 from longwatch.pipeline.select import rrf
-from longwatch.pipeline.textqa import (STOP, TEXT_WORDS, answer_kind, can_answer_kind, collect_lines, content_words, coverage,
-                                       is_code, keys, question_stem, tokens, unglued)
+from longwatch.pipeline.textqa import (STOP, TEXT_WORDS, answer_kind, can_answer_kind, collect_lines,
+                                       content_words, coverage, is_code, keys, normalised_words, question_stem, stem,
+                                       tokens, unglued)
 
 SEARCH_K = 20
 # MiniLM cosine between a question and one piece of evidence. Calibrated on speech sentences, subtitle cues,
@@ -30,13 +33,63 @@ MID_DENSE = 0.50  # from here, evidence with one of the question's words, or the
 MIN_DENSE = 0.40  # from here, evidence that mentions half of the question's subject supports it
 LOW_DENSE = 0.25  # from here, evidence that mentions all of the question's subject supports it
 HALF = 0.5
+# The soft match (WordMatcher), MiniLM cosines between single words: unrelated pairs sit near .2-.35, stand-ins
+# ("town"/"city" .77, "due"/"deadline" .48, "identifier"/"code" .45) above.
+WORD_UNRELATED = 0.25  # up to here no credit; a question word below it for every evidence word vetoes
+WORD_STANDS_IN = 0.55  # from here, full credit
+WORD_MATCH = 0.45  # a question word this close to a word of the evidence's text has a stand-in there
+SOFT_SUPPORT = 0.85  # dense cosine + soft coverage (0..1) from which the soft match supports an answer
 COVERAGE_WEIGHT = 0.25  # rank bonus for mentioning the question's words (dense + lexical)
 NEAR_BEST = 0.08  # quote every supporting hit within this of the best
 MAX_QUOTES = 3
 CONTINUE_GAP = 1.5  # seconds: a segment starting this soon after one cut mid-sentence finishes its sentence
-KIND_LABEL = {"speech": "Said", "subtitle": "Subtitle", "ocr": "On screen", "caption": "Caption"}
-# Words that say where to look, not what about: "the cost table", "the budget slide", "in the lecture".
-_TOPIC_NOISE = content_words(" ".join(TEXT_WORDS) + " talk lecture table chart graph diagram figure")
+# How each kind of evidence is labelled wherever it is quoted or listed (answers, transcript, UI chips).
+KIND_LABELS = {"speech": "Said", "subtitle": "Subtitle", "ocr": "On screen", "caption": "Caption"}
+# Words that say where to look, not what about: "the cost table", "the budget slide", "in the lecture"; and
+# "number", which says what kind of answer is wanted ("the meeting room number" is in "Meeting room 407").
+_TOPIC_NOISE = content_words(" ".join(TEXT_WORDS) + " talk lecture table chart graph diagram figure number")
+
+
+class WordMatcher:
+    """Soft lexical match for questions phrased without the evidence's words ("town" for "City", "due" for
+    "deadline"): each of the question's content words meets its most similar word of the evidence, by the cosine
+    of the embedder's single-word vectors. Word vectors are cached in-process and embedded in one batch per call,
+    so one ask costs a few milliseconds once its words are known."""
+
+    def __init__(self, embedder, max_words: int = 50_000):
+        self.embedder = embedder
+        self.max_words = max_words
+        self._vecs: dict[str, np.ndarray] = {}
+
+    def vectors(self, words: Sequence[str]) -> dict[str, np.ndarray]:
+        missing = [w for w in dict.fromkeys(words) if w not in self._vecs]
+        if missing:
+            if len(self._vecs) + len(missing) > self.max_words:
+                self._vecs.clear()
+            for w, v in zip(missing, np.asarray(self.embedder.embed(missing), np.float32)):
+                self._vecs[w] = v
+        return {w: self._vecs[w] for w in words}
+
+    def best(self, asked: Sequence[str], evidence_words: Sequence[str]) -> list[float]:
+        """Per asked word, the cosine of its most similar evidence word (1.0 for the same key, 0.0 for none)."""
+        if not asked:
+            return []
+        ev = [w for w in dict.fromkeys(evidence_words) if not is_code(w)]
+        vecs = self.vectors([*asked, *ev])
+        ev_keys = {stem(w) for w in evidence_words}
+        mat = np.stack([vecs[w] for w in ev]) if ev else np.zeros((0, 1), np.float32)
+        return [1.0 if stem(w) in ev_keys else (float(np.max(mat @ vecs[w])) if ev and not is_code(w) else 0.0)
+                for w in asked]
+
+
+def soft_words(text: str) -> list[str]:
+    """The words of a text as the soft match reads them: normalised (numbers, "q3"), stop words dropped."""
+    return [w for w in normalised_words(text) if w not in STOP and len(w) > 1]
+
+
+def asked_words(question: str) -> list[str]:
+    """The question's subject as words for the soft match (not stemmed: single words embed better whole)."""
+    return [w for w in dict.fromkeys(soft_words(question_stem(question))) if stem(w) not in _TOPIC_NOISE]
 
 
 def topic(question: str) -> set[str]:
@@ -108,31 +161,72 @@ def search(bank, embedder, question: str, qvec: np.ndarray, scope: Sequence[str]
     return hits
 
 
-def judged(question: str, hit: EvidenceHit) -> tuple[float, float] | None:
+def judged(question: str, hit: EvidenceHit, words: WordMatcher | None = None) -> tuple[float, float] | None:
     """How well one hit answers the question (dense + lexical) and the share of the question's subject it
-    mentions; None when it does not support an answer."""
+    mentions; None when it does not support an answer. With `words`, a question phrased without the evidence's
+    words can still be supported by the soft match (see `soft_support`)."""
     subject = topic(question)
     r = hit.record
     wanted = answer_kind(question_stem(question))
-    if not can_answer_kind(wanted, r.text):
+    if not can_answer_kind(wanted, r.text, given=normalised_words(question_stem(question))):
         return None
     whole = coverage(subject, f"{r.context} {r.text}")
+    if not names_the_codes(subject, f"{r.context} {r.text}"):
+        return None
     # The context (title, header) completes a row's words but never supports it alone: a row that states none of
     # the question's subject is another row of the same table.
     own = coverage(subject, r.text) > 0
     dense = float(hit.dense if hit.dense is not None else 0.0)
-    if not (dense >= SURE_DENSE or (dense >= MID_DENSE and (own or wanted is not None))
+    # Meaning and an answer of the right kind, with no word of the question: still one of its words needs a
+    # stand-in in the text ("rocket" for "launch"); "cafeteria" finds none in "The menu session starts at 6".
+    kind_only = wanted is not None and (words is None or max(words.best(asked_words(question) or [""],
+                                                                        soft_words(r.text)) or [0.0]) >= WORD_MATCH)
+    if (dense >= SURE_DENSE or (dense >= MID_DENSE and (own or kind_only))
             or (own and dense >= MIN_DENSE and whole >= HALF) or (own and dense >= LOW_DENSE and whole >= 1.0)):
+        return dense + COVERAGE_WEIGHT * whole, whole
+    soft = soft_support(question, r, dense, words) if words is not None else None
+    return None if soft is None else (dense + COVERAGE_WEIGHT * soft, soft)
+
+
+def names_the_codes(subject: set[str], text: str) -> bool:
+    """False when the question names codes or numbers ("gate D9", "lab 5") and the evidence holds none of them:
+    it is about another row, gate or room, however close its meaning. Ordinals are no codes: "the second floor"
+    is said as "second floor", "Phase 2" or "2nd floor", and a recogniser may split it from its sentence."""
+    codes = {k for k in subject if is_code(k) and not re.fullmatch(r"\d+(?:st|nd|rd|th)", k)}
+    return not codes or bool(codes & set(keys(text)))
+
+
+def _credit(similarity: float) -> float:
+    """A word's share of the soft match: 0 up to an unrelated pair's cosine, 1 from a stand-in's."""
+    return float(np.clip((similarity - WORD_UNRELATED) / (WORD_STANDS_IN - WORD_UNRELATED), 0.0, 1.0))
+
+
+def soft_support(question: str, r: EvidenceRecord, dense: float, words: WordMatcher) -> float | None:
+    """The soft coverage of the question's subject by `r` when it supports an answer, else None.
+
+    The evidence's own text must hold one of the question's codes exactly ("Q1" of "the first quarter's"): a
+    table row or line named by the question. The other words are then credited by their most similar evidence
+    word, the header's included ("town" meets "City"); none may be unrelated to all of it, and the dense cosine
+    plus the soft coverage must clear SOFT_SUPPORT. Without such an anchor single-word cosines cannot tell a
+    stand-in ("due"/"deadline" .48) from a neighbour ("goalkeeper"/"striker" .63, "hotel"/"room" .55), and an
+    absent fact would be answered."""
+    asked = asked_words(question)
+    anchors = [w for w in asked if is_code(w)]
+    if not anchors or not any(w in set(soft_words(r.text)) for w in anchors) or len(asked) < 2:
         return None
-    return dense + COVERAGE_WEIGHT * whole, whole
+    best = words.best(asked, soft_words(f"{r.context} {r.text}"))
+    if min(best) < WORD_UNRELATED:
+        return None
+    soft = sum(_credit(b) for b in best) / len(best)
+    return soft if dense + soft >= SOFT_SUPPORT else None
 
 
-def supporting(question: str, hits: Sequence[EvidenceHit]) -> list[EvidenceHit]:
+def supporting(question: str, hits: Sequence[EvidenceHit], words: WordMatcher | None = None) -> list[EvidenceHit]:
     """The hits that answer the question, best first (at most MAX_QUOTES, all near the best); [] for none.
 
     A caption is written by a model: it never stands alone as the support for a number, code or name.
     """
-    scored = [(j, h) for h in hits if (j := judged(question, h)) is not None]
+    scored = [(j, h) for h in hits if (j := judged(question, h, words)) is not None]
     scored.sort(key=lambda jh: (-jh[0][0], jh[1].record.video_id, jh[1].record.t0))
     if not scored:
         return []
@@ -197,5 +291,5 @@ def quote_lines(quotes: Sequence[QuotedEvidence], multi_video: bool) -> str:
     for (kind, video, text), same in groups.items():
         spans = ", ".join(format_span(q.t0, q.t1) for q in sorted(same, key=lambda q: q.t0)[:3])
         header = f" ({same[0].context})" if same[0].context else ""
-        lines.append(f"{KIND_LABEL.get(kind, kind)}{' in ' + video if multi_video else ''} {spans}: \"{text}\"{header}")
+        lines.append(f"{KIND_LABELS.get(kind, kind)}{' in ' + video if multi_video else ''} {spans}: \"{text}\"{header}")
     return "\n".join(lines)

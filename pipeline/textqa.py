@@ -33,7 +33,8 @@ _ORDINALS = {w: i + 1 for i, w in enumerate("first second third fourth fifth six
 _MONTHS = {m[:3]: m for m in "january february march april may june july august september october november "
                              "december".split()}
 _MONTHS["sept"] = "september"
-_TOKEN = re.compile(r"[a-z0-9]+(?:[.:,][0-9]+[a-z]*)*")
+# Codes and decimals stay one token ("4.2m", "9:30", "v2.1"); a word glued to a number by OCR ("length:60") does not.
+_TOKEN = re.compile(r"[a-z]*[0-9]+(?:[.:,][0-9]+[a-z]*)+|[a-z0-9]+")
 
 
 def _ordinal(n: int) -> str:
@@ -97,6 +98,11 @@ def _numbers(words: list[str]) -> list[str]:
     return out
 
 
+def normalised_words(text: str) -> list[str]:
+    """The text's tokens with spelt numbers, ordinals, quarters and months normalised, not stemmed."""
+    return _numbers(tokens(text))
+
+
 def keys(text: str) -> list[str]:
     """The normalised keys of a text, in order (stop words kept): what lexical matching compares."""
     return [stem(w) for w in _numbers(tokens(text))]
@@ -158,7 +164,7 @@ def asks_about_the_end(question: str) -> bool:
 
 
 _QUANTITY = re.compile(r"\b(how (much|many|long|old|tall|far|big|often)|what (number|percentage|price|amount)|"
-                       r"which (floor|number|platform|gate|room))\b", re.IGNORECASE)
+                       r"which (floor|number|platform|gate|room)|number(?=\W*$))\b", re.IGNORECASE)
 _WHEN = re.compile(r"\b(when|what (time|year|date|day)|at what time|which (year|day|month))\b", re.IGNORECASE)
 _DATE_WORDS = set(_MONTHS.values()) | {"monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday",
                                        "today", "tomorrow", "tonight", "yesterday", "noon", "midnight", "morning",
@@ -173,11 +179,13 @@ def answer_kind(question: str) -> str | None:
     return "number" if _QUANTITY.search(question) else None
 
 
-def can_answer_kind(kind: str | None, text: str) -> bool:
+def can_answer_kind(kind: str | None, text: str, given: Sequence[str] = ()) -> bool:
+    """Whether `text` can answer a question of `kind`; the numbers the question itself `given` ("platform 6" of
+    "How much did the repairs on platform 6 cost?") are not an answer."""
     if kind is None:
         return True
     words = _numbers(tokens(text))
-    return any(is_code(w) for w in words) or (kind == "when" and any(w in _DATE_WORDS for w in words))
+    return any(is_code(w) and w not in given for w in words) or (kind == "when" and any(w in _DATE_WORDS for w in words))
 
 
 def collect_lines(video: str, records: Sequence) -> list[tuple[float, float, str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from longwatch.pipeline.evidence_qa import search, supporting
+from longwatch.pipeline.evidence_qa import WordMatcher, search, supporting, whole_sentences
 from longwatch.pipeline.textqa import question_stem
 
 # (kind, t0, text, context, meta)
@@ -219,9 +219,10 @@ def embedder(one_thread):
 def grade(bank, embedder, questions) -> dict[str, list[tuple[str, bool]]]:
     """Per category: (question, right?) — right means the best quote holds the answer, or nothing for absent."""
     out: dict[str, list[tuple[str, bool]]] = {}
+    words = WordMatcher(embedder)
     qvecs = embedder.embed([question_stem(q) for _, q, _ in questions])
     for (category, question, answer), qvec in zip(questions, qvecs):
-        quotes = supporting(question, search(bank, embedder, question, qvec, ["v"], {"v": bank.clips("v")}))
+        quotes = supporting(question, search(bank, embedder, question, qvec, ["v"], {"v": bank.clips("v")}), words)
         right = not quotes if answer is None else bool(quotes) and answer.lower() in quotes[0].record.text.lower()
         out.setdefault(category, []).append((question, right))
     return out
@@ -449,3 +450,114 @@ def test_a_cell_is_found_through_its_rows_header(tmp_path, embedder, question, a
     with build_bank(tmp_path / "bank", TABLE_ROWS, embedder) as bank:
         ((_, right),) = grade(bank, embedder, [("table", question, answer)])["table"]
     assert right
+
+
+RESULTS_TABLE = "Quarterly Results. Quarter | City | Cost | Units"
+RESULTS_ROWS = [("ocr", 20.0, "Quarterly Results", "", {}),
+                *[("ocr", 20.0, row, RESULTS_TABLE, {"table": True}) for row in (
+                    "Q1 | Houston | 3.1M | 420", "Q2 | Denver | 2.8M | 515", "Q3 | Boston | 4.2M | 388",
+                    "Q4 | Austin | 3.6M | 610")],
+                ("ocr", 50.0, "Office hours: Thursday", "Materials", {}),
+                ("ocr", 50.0, "Max team size: 4", "Materials", {}),
+                ("speech", 70.0, "The guest lecture is in Vienna.", "", {})]
+
+
+@pytest.mark.parametrize("question, answer", [
+    ("In which town was the first quarter's work based?", "Houston"),
+    ("How many items were sold in the fourth quarter?", "610"),
+    ("How large is the scholarship?", None), ("How much is the tuition fee?", None),
+    ("What is the name of the lecturer's dog?", None), ("Who won the chess tournament?", None)])
+def test_a_row_named_by_its_code_is_found_through_header_words_the_question_does_not_use(
+        tmp_path, embedder, question, answer):
+    """The soft match: "town" stands in for the header's "City", "items" for "Units"; no absent fact is answered."""
+    with build_bank(tmp_path / "bank", RESULTS_ROWS, embedder) as bank:
+        ((_, right),) = grade(bank, embedder, [("table", question, answer)])["table"]
+    assert right
+
+
+def test_the_soft_match_costs_little_once_its_words_are_known(embedder):
+    import time
+
+    words = WordMatcher(embedder)
+    asked, evidence = ["town", "q1", "work", "based"], ["quarterly", "results", "quarter", "city", "cost", "units"]
+    first = words.best(asked, evidence)
+    t = time.perf_counter()
+    again = words.best(asked, evidence)
+    assert again == first and first[1] == 0.0  # a code is matched exactly or not at all
+    assert first[0] > 0.55  # "town" meets "city"
+    assert time.perf_counter() - t < 0.05
+
+
+def test_a_visual_answer_shows_only_checked_facts_and_quotes_its_evidence(bank, tiny):
+    """A (random tiny) VLM's answer to a specific question: shown only as far as its numbers, codes and names are
+    in the quoted evidence; the supporting evidence follows by kind and time, and is cited."""
+    from longwatch.pipeline.ask import UNCHECKED_VISUAL, Asker
+    from longwatch.pipeline.config import PipelineConfig
+    from longwatch.pipeline.evidence_qa import quote_lines
+    from longwatch.pipeline.grounding import grounded
+
+    asker = Asker(bank, tiny, PipelineConfig(answer_tokens=16, min_new_tokens=1))
+    for question, quote in (("What flight is boarding?", "Flight QX2207 now boarding"),
+                            ("What colour is the presenter's jacket?", None)):
+        ans = asker.ask(question, ["v"])
+        assert not ans.needs_vision
+        if quote is None:
+            assert ans.evidence == []
+            assert ans.text == UNCHECKED_VISUAL or grounded(ans.text, [], question, first_only=False,
+                                                            facts_only=True) == ans.text
+            continue
+        assert ans.evidence[0].text == quote
+        lines = quote_lines(ans.evidence, multi_video=False)
+        assert ans.text.endswith(lines) and 'On screen [00:04:10\u201300:04:14]: "Flight QX2207' in lines
+        shown = ans.text[: -len(lines)].strip()
+        assert grounded(shown, [q.text for q in ans.evidence], question, first_only=False, facts_only=True) == shown
+        assert (ans.citations[0].t0, ans.citations[0].t1) == (ans.evidence[0].t0, ans.evidence[0].t1)
+
+
+DEPARTURES = [("ocr", 30.0, row, "Departures. Gate | Flight | Departs", {"table": True})
+              for row in ("Gate B12 | LH 441 | 14:05", "Gate C3 | AF 1180 | 15:40")]
+
+
+@pytest.mark.parametrize("question, answer", [
+    ("When does the flight at gate B12 leave?", "14:05"), ("Which airline flies from gate D9?", None)])
+def test_a_question_naming_a_code_is_not_answered_from_another_codes_row(tmp_path, embedder, question, answer):
+    with build_bank(tmp_path / "bank", DEPARTURES, embedder) as bank:
+        ((_, right),) = grade(bank, embedder, [("table", question, answer)])["table"]
+    assert right
+
+
+def test_a_title_read_without_its_spaces_is_still_found_on_the_timeline(tmp_path, offline):
+    rows = [("ocr", 10.0, "WaterTreatment", "", {}), ("speech", 20.0, "Filters remove most of the sand.", "", {}),
+            ("ocr", 60.0, "RobotArms", "", {}), ("speech", 70.0, "Each joint has its own motor.", "", {})]
+    with build_bank(tmp_path / "bank", rows, offline.embedder) as bank:
+        ans = ask(bank, offline, "Which came first in the lecture, Robot Arms or Water Treatment?")
+    first_line = ans.text.splitlines()[0]
+    assert first_line.index('"Water Treatment" ([00:00:10') < first_line.index('"Robot Arms" ([00:01:00'), ans.text
+    assert "does not come up" not in ans.text, ans.text
+
+
+MENU = ("speech", 40.0, "The menu session starts at 6 o'clock.", "", {})
+LAUNCH = ("subtitle", 60.0, "The launch window opens at 9:30 on Friday.", "", {})
+
+
+@pytest.mark.parametrize("rows, question, answer", [
+    ([MENU, LAUNCH], "What time does the rocket lift off?", "9:30"), ([MENU], "When does the cafeteria open?", None)])
+def test_meaning_and_a_time_need_one_question_word_with_a_stand_in(tmp_path, embedder, rows, question, answer):
+    """A time and a close meaning are not enough alone: "cafeteria" has no stand-in in "menu session"."""
+    with build_bank(tmp_path / "bank", rows, embedder) as bank:
+        ((_, right),) = grade(bank, embedder, [("speech", question, answer)])["speech"]
+    assert right
+
+
+def test_an_ordinal_is_no_code_a_split_sentence_must_hold(tmp_path, embedder):
+    """"the second floor" asks about a floor, not a code: the recogniser's split ("The printer on the" | "second
+    floor is named Falcon.") still answers it."""
+    rows = [("speech", 109.7, "The printer on the", "", {}), ("speech", 110.6, "second floor is named Falcon.", "", {}),
+            ("speech", 120.0, "Lunch is in the main hall.", "", {})]
+    question = "What is the printer on the second floor named?"
+    with build_bank(tmp_path / "bank", rows, embedder, evidence_seconds=0.9) as bank:
+        qvec = embedder.embed([question])[0]
+        hits = supporting(question, search(bank, embedder, question, qvec, ["v"], {"v": bank.clips("v")}),
+                          WordMatcher(embedder))
+        quoted, _ = whole_sentences(bank, [h.record for h in hits], [1.0] * len(hits))
+    assert any("Falcon" in r.text for r in quoted), [r.text for r in quoted]

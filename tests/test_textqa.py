@@ -11,7 +11,8 @@ import pytest
 from longwatch.memory.records import ClipRecord, EvidenceRecord
 from longwatch.pipeline.evidence_qa import fts_query, quote_lines, quoted
 from longwatch.pipeline.grounding import grounded
-from longwatch.pipeline.textqa import answer_kind, asks_for_any_text, collect_lines, content_words, coverage, keys
+from longwatch.pipeline.textqa import (answer_kind, asks_for_any_text, can_answer_kind, collect_lines, content_words,
+                                       coverage, keys, tokens)
 from longwatch.pipeline.timeline import appearances, parse
 
 
@@ -66,6 +67,12 @@ def test_generic_text_questions(question, expect):
 def test_answer_kinds():
     assert answer_kind("How much did it cost?") == "number" and answer_kind("When does it open?") == "when"
     assert answer_kind("Who is the speaker?") is None
+    assert answer_kind("What is the meeting room number?") == "number"  # "number" asks for one, it is no topic
+    assert tokens("Exam length:60 minutes") == ["exam", "length", "60", "minutes"]  # OCR dropped the space
+    assert tokens("Q3 | 4.2M at 9:30, v2.1") == ["q3", "4.2m", "at", "9:30", "v2.1"]
+    # The number a question names is not its answer: "platform 6" does not say what the repairs cost.
+    assert not can_answer_kind("number", "Platform 6 closed for repairs", given=["platform", "6", "cost"])
+    assert can_answer_kind("number", "Platform 6 repairs cost 40,000", given=["platform", "6", "cost"])
 
 
 def test_grounded_keeps_faithful_rephrasing_only():
