@@ -11,7 +11,7 @@ import importlib
 _EXPORTS = {
     "LongWatch": "longwatch.app.api",
     "VideoRef": "longwatch.app.api",
-    "KIND_LABELS": "longwatch.app.api",
+    "KIND_LABELS": "longwatch.pipeline.evidence_qa",
     "video_id_for": "longwatch.app.video_ids",
     "LiveSession": "longwatch.app.live_session",
     "SessionStats": "longwatch.app.live_session",

@@ -21,7 +21,6 @@ from longwatch.memory.records import EVIDENCE_KINDS, BankInputError, Gap, check_
 from longwatch.errors import BankError, VideoError
 
 # How each kind of evidence is named to people: transcripts, the UI's chips and filters.
-KIND_LABELS = {"speech": "Said", "subtitle": "Subtitle", "ocr": "On screen", "caption": "Caption"}
 
 UPLOADS = "uploads"  # the UI's uploads live inside the bank's own folder, deleted with their video
 # An upload is stored as uploads/<video id><suffix>, the suffix one of these: its copy is then found by exact
