@@ -160,11 +160,14 @@ class LongWatch:
         with self._lock:
             self._pipeline().ingest(feed, video_id, progress=progress)
 
-    def ask(self, question: str, videos: list[str] | None = None, *, at_start: Callable[[], None] | None = None):
+    def ask(self, question: str, videos: list[str] | None = None, *, at_start: Callable[[], None] | None = None,
+            on_quotes: Callable[[list], None] | None = None):
         """Answer from the bank's memories of `videos` (default: all); returns pipeline.core.Answer.
 
         `at_start` runs under the bank lock just before answering, while the bank holds exactly what the answer
-        reads: a live session records there how far its stream was committed."""
+        reads: a live session records there how far its stream was committed. `on_quotes(quotes)` runs as soon as
+        the supporting quotes (QuotedEvidence: kind, video, t0, t1, text) are known, before a language model
+        writes its sentence, so they can be shown at once."""
         if not question or not question.strip():
             raise ValueError("question is empty; type what you want to know about the video")
         for video_id in videos or ():
@@ -172,7 +175,7 @@ class LongWatch:
         with self._lock:
             if at_start is not None:
                 at_start()
-            return self._pipeline().ask(question.strip(), videos=videos or None)
+            return self._pipeline().ask(question.strip(), videos=videos or None, on_quotes=on_quotes)
 
     async def aingest(self, path: str | Path, video_id: str | None = None, progress=None) -> VideoRef:
         return await asyncio.to_thread(self.ingest, path, video_id, progress)

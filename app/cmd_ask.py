@@ -65,6 +65,13 @@ def _questions(args: argparse.Namespace) -> list[str]:
     return [args.question.strip()]
 
 
+def _show_quotes_now(quotes) -> None:
+    from longwatch.pipeline.evidence_qa import quote_lines
+
+    print(quote_lines(quotes, len({q.video for q in quotes}) > 1) + "\n(a sentence from these quotes follows)\n",
+          file=sys.stderr, flush=True)
+
+
 def run(args: argparse.Namespace) -> int:
     from longwatch.app.api import LongWatch
     from longwatch.app.cli import emit
@@ -76,7 +83,9 @@ def run(args: argparse.Namespace) -> int:
         if lw.bank.reader_note:
             print(f"longwatch: {lw.bank.reader_note}", file=sys.stderr)
         if args.questions is None:
-            answer = lw.ask(questions[0], args.videos)
+            # At a terminal the quotes show at once; the small LM's sentence follows a few seconds later.
+            early = _show_quotes_now if not args.json and sys.stderr.isatty() else None
+            answer = lw.ask(questions[0], args.videos, on_quotes=early)
             emit(args, answer.to_dict(), answer.describe())
             return 0
         for i, question in enumerate(questions):

@@ -31,6 +31,7 @@ class Query:
     whole: bool  # asks about the whole video ("summarize"): anchors spread over the timeline
     timings: dict[str, float]
     started: float  # perf_counter when retrieval began
+    on_quotes: Callable[[list], None] | None = None  # called with the quotes as soon as they are known
 
 
 Retrieve = Callable[[Query], list]
@@ -50,7 +51,10 @@ class Asker:
         self.config = config
         self.strategy = choose_strategy(bank, models, config)
 
-    def ask(self, question: str, videos: list[str] | None = None) -> Answer:
+    def ask(self, question: str, videos: list[str] | None = None,
+            on_quotes: Callable[[list], None] | None = None) -> Answer:
+        """`on_quotes(quotes)` (answer.QuotedEvidence) runs as soon as the supporting quotes are known, before a
+        language model writes its sentence, so a caller can show the evidence at once."""
         if not question or not question.strip():
             raise ValueError("ask() needs a non-empty question")
         # One snapshot for the whole answer: a writer in another process commits nothing we half-see.
@@ -62,7 +66,7 @@ class Asker:
             timings["embed"] = time.perf_counter() - t
             t = time.perf_counter()
             records = {v: self.bank.clips(v) for v in scope}
-            query = Query(question, vec, scope, records, is_whole_video_question(question), timings, t)
+            query = Query(question, vec, scope, records, is_whole_video_question(question), timings, t, on_quotes)
             return self.strategy.answer(query, self.retrieve)
 
     def scope(self, videos: list[str] | None) -> list[str]:
@@ -339,6 +343,10 @@ class TextOnlyAsk(ClipAsk):
         t = time.perf_counter()
         reply = ""
         if chosen and not generic:
+            if query.on_quotes is not None:  # the quotes are the answer; the sentence only restates them
+                from longwatch.pipeline.evidence_qa import quoted
+
+                query.on_quotes(quoted(chosen))
             blocks = [PromptBlock(format_span(e.t0, e.t1) + " ", text_after=f"{e.context} {e.text}".strip() + "\n")
                       for e in sorted(chosen, key=lambda e: (e.video_id, e.t0))]
             with torch.inference_mode():

@@ -74,6 +74,7 @@ class Pipeline:
             resume = self.resume_point(self.bank, video_id)
         yield from self.clip_encoder.memories(source, video_id, start_clip, resume, timings, subtitles, lanes)
 
-    def ask(self, question: str, videos: list[str] | None = None) -> Answer:
-        """Answer from the bank only (no decoding): retrieve, re-score, allocate, pool, generate, cite."""
-        return self.asker.ask(question, videos)
+    def ask(self, question: str, videos: list[str] | None = None, on_quotes=None) -> Answer:
+        """Answer from the bank only (no decoding): retrieve, re-score, allocate, pool, generate, cite.
+        `on_quotes` gets the supporting quotes before a sentence is generated (see ask.Asker.ask)."""
+        return self.asker.ask(question, videos, on_quotes)

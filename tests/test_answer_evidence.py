@@ -561,3 +561,26 @@ def test_an_ordinal_is_no_code_a_split_sentence_must_hold(tmp_path, embedder):
                           WordMatcher(embedder))
         quoted, _ = whole_sentences(bank, [h.record for h in hits], [1.0] * len(hits))
     assert any("Falcon" in r.text for r in quoted), [r.text for r in quoted]
+
+
+def test_the_quotes_reach_the_caller_before_the_language_model_writes(bank, offline):
+    """The offline answer's quotes are ready in milliseconds; a 135M LM's sentence takes seconds more on a CPU,
+    so a caller asking with on_quotes can show the evidence at once (the CLI does at a terminal)."""
+    from longwatch.pipeline.ask import Asker
+    from longwatch.pipeline.config import PipelineConfig
+
+    events = []
+    generate = offline.answerer.generate
+
+    def recording_generate(*args, **kwargs):  # the real model, only noted when it starts
+        events.append("generate")
+        return generate(*args, **kwargs)
+
+    offline.answerer.generate = recording_generate
+    try:
+        asker = Asker(bank, offline, PipelineConfig(answer_tokens=16))
+        ans = asker.ask("What flight is boarding?", ["v"], on_quotes=lambda quotes: events.append(list(quotes)))
+    finally:
+        offline.answerer.generate = generate
+    assert events[0] == ans.evidence and events[1:] == ["generate"], events
+    assert ans.evidence[0].text.startswith("Flight QX2207")
