@@ -78,10 +78,9 @@ def free_port():
 
 
 @pytest.fixture
-def http_live_stream(tmp_path):
-    """Start a real live stream on loopback: `start(seconds)` encodes an FFmpeg test pattern and serves it in
-    real time as MPEG-TS over HTTP (`ffmpeg -re … -listen 1`), returning the URL once the sender listens.
-    The sender is killed when the test ends."""
+def live_sender():
+    """`send(path, loops=0)` serves a media file in real time as MPEG-TS over HTTP on loopback (`ffmpeg -re …
+    -listen 1`; `loops` extra passes) and returns the URL once the sender listens. Senders die with the test."""
     import shutil
     import subprocess
     import time
@@ -92,14 +91,11 @@ def http_live_stream(tmp_path):
         pytest.skip("needs the ffmpeg CLI to send a local live stream (apt-get install ffmpeg)")
     senders: list[subprocess.Popen] = []
 
-    def start(seconds: float) -> str:
-        video = tmp_path / f"live{len(senders)}.ts"
-        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
-                        "testsrc2=size=320x240:rate=25", "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast",
-                        "-g", "12", "-pix_fmt", "yuv420p", "-f", "mpegts", str(video)], check=True, timeout=120)
+    def send(path, loops: int = 0) -> str:
         url = f"http://127.0.0.1:{_free_port()}/live.ts"
-        proc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", str(video), "-c", "copy",
-                                 "-f", "mpegts", "-listen", "1", url], stdin=subprocess.DEVNULL)
+        again = ["-stream_loop", str(loops)] if loops else []
+        proc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", *again, "-i", str(path),
+                                 "-c", "copy", "-f", "mpegts", "-listen", "1", url], stdin=subprocess.DEVNULL)
         senders.append(proc)
         deadline = time.monotonic() + 15
         while not any(c.status == psutil.CONN_LISTEN for c in psutil.Process(proc.pid).net_connections("tcp")):
@@ -107,7 +103,26 @@ def http_live_stream(tmp_path):
             time.sleep(0.05)
         return url
 
-    yield start
+    yield send
     for proc in senders:
         proc.kill()
         proc.wait(timeout=10)
+
+
+@pytest.fixture
+def http_live_stream(tmp_path, live_sender):
+    """Start a real live stream on loopback: `start(seconds)` encodes an FFmpeg test pattern and serves it in
+    real time (see live_sender), returning the URL once the sender listens."""
+    import subprocess
+
+    made: list = []
+
+    def start(seconds: float) -> str:
+        video = tmp_path / f"live{len(made)}.ts"
+        made.append(video)
+        subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
+                        "testsrc2=size=320x240:rate=25", "-t", str(seconds), "-c:v", "libx264", "-preset", "ultrafast",
+                        "-g", "12", "-pix_fmt", "yuv420p", "-f", "mpegts", str(video)], check=True, timeout=120)
+        return live_sender(video)
+
+    return start

@@ -6,13 +6,10 @@ Live sessions read an `ffmpeg` sender serving MPEG-TS over HTTP on loopback, as 
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from longwatch.app.api import LongWatch, video_id_for
@@ -133,31 +130,14 @@ def test_uploads_are_validated_copied_under_their_id_and_removed_with_the_video(
 
 # ---- live ---------------------------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
-def stream_url(tmp_path):
+def stream_url(tmp_path, live_sender):
     """An HTTP MPEG-TS stream sent in real time (-re) by ffmpeg from a generated 30 s test pattern."""
-    if shutil.which("ffmpeg") is None:
-        pytest.skip("needs the ffmpeg CLI to send a local live stream (apt-get install ffmpeg)")
     video = tmp_path / "cam.ts"
     subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "lavfi", "-i",
                     f"testsrc2=size=320x240:rate={STREAM_FPS}", "-t", "30", "-c:v", "libx264", "-preset", "ultrafast",
                     "-g", "12", "-bf", "0", "-pix_fmt", "yuv420p", "-f", "mpegts", str(video)], check=True, timeout=120)
-    url = f"http://127.0.0.1:{_free_port()}/live.ts"
-    proc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-i", str(video), "-c", "copy",
-                             "-f", "mpegts", "-listen", "1", url], stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while not any(c.status == psutil.CONN_LISTEN for c in psutil.Process(proc.pid).net_connections("tcp")):
-        assert proc.poll() is None and time.monotonic() < deadline, "ffmpeg sender did not start listening"
-        time.sleep(0.05)
-    yield url
-    proc.kill()
-    proc.wait(timeout=10)
+    return live_sender(video)
 
 
 def _wait(predicate, seconds: float, what: str) -> None:

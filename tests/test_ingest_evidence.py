@@ -225,25 +225,10 @@ def test_batch_finds_the_sidecar_and_transcribes_like_ingest(samples, tmp_path):
 
 
 @pytest.fixture
-def speech_stream(samples, tmp_path, free_port):
-    """The narrated sample sent in real time as MPEG-TS over HTTP on loopback (`ffmpeg -re … -listen 1`)."""
-    import subprocess
-    import time
-
-    import psutil
-
-    url = f"http://127.0.0.1:{free_port()}/live.ts"
+def speech_stream(samples, live_sender):
+    """The narrated sample sent in real time as MPEG-TS over HTTP on loopback."""
     # Sent twice over: a live clip is committed when the next one starts, so the last sentence needs more stream.
-    proc = subprocess.Popen(["ffmpeg", "-hide_banner", "-loglevel", "error", "-re", "-stream_loop", "1",
-                             "-i", samples["speech"].path,
-                             "-c", "copy", "-f", "mpegts", "-listen", "1", url], stdin=subprocess.DEVNULL)
-    deadline = time.monotonic() + 15
-    while not any(c.status == psutil.CONN_LISTEN for c in psutil.Process(proc.pid).net_connections("tcp")):
-        assert proc.poll() is None and time.monotonic() < deadline, "the ffmpeg sender did not start listening"
-        time.sleep(0.05)
-    yield url
-    proc.kill()
-    proc.wait(timeout=10)
+    return live_sender(samples["speech"].path, loops=1)
 
 
 @pytest.mark.slow  # ~25 s: the stream is sent in real time
