@@ -160,12 +160,14 @@ class LiveSession:
             reconnects=src.reconnects if src else 0, ended_reason=src.ended_reason if src else None,
             error=None if self._error is None else f"{type(self._error).__name__}: {self._error}")
 
-    def ask(self, question: str):
+    def ask(self, question: str, on_quotes: Callable[[list], None] | None = None):
         """Answer from the clips of this stream committed so far; citations never reach past `answered_until`,
-        the end of the last clip committed when the question was taken (read under the same lock)."""
+        the end of the last clip committed when the question was taken (read under the same lock).
+        `on_quotes` gets the supporting quotes before a sentence is written, as in LongWatch.ask."""
         if not question or not question.strip():
             raise ValueError("question is empty; type what you want to know about the stream")
-        return self.watch.ask(question, videos=[self.video_id], at_start=self._mark_answered_until)
+        return self.watch.ask(question, videos=[self.video_id], at_start=self._mark_answered_until,
+                              on_quotes=on_quotes)
 
     async def aask(self, question: str):
         return await asyncio.to_thread(self.ask, question)

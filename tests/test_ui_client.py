@@ -51,6 +51,23 @@ def served(tmp_path_factory, free_port):
 
 
 @pytest.fixture(scope="module")
+def served_offline(tmp_path_factory, free_port, sample):
+    """The text-only offline preset (real MiniLM, real SmolLM2-135M), served, with the timeline below planted as
+    video "briefing": its answers quote evidence and a language model writes a sentence after the quotes."""
+    from longwatch.ui.app import create_app, launch
+
+    config = load_config(preset="offline", pipeline=dict(PIPELINE, answer_tokens=16, ocr=True))
+    with LongWatch.open(tmp_path_factory.mktemp("offline-bank"), config=config) as lw:
+        plant_timeline(lw, "briefing", sample)
+        app = create_app(lw)
+        launch(app, lw, UIConfig(port=free_port()), prevent_thread_lock=True, quiet=True)
+        try:
+            yield lw, app, gradio_client.Client(app.local_url, download_files=False, verbose=False)
+        finally:
+            app.close()
+
+
+@pytest.fixture(scope="module")
 def sample(tmp_path_factory):
     from longwatch.samples.videos import make_sample
 
@@ -160,15 +177,12 @@ def test_live_tab_watches_reports_answers_and_stops(served, http_live_stream, fr
     assert client.predict(api_name="/live_stats") == "No stream is being watched."
 
 
-def test_question_placeholder_promises_only_what_the_preset_can_do(served, tmp_path):
-    from longwatch.ui.app import create_app
-
+def test_question_placeholder_promises_only_what_the_preset_can_do(served, served_offline):
     _, app, _ = served  # tiny preset: a vision answerer, so also what is seen
     vision = _component(app, "question").placeholder
     assert "said" in vision and "subtitled" in vision and "seen" in vision
     assert _component(app, "tokens").visible
-    with LongWatch.open(tmp_path / "bank", config=load_config(preset="offline")) as lw:
-        text_only = create_app(lw)
+    _, text_only, _ = served_offline
     offline = _component(text_only, "question").placeholder
     assert "said" in offline and "subtitled" in offline and "shown as text" in offline
     assert "seen" not in offline and "holding" not in offline  # no promise a text-only preset cannot keep
@@ -267,3 +281,39 @@ def test_subtitles_uploaded_with_a_video_become_its_subtitle_lines(served, tmp_p
     assert f"Subtitle {len(sample.subtitles)}" in status
     page = client.predict(video_id, "qx2207", ["subtitle"], api_name="/transcript")
     assert "Flight QX2207" in page and page.count("<button") == 1
+
+
+def _text(message: dict) -> str:
+    """A chat message's text, whether Gradio hands its content over as a string or as typed parts."""
+    content = message["content"]
+    if isinstance(content, str):
+        return content
+    return "".join(part.get("text", "") for part in (content if isinstance(content, list) else [content]))
+
+
+def test_quotes_stream_into_the_chat_before_the_sentence_and_the_answer_ends_as_asked_directly(served_offline):
+    """Issue 15: the quotes need no language model, so the chat shows them (with their times and chips) while the
+    offline preset's SmolLM2 still writes; the last update is exactly the answer `LongWatch.ask` gives."""
+    from longwatch.app import format_span
+
+    lw, _, client = served_offline
+    question = "What closes for repairs?"
+    job = client.submit(question, ["briefing"], [], api_name="/ask")
+    chat, chips, thumbs, _relevance, _tokens, cleared = job.result(timeout=120)
+    updates = job.outputs()
+    plain = lw.ask(question, ["briefing"])  # the same question, not streamed
+    assert plain.evidence, "the planted timeline must support this question with a quote"
+    assert len(updates) >= 2, "the quotes came only with the whole answer"
+    early_chat, early_chips = updates[0][0], updates[0][1]
+    early = _text(early_chat[-1])
+    assert [m["role"] for m in early_chat] == ["user", "assistant"] and _text(early_chat[0]) == question
+    assert "Writing the answer" in early
+    for q in plain.evidence:
+        assert f'{format_span(q.t0, q.t1)}: "{q.text}"' in early  # each quote with its time, at once
+    assert early_chips == chips  # the chips do not move when the sentence arrives
+
+    ranges = ", ".join(c.label() for c in plain.citations)
+    assert _text(chat[-1]) == f"{plain.text}\n\n*Sources:* {ranges}"
+    assert "Writing the answer" not in _text(chat[-1]) and cleared == ""
+    assert len(thumbs) == len(chips)
+

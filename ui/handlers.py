@@ -9,7 +9,7 @@ import html
 import queue
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import gradio as gr
@@ -23,6 +23,8 @@ TRANSCRIPT_LINES = 2000  # lines drawn at once; a filter narrows a long lecture'
 ASKABLE = {"speech": ("said", "What did the speaker say about the budget?"), "subtitle": ("subtitled", ""),
            "ocr": ("shown as text", "What number is on the slide?"),
            "visual": ("seen", "What is the person holding?")}
+WRITING = "Writing the answer from these quotes…"  # marks quotes shown before the sentence that follows them
+ASK_POLL_S = 0.5  # how often a waiting handler checks that the thread answering is still alive
 
 
 def _toast(exc: Exception) -> gr.Error:
@@ -186,22 +188,35 @@ class Handlers:
                gr.update(choices=ids, value=chosen), ref.path, video_id)
 
     # -- ask -----------------------------------------------------------------------------------------------------
-    def ask(self, question: str, videos: list[str] | None, history: list | None):
-        """Answer, then show it in the chat, its quotes (or cited ranges) as seekable chips with thumbnails, and the
-        relevance timeline."""
+    def ask(self, question: str, videos: list[str] | None, history: list | None) -> Iterator[tuple]:
+        """Answer in the chat, streamed: where the answer quotes evidence, the quotes and their chips show as soon as
+        they are found, marked as such while the language model writes its sentence; then the whole answer, its
+        quotes (or cited ranges) as seekable chips with thumbnails, and the relevance timeline."""
         if not question or not question.strip():
             raise gr.Error("Type a question about the selected videos.")
+        asked = [{"role": "user", "content": question.strip()}]
+        history = list(history or [])
+        answer, shown = None, None
         try:
-            answer = self.lw.ask(question, videos or None)
-        except LongwatchError as e:
-            raise _toast(e) from None
+            for quotes, answer in answer_stream(lambda on_quotes: self.lw.ask(question, videos or None,
+                                                                                on_quotes=on_quotes)):
+                if answer is None:  # only the quotes so far; thumbnails wait for the answer (they need the bank lock)
+                    multi = len({q.video for q in quotes}) > 1 or len(videos or []) > 1
+                    chips = quote_chips(quotes, multi)
+                    shown = chips, evidence_lines(quotes, chips)
+                    yield (history + asked + [{"role": "assistant", "content": f"*{WRITING}*\n\n{shown[1]}"}],
+                           chips, [], gr.skip(), gr.skip(), "")
+        except Exception:
+            if shown is not None:  # the quotes stand; only the promise of a sentence that will not come goes
+                chips, lines = shown
+                yield history + asked + [{"role": "assistant", "content": lines}], chips, [], gr.skip(), gr.skip(), ""
+            raise
         multi = len({c.video for c in answer.citations}) > 1 or len(videos or []) > 1
         ranges = ", ".join(c.label(multi) for c in answer.citations)
         reply = answer.text + (f"\n\n*Sources:* {ranges}" if ranges else "")
-        history = list(history or []) + [{"role": "user", "content": question.strip()},
-                                         {"role": "assistant", "content": reply}]
         chips = answer_chips(answer, multi)
-        return history, chips, self.thumbnails(chips), *timeline(answer), ""
+        yield (history + asked + [{"role": "assistant", "content": reply}], chips, self.thumbnails(chips),
+               *timeline(answer), "")
 
     def thumbnails(self, chips: list[dict]) -> list[tuple]:
         """One frame per chip, captioned like it, so each quote or cited range can be seen before it is played."""
@@ -246,17 +261,56 @@ class Handlers:
     def live_stats(self, session: LiveSession | None) -> str:
         return "No stream is being watched." if session is None else live_text(session)
 
-    def live_ask(self, question: str, session: LiveSession | None) -> str:
+    def live_ask(self, question: str, session: LiveSession | None) -> Iterator[str]:
+        """The stream's answer, streamed like the chat's: quotes at once, then the whole answer."""
         if session is None:
             raise gr.Error("Start watching a stream before asking about it.")
         if not question or not question.strip():
             raise gr.Error("Type a question about the stream.")
-        try:
-            answer = session.ask(question)
-        except LongwatchError as e:
-            raise _toast(e) from None
+        for quotes, answer in answer_stream(lambda on_quotes: session.ask(question, on_quotes=on_quotes)):
+            if answer is None:
+                yield f"*{WRITING}*\n\n{evidence_lines(quotes, quote_chips(quotes, False))}"
         ranges = ", ".join(c.label() for c in answer.citations)
-        return answer.text + (f"\n\n*Sources:* {ranges}" if ranges else "")
+        yield answer.text + (f"\n\n*Sources:* {ranges}" if ranges else "")
+
+
+def answer_stream(ask: Callable[[Callable[[list], None]], object]) -> Iterator[tuple[list, object]]:
+    """Run `ask(on_quotes)` in a worker thread and yield `(quotes, None)` when the quotes are known, then
+    `(quotes, answer)` once the answer is.
+
+    The caller's thread only waits, in short polls that notice a worker that died, so a lost answer is an error
+    and never a hang; typed errors become the usual toast. Model use stays serialised by LongWatch's lock: the
+    worker holds it for the whole answer, as a plain call would."""
+    events: queue.Queue = queue.Queue()
+
+    def work() -> None:
+        outcome: tuple = ("error", RuntimeError("the answering thread stopped without an answer; ask again"))
+        try:
+            outcome = ("answer", ask(lambda quotes: events.put(("quotes", list(quotes)))))
+        except Exception as e:  # reported to this user below; the server and other users carry on
+            outcome = ("error", e)
+        finally:
+            events.put(outcome)
+
+    worker = threading.Thread(target=work, name="ask", daemon=True)
+    worker.start()
+    quotes: list = []
+    while True:
+        try:
+            kind, value = events.get(timeout=ASK_POLL_S)
+        except queue.Empty:
+            if worker.is_alive():
+                continue
+            kind, value = events.get_nowait() if not events.empty() else ("error", RuntimeError("no answer"))
+        if kind == "quotes":
+            quotes = value
+            yield quotes, None
+            continue
+        worker.join(timeout=ASK_POLL_S)  # it has handed over its outcome and is ending
+        if kind == "error":
+            raise _toast(value) if isinstance(value, LongwatchError) else value
+        yield quotes, value
+        return
 
 
 def evidence_summary(counts: dict[str, int]) -> str:
@@ -267,21 +321,33 @@ def evidence_summary(counts: dict[str, int]) -> str:
 
 
 def answer_chips(answer, multi: bool) -> list[dict]:
-    """One chip per quoted piece of evidence: its kind (Said, Subtitle, On screen, Caption) and time range; an
-    answer without quotes (a visual answer) gets one chip per cited range. Every field is ours (a validated id,
-    numbers, fixed words): the chips' template is evaluated as a JS template string, so quoted text never goes in.
-    """
-    quotes = getattr(answer, "evidence", None) or []  # pipeline.answer.QuotedEvidence, from the answer path
+    """One chip per quoted piece of evidence (see quote_chips); an answer without quotes (a visual answer) gets one
+    chip per cited range."""
+    chips = quote_chips(getattr(answer, "evidence", None) or [], multi)  # pipeline.answer.QuotedEvidence
+    if chips:
+        return chips
+    return [{"video": c.video, "t0": round(c.t0, 3), "kind": "", "kind_label": "", "span": c.label(multi),
+             "label": c.label(multi), "score": f"relevance {c.score:.2f}"} for c in answer.citations]
+
+
+def quote_chips(quotes: list, multi: bool) -> list[dict]:
+    """One chip per quote: its kind (Said, Subtitle, On screen, Caption) and time range. Every field is ours (a
+    validated id, numbers, fixed words): the chips' template is evaluated as a JS template string, so quoted text
+    never goes in."""
     chips = []
     for q in quotes:
         kind = KIND_LABELS.get(q.kind, "")
         span = (f"{q.video} " if multi else "") + format_span(q.t0, q.t1)
         chips.append({"video": q.video, "t0": round(q.t0, 3), "kind": q.kind if kind else "", "kind_label": kind,
                       "span": span, "label": f"{kind} {span}".strip(), "score": "quoted"})
-    if chips:
-        return chips
-    return [{"video": c.video, "t0": round(c.t0, 3), "kind": "", "kind_label": "", "span": c.label(multi),
-             "label": c.label(multi), "score": f"relevance {c.score:.2f}"} for c in answer.citations]
+    return chips
+
+
+def evidence_lines(quotes: list, chips: list[dict]) -> str:
+    """The quotes shown while the sentence is written, one a line under its chip's label, e.g.
+    `Said [00:12:03–00:12:09]: "…"`; a table row keeps its header beside it."""
+    return "\n".join(f'{chip["label"]}: "{q.text}"' + (f" ({q.context})" if getattr(q, "context", "") else "")
+                     for q, chip in zip(quotes, chips))
 
 
 def transcript_html(video_id: str, lines: list, filtered: bool) -> str:
