@@ -79,16 +79,14 @@ def sample(tmp_path_factory) -> Path:
     return path
 
 
-@pytest.fixture(scope="module")
-def briefing(served, tmp_path_factory) -> str:
-    """A video in the served bank whose clips carry the evidence above (real MemoryBank, the preset's real MiniLM
+def plant_briefing(lw, folder: Path) -> str:
+    """A video in `lw`'s bank whose clips carry the evidence above (real MemoryBank, the preset's real MiniLM
     vectors), committed as ingest commits it: each piece with the clip its t0 falls in. Returns its id."""
     from longwatch.memory import ClipRecord
     from longwatch.memory.records import Evidence
     from longwatch.samples.videos import make_sample
 
-    lw = served[0]
-    path = tmp_path_factory.mktemp("videos") / "briefing.mp4"
+    path = folder / "briefing.mp4"
     make_sample(path, 8.0, fps=10.0, size=(320, 180), texts=[(2.0, 4.0, "FERRY")])
     video_id, copy = lw.store_upload(path)
     embed = lw.models.embedder.embed
@@ -101,6 +99,11 @@ def briefing(served, tmp_path_factory) -> str:
         lw.bank.add(ClipRecord(video_id, i, t0, t1, evidence=evidence), vectors)
     lw.bank.mark_complete(video_id)
     return video_id
+
+
+@pytest.fixture(scope="module")
+def briefing(served, tmp_path_factory) -> str:
+    return plant_briefing(served[0], tmp_path_factory.mktemp("videos"))
 
 
 def _upload_and_wait(page, path: Path) -> str:
@@ -229,3 +232,64 @@ def test_file_route_serves_nothing_outside_the_app_directories(served, tmp_path,
             status, body = _get(base, "/gradio_api/file=" + form)
             assert marker not in body, f"{form} returned the content of {path} (HTTP {status})"
             assert status in (400, 403, 404), f"{form}: HTTP {status}"
+
+
+@pytest.fixture(scope="module")
+def served_offline(tmp_path_factory, free_port):
+    """The text-only offline preset (real MiniLM, real SmolLM2-135M) with the briefing planted: its answers quote
+    evidence, and the language model writes a sentence after the quotes."""
+    pytest.importorskip("gradio", reason="the UI needs: pip install 'longwatch[ui]'")
+    from longwatch.app.api import LongWatch
+    from longwatch.app.config import UIConfig, load_config
+    from longwatch.ui.app import create_app, launch
+
+    config = load_config(preset="offline", pipeline=dict(PIPELINE, answer_tokens=16))
+    with LongWatch.open(tmp_path_factory.mktemp("offline-bank"), config=config) as lw:
+        video_id = plant_briefing(lw, tmp_path_factory.mktemp("videos"))
+        app = create_app(lw)
+        launch(app, lw, UIConfig(port=free_port()), prevent_thread_lock=True, quiet=True)
+        try:
+            yield lw, app.local_url.rstrip("/"), video_id
+        finally:
+            app.close()
+
+
+def test_the_quotes_show_in_the_chat_before_the_generated_sentence(browser, served_offline):
+    """Issue 15: the chat shows the quotes while SmolLM2 writes. The real model is held at its start until the
+    page has shown the quotes (a gate, not a sleep), so the order is checked, not raced; then it writes."""
+    import threading
+
+    lw, url, video_id = served_offline
+    answerer = lw.models.answerer
+    generate, started, go = answerer.generate, threading.Event(), threading.Event()
+
+    def gated_generate(*args, **kwargs):  # the real model, held until the page has shown the quotes
+        started.set()
+        go.wait(timeout=120)
+        return generate(*args, **kwargs)
+
+    answerer.generate = gated_generate
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.set_default_timeout(60_000)
+    try:
+        page.goto(url + "/")
+        page.wait_for_selector("#question textarea")
+        page.locator("#question textarea").fill("What closes for repairs?")
+        page.locator("#question textarea").press("Enter")
+        page.wait_for_function("document.querySelector('#chat').innerText.includes('Pier seven closes for repairs')")
+        early = page.locator("#chat").inner_text()
+        assert started.is_set() and "Writing the answer" in early and "00:00:06" in early and "Sources:" not in early
+        assert page.locator("#chips .lw-chip").count() >= 1  # its time chip is there to click at once
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "ui_quotes_first.png"), full_page=True)
+        go.set()
+        page.wait_for_function("(() => { const t = document.querySelector('#chat').innerText;"
+                               " return t.includes('Sources:') && !t.includes('Writing the answer'); })()")
+        final = page.locator("#chat").inner_text()
+        assert "Pier seven closes for repairs" in final and "00:00:06" in final
+        page.wait_for_function("document.querySelectorAll('#thumbs img').length >= 1")
+        page.screenshot(path=str(ARTIFACTS / "ui_quotes_then_answer.png"), full_page=True)
+    finally:
+        go.set()
+        answerer.generate = generate
+        page.close()
