@@ -317,3 +317,50 @@ def test_quotes_stream_into_the_chat_before_the_sentence_and_the_answer_ends_as_
     assert "Writing the answer" not in _text(chat[-1]) and cleared == ""
     assert len(thumbs) == len(chips)
 
+
+
+def test_two_streamed_asks_never_share_the_model(served_offline):
+    """Two tabs ask at once (the event runs up to ui.concurrency jobs): the second waits for the model until the
+    first has finished writing, quotes included, exactly as unstreamed asks did. The real model is held at its
+    start by a gate, so the overlap is certain, not raced."""
+    import threading
+
+    from gradio_client.utils import Status
+
+    lw, _, client = served_offline
+    answerer = lw.models.answerer
+    generate, calls, go = answerer.generate, [], threading.Event()
+
+    def gated_generate(*args, **kwargs):  # the real model; the first call waits until the second ask is running
+        calls.append("start")
+        if len(calls) == 1:
+            go.wait(timeout=60)
+        try:
+            return generate(*args, **kwargs)
+        finally:
+            calls.append("end")
+
+    def wait_until(condition, what: str, seconds: float = 60.0) -> None:
+        deadline = time.monotonic() + seconds
+        while not condition():
+            assert time.monotonic() < deadline, what
+            time.sleep(0.05)
+
+    answerer.generate = gated_generate
+    try:
+        first = client.submit("What closes for repairs?", ["briefing"], [], api_name="/ask")
+        wait_until(lambda: calls == ["start"], "the first ask never reached the model")
+        second = client.submit("When does the ferry leave?", ["briefing"], [], api_name="/ask")
+        wait_until(lambda: second.status().code == Status.PROCESSING, "the second ask never started")
+        observed = time.monotonic() + 2.0  # the second job runs: were the model free, its quotes would come now
+        while time.monotonic() < observed:
+            assert calls == ["start"] and not second.outputs(), (calls, second.outputs())
+            time.sleep(0.05)
+        go.set()
+        first.result(timeout=120)
+        second.result(timeout=120)
+    finally:
+        go.set()
+        answerer.generate = generate
+    assert calls == ["start", "end", "start", "end"]
+    assert len(second.outputs()) >= 2  # and it streamed its quotes once it had the model
