@@ -364,3 +364,23 @@ def test_two_streamed_asks_never_share_the_model(served_offline):
         answerer.generate = generate
     assert calls == ["start", "end", "start", "end"]
     assert len(second.outputs()) >= 2  # and it streamed its quotes once it had the model
+
+
+def test_a_failed_or_dead_answer_thread_ends_the_stream_with_an_error_never_a_hang():
+    from longwatch.errors import BankError
+    from longwatch.ui.handlers import answer_stream
+
+    def refused(on_quotes):
+        raise BankError("no video 'x' in bank; list ids with `longwatch videos`")
+
+    with pytest.raises(gradio.Error, match="BankError: no video 'x'"):  # the typed toast a user reads
+        next(answer_stream(refused))
+
+    def dies(on_quotes):
+        on_quotes(["a quote"])
+        raise SystemExit  # ends the thread past every `except Exception`, as an interpreter shutdown would
+
+    stream = answer_stream(dies)
+    assert next(stream) == (["a quote"], None)
+    with pytest.raises(RuntimeError, match="stopped without an answer"):
+        next(stream)

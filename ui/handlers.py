@@ -25,6 +25,7 @@ ASKABLE = {"speech": ("said", "What did the speaker say about the budget?"), "su
            "visual": ("seen", "What is the person holding?")}
 WRITING = "Writing the answer from these quotes…"  # marks quotes shown before the sentence that follows them
 ASK_POLL_S = 0.5  # how often a waiting handler checks that the thread answering is still alive
+LOST_ANSWER = "the thread answering this question stopped without an answer; ask again"
 
 
 def _toast(exc: Exception) -> gr.Error:
@@ -284,7 +285,7 @@ def answer_stream(ask: Callable[[Callable[[list], None]], object]) -> Iterator[t
     events: queue.Queue = queue.Queue()
 
     def work() -> None:
-        outcome: tuple = ("error", RuntimeError("the answering thread stopped without an answer; ask again"))
+        outcome: tuple = ("error", RuntimeError(LOST_ANSWER))  # what is left if the thread is stopped outright
         try:
             outcome = ("answer", ask(lambda quotes: events.put(("quotes", list(quotes)))))
         except Exception as e:  # reported to this user below; the server and other users carry on
@@ -301,7 +302,7 @@ def answer_stream(ask: Callable[[Callable[[list], None]], object]) -> Iterator[t
         except queue.Empty:
             if worker.is_alive():
                 continue
-            kind, value = events.get_nowait() if not events.empty() else ("error", RuntimeError("no answer"))
+            kind, value = events.get_nowait() if not events.empty() else ("error", RuntimeError(LOST_ANSWER))
         if kind == "quotes":
             quotes = value
             yield quotes, None
@@ -344,7 +345,7 @@ def quote_chips(quotes: list, multi: bool) -> list[dict]:
 
 
 def evidence_lines(quotes: list, chips: list[dict]) -> str:
-    """The quotes shown while the sentence is written, one a line under its chip's label, e.g.
+    """The quotes shown while the sentence is written, one a line after its chip's label, e.g.
     `Said [00:12:03–00:12:09]: "…"`; a table row keeps its header beside it."""
     return "\n".join(f'{chip["label"]}: "{q.text}"' + (f" ({q.context})" if getattr(q, "context", "") else "")
                      for q, chip in zip(quotes, chips))
