@@ -366,6 +366,7 @@ def test_two_streamed_asks_never_share_the_model(served_offline):
     assert len(second.outputs()) >= 2  # and it streamed its quotes once it had the model
 
 
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnhandledThreadExceptionWarning")  # the thread dies on purpose
 def test_a_failed_or_dead_answer_thread_ends_the_stream_with_an_error_never_a_hang():
     from longwatch.errors import BankError
     from longwatch.ui.handlers import answer_stream
