@@ -27,11 +27,12 @@ _EXPORTS = {
     "LongwatchError": "longwatch.errors",
     "format_span": "longwatch.pipeline.answer",
     "format_time": "longwatch.pipeline.answer",
+    "quote_lines": "longwatch.pipeline.evidence_qa",
     "DEMO_SCRIPT": "longwatch.app.cmd_demo",
-    "DEMO_QUESTION": "longwatch.app.cmd_demo",
+    "DEMO_QUESTIONS": "longwatch.app.cmd_demo",
     "make_sample": "longwatch.samples.videos",
 }
-_RENAMED = {"DEMO_SCRIPT": "SCRIPT", "DEMO_QUESTION": "QUESTION", "require_optional": "require"}
+_RENAMED = {"DEMO_SCRIPT": "SCRIPT", "DEMO_QUESTIONS": "QUESTIONS", "require_optional": "require"}
 
 __all__ = sorted(_EXPORTS)
 

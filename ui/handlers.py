@@ -14,7 +14,8 @@ from pathlib import Path
 
 import gradio as gr
 
-from longwatch.app import KIND_LABELS, LiveSession, LongWatch, LongwatchError, format_span, format_time
+from longwatch.app import (KIND_LABELS, LiveSession, LongWatch, LongwatchError, format_span, format_time,
+                           quote_lines)
 
 LIBRARY_COLUMNS = ["video", "duration", "clips", "state", "gaps", "disk MB"]
 TRANSCRIPT_LINES = 2000  # lines drawn at once; a filter narrows a long lecture's timeline to what is sought
@@ -204,7 +205,7 @@ class Handlers:
                 if answer is None:  # only the quotes so far; thumbnails wait for the answer (they need the bank lock)
                     multi = len({q.video for q in quotes}) > 1 or len(videos or []) > 1
                     chips = quote_chips(quotes, multi)
-                    shown = chips, evidence_lines(quotes, chips)
+                    shown = chips, quote_lines(quotes, multi)
                     yield (history + asked + [{"role": "assistant", "content": f"*{WRITING}*\n\n{shown[1]}"}],
                            chips, [], gr.skip(), gr.skip(), "")
         except Exception:
@@ -270,7 +271,7 @@ class Handlers:
             raise gr.Error("Type a question about the stream.")
         for quotes, answer in answer_stream(lambda on_quotes: session.ask(question, on_quotes=on_quotes)):
             if answer is None:
-                yield f"*{WRITING}*\n\n{evidence_lines(quotes, quote_chips(quotes, False))}"
+                yield f"*{WRITING}*\n\n{quote_lines(quotes, False)}"
         ranges = ", ".join(c.label() for c in answer.citations)
         yield answer.text + (f"\n\n*Sources:* {ranges}" if ranges else "")
 
@@ -342,13 +343,6 @@ def quote_chips(quotes: list, multi: bool) -> list[dict]:
         chips.append({"video": q.video, "t0": round(q.t0, 3), "kind": q.kind if kind else "", "kind_label": kind,
                       "span": span, "label": f"{kind} {span}".strip(), "score": "quoted"})
     return chips
-
-
-def evidence_lines(quotes: list, chips: list[dict]) -> str:
-    """The quotes shown while the sentence is written, one a line after its chip's label, e.g.
-    `Said [00:12:03–00:12:09]: "…"`; a table row keeps its header beside it."""
-    return "\n".join(f'{chip["label"]}: "{q.text}"' + (f" ({q.context})" if getattr(q, "context", "") else "")
-                     for q, chip in zip(quotes, chips))
 
 
 def transcript_html(video_id: str, lines: list, filtered: bool) -> str:

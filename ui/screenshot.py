@@ -51,6 +51,9 @@ def capture(out: Path, preset: str, question: str, video: Path | None = None) ->
                     page.locator("#question textarea").press("Enter")
                     page.locator("#chips .lw-chip").first.wait_for()
                     page.locator("#chips .lw-chip").first.click()
+                    # Quotes stream in first; wait for the finished answer and its thumbnails before capturing.
+                    page.wait_for_function("!document.querySelector('#chat').innerText.includes('Writing the answer')"
+                                           " && document.querySelectorAll('#thumbs img').length >= 1")
                     page.wait_for_function("[...document.querySelectorAll('#thumbs img')].every(i => i.complete)")
                     page.wait_for_selector("#transcript [data-shown]")
                     page.wait_for_timeout(1000)
@@ -63,12 +66,12 @@ def capture(out: Path, preset: str, question: str, video: Path | None = None) ->
 
 
 def main(argv: list[str] | None = None) -> int:
-    from longwatch.app import DEMO_QUESTION
+    from longwatch.app import DEMO_QUESTIONS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("out", type=Path)
     parser.add_argument("--preset", default="offline")
-    parser.add_argument("--question", default=DEMO_QUESTION)
+    parser.add_argument("--question", default=DEMO_QUESTIONS[0])
     parser.add_argument("--video", type=Path, help="upload this video instead of the generated demo briefing")
     args = parser.parse_args(argv)
     path = capture(args.out, args.preset, args.question, args.video)
