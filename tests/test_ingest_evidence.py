@@ -224,11 +224,16 @@ def test_batch_finds_the_sidecar_and_transcribes_like_ingest(samples, tmp_path):
         assert len(_said(evidence, spoken)) == 1, (spoken.text, [e.text for e in evidence])
 
 
+# One question per sentence of the narrated sample, in its order (see samples/speech.py).
+LIVE_QUESTIONS = ["What is the secret project called?", "How much is the budget?", "Which room is the meeting in?"]
+
+
 @pytest.fixture
 def speech_stream(samples, live_sender):
     """The narrated sample sent in real time as MPEG-TS over HTTP on loopback."""
-    # Sent twice over: a live clip is committed when the next one starts, so the last sentence needs more stream.
-    return live_sender(samples["speech"].path, loops=1)
+    # Sent four times over: a live clip is committed when the next one starts, so the last sentence needs more
+    # stream, and the questions asked once all is said must find the stream still running on a loaded machine.
+    return live_sender(samples["speech"].path, loops=3)
 
 
 @pytest.mark.slow  # ~25 s: the stream is sent in real time
@@ -249,10 +254,18 @@ def test_a_live_stream_has_what_was_said_in_the_bank_within_seconds_while_it_run
                     if spoken.text not in found and _said(evidence, spoken):
                         found[spoken.text] = time.monotonic() - began
                 time.sleep(0.2)
+            # Answerable while the stream runs, not only stored: each fact is asked of the live session.
+            replies = {q: (session.running, session.ask(q)) for q in LIVE_QUESTIONS} if len(found) == len(
+                sample.spoken) else {}
         finally:
             session.stop(timeout=30)
         evidence = lw.bank.evidence("live")
     assert set(found) == {s.text for s in sample.spoken}, [e.text for e in evidence]
+    for (question, (running, answer)), spoken in zip(replies.items(), sample.spoken):
+        assert running, "the stream ended before the question was asked; the sender must loop longer"
+        quoted = [q for q in answer.evidence if q.kind == "speech"]
+        assert quoted and any(abs(q.t0 - spoken.t0) <= TOLERANCE for q in quoted), (question, answer.text)
+        assert all(any(_norm(w) in _norm(answer.text) for w in kept) for kept in spoken.keep), (question, answer.text)
     print({s.text: f"said by {s.t1:.1f} s, in the bank at {found[s.text]:.1f} s" for s in sample.spoken})
     for spoken in sample.spoken:
         # The sender starts with the session, so wall time since watch() is about stream time.
