@@ -73,9 +73,12 @@ def run(args: argparse.Namespace) -> int:
             if bar is not None:
                 bar.close()
             refs.append(ref)
-    lines = [f"{r.video_id}: {r.clips} clips, {'%.1f s' % r.duration if r.duration is not None else 'live'}, "
+        runtime = lw.models.describe() if lw.models is not None else ""
+    lines = [f"models: {runtime}"] if runtime else []
+    lines += [f"{r.video_id}: {r.clips} clips, {'%.1f s' % r.duration if r.duration is not None else 'live'}, "
              f"{r.state}" + (f" ({r.gaps_text()})" if r.gaps else "")
              + "".join(f"\n  {lane}: {what}" for lane, what in done.items()) for r, done in zip(refs, lanes)]
-    emit(args, {"videos": [r.to_dict() | {"lanes": done} for r, done in zip(refs, lanes)]}, "\n".join(lines))
+    emit(args, {"models": runtime, "videos": [r.to_dict() | {"lanes": done} for r, done in zip(refs, lanes)]},
+         "\n".join(lines))
     return 0
 

@@ -63,8 +63,11 @@ def test_ingest_says_which_ranges_could_not_be_decoded(capsys, bank_args, sample
     with MemoryBank(bank_args[-1]) as bank:  # what the ingest loop records for a damaged range
         bank.add_gap(video["video_id"], 1.0, 1.5, "undecodable packets")
     code, text = _run(capsys, ["ingest", str(sample), "--no-progress", *bank_args])  # a finished video: no-op
-    assert code == 0 and text.strip() == (f"{video['video_id']}: 2 clips, 4.0 s, complete with gaps "
-                                          "(not decoded: [00:00:01–00:00:02] undecodable packets)")
+    runtime, summary = text.strip().split("\n")
+    assert code == 0 and summary == (f"{video['video_id']}: 2 clips, 4.0 s, complete with gaps "
+                                     "(not decoded: [00:00:01–00:00:02] undecodable packets)")
+    # How the models ran is said once: preset, device, dtype and why, threads.
+    assert runtime.startswith("models: ") and " on cpu, " in runtime and "torch threads" in runtime
     code, out = _run(capsys, ["--json", "ingest", str(sample), "--no-progress", *bank_args])
     assert out["videos"][0]["gaps"] == [{"t0": 1.0, "t1": 1.5, "reason": "undecodable packets"}]
 

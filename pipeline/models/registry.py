@@ -50,6 +50,20 @@ class ModelSet:
     embedder: Embedder
     name: str
 
+    def describe(self) -> str:
+        """How the models run, as chosen once when they loaded: "offline on cpu, float32 (this CPU has no native
+        bf16), 2 torch threads". `longwatch ingest` prints it so a slow run can be read against its settings."""
+        import torch
+
+        model = getattr(self.answerer, "model", None)
+        param = next(model.parameters(), None) if isinstance(model, torch.nn.Module) else None
+        if param is None:
+            return f"{self.name}, {torch.get_num_threads()} torch threads"
+        why = "" if param.device.type != "cpu" else \
+            " (native bf16 on this CPU)" if cpu_has_bf16() else " (this CPU has no native bf16)"
+        return (f"{self.name} on {param.device.type}, {str(param.dtype).removeprefix('torch.')}{why}, "
+                f"{torch.get_num_threads()} torch threads")
+
 
 def longwatch_home() -> Path:
     """$LONGWATCH_HOME, default ~/.cache/longwatch: tiny models and the re-saved SmolLM2 live under models/."""
