@@ -5,8 +5,9 @@ close, when its own text mentions the question's subject (normalised content wor
 or table header, completes the match but never makes it alone). Questions asking for a number or a time need one
 in the evidence, and a question naming a code ("gate D9", "Q3") only meets evidence holding it. A table row the
 question names by its code also meets header words the question does not use ("town" for "City"), through a soft
-word match (WordMatcher). Nothing supported means the answer says so, with no citations: a confident wrong answer
-is the worst outcome.
+word match (WordMatcher). A "who" question needs a name in the evidence, and a labelled fact ("Max team size: 3")
+never answers a question that qualifies its label otherwise ("the minimum team size"). Nothing supported means the
+answer says so, with no citations: a confident wrong answer is the worst outcome.
 """
 
 from __future__ import annotations
@@ -39,19 +40,10 @@ WORD_UNRELATED = 0.25  # up to here no credit; a question word below it for ever
 WORD_STANDS_IN = 0.55  # from here, full credit
 WORD_MATCH = 0.45  # a question word this close to a word of the evidence's text has a stand-in there
 SOFT_SUPPORT = 0.85  # dense cosine + soft coverage (0..1) from which the soft match supports an answer
-# The label route (label_support): MiniLM cosine of the question with a fact's label, plus this share of the
-# label's words with a stand-in among the question's.
-LABEL_COVER_WEIGHT = 0.25
-LABEL_SURE = 0.70  # this close, the label answers alone
-LABEL_SUPPORT = 0.55  # from here, when most of the question's words have a stand-in in the row
-LABEL_WORDS = 5
-MAX_LABELLED = 200  # labelled facts judged per ask beyond the hybrid hits (an embedding each)  # a label is a short noun phrase: "Max team size", "Lab contact"
+LABEL_WORDS = 5  # a label is a short noun phrase: "Max team size", "Lab contact"
 # A bullet or sign that states one fact under a label: "Office hours: Tuesday", "· Max team size: 3", and without
 # a colon when the value is one code: "Meeting room 176", "Course code ELE-418".
 _LABELLED = re.compile(r"^[^A-Za-z]*([A-Za-z][A-Za-z .'/&-]{0,40}?)\s*(?::\s*(\S.*)|\s+([^\s:]*\d[^\s:]*))$")
-LABEL_MARGIN = 0.05  # a rival label this close to the best makes the label route a guess: refused
-# Words that say what kind of answer is wanted, not what about: "the name of the lecturer's dog".
-_ANSWER_NOUNS = {"name", "names", "called"}
 COVERAGE_WEIGHT = 0.25  # rank bonus for mentioning the question's words (dense + lexical)
 NEAR_BEST = 0.08  # quote every supporting hit within this of the best
 MAX_QUOTES = 3
@@ -82,11 +74,6 @@ class WordMatcher:
             for w, v in zip(missing, np.asarray(self.embedder.embed(missing), np.float32)):
                 self._vecs[w] = v
         return {w: self._vecs[w] for w in words}
-
-    def similarity(self, a: str, b: str) -> float:
-        """Cosine of two phrases (a question and a label), cached like single words."""
-        vecs = self.vectors([a, b])
-        return float(vecs[a] @ vecs[b])
 
     def best(self, asked: Sequence[str], evidence_words: Sequence[str]) -> list[float]:
         """Per asked word, the cosine of its most similar evidence word (1.0 for the same key, 0.0 for none)."""
@@ -168,25 +155,11 @@ def stored_videos(bank, scope: Sequence[str]) -> list[str]:
     return [v for v in scope if sum(bank.evidence_counts(v).values()) > 0]
 
 
-def labelled_hits(bank, embedder, qvec: np.ndarray, videos: Sequence[str], known: set[str]) -> list[EvidenceHit]:
-    """Every labelled fact on screen in `videos` ("Office hours: Tuesday") not among `known` texts, as hits with
-    their dense cosine: a question phrased without a label's words ranks its row low in both hybrid lists, and a
-    video shows few such facts (the first of each text stands for its repeats)."""
-    rows = {e.text: e for v in videos for e in reversed(bank.evidence(v, kinds=["ocr"]))
-            if e.text not in known and label_and_value(e.text) is not None}
-    if not rows:
-        return []
-    picked = sorted(rows.values(), key=lambda e: (e.video_id, e.t0))[:MAX_LABELLED]
-    vecs = np.asarray(embedder.embed([unglued(f"{e.context} {e.text}".strip()) for e in picked]), np.float32)
-    return [EvidenceHit(e, 0.0, float(d), None) for e, d in zip(picked, vecs @ np.asarray(qvec, np.float32))]
-
-
 def search(bank, embedder, question: str, qvec: np.ndarray, scope: Sequence[str], records: dict[str, list],
            k: int = SEARCH_K) -> list[EvidenceHit]:
     """Hybrid hits over the videos in scope, best first: the bank's evidence, or an old bank's clip text."""
     stored = stored_videos(bank, scope)
     hits = list(bank.search_evidence(qvec, fts_query(question), k=k, videos=stored)) if stored else []
-    hits += labelled_hits(bank, embedder, qvec, stored, {h.record.text for h in hits})
     old = [e for v in scope if v not in stored for e in legacy_timeline(v, records.get(v, []))]
     if old:
         hits = sorted(hits + local_search(embedder, qvec, question, old, k), key=lambda h: -h.score)
@@ -202,14 +175,16 @@ def judged(question: str, hit: EvidenceHit, words: WordMatcher | None = None) ->
     wanted = answer_kind(question_stem(question))
     if not can_answer_kind(wanted, r.text, given=normalised_words(question_stem(question))):
         return None
-    # A whole sentence that answers "who" or "where" names someone or somewhere past its first word (a capital
-    # there only starts the sentence); a segment cut mid-sentence may name them in the next one.
-    named = value_kind(question_stem(question))
-    if named in ("person", "place") and not _cut_short(r.text) and not can_answer_kind(
-            named, r.text.split(maxsplit=1)[-1]):
+    # Text that answers "who" names someone past its first word (a capital there only starts the sentence or the
+    # label: "Fire drill: Wednesday" names no one); a speech segment or cue cut mid-sentence may name them in the
+    # next one, and an on-screen line is whole as read. A caption describes ("a man points at the chart"), which
+    # answers "who" without a name. ("Where" is often answered without a name: "under the oak tree".)
+    if value_kind(question_stem(question)) == "person" and r.kind != "caption" and not (
+            r.kind in ("speech", "subtitle") and _cut_short(r.text)) and not can_answer_kind(
+            "person", r.text.split(maxsplit=1)[-1]):
         return None
-    whole = coverage(subject, f"{r.context} {r.text}")
     row = f"{r.context} {r.text}"
+    whole = coverage(subject, row)
     if not names_the_codes(subject, row):
         return None
     # A labelled fact answers for its label only: "What is the minimum team size?" is not "Max team size: 3".
@@ -276,82 +251,14 @@ def label_and_value(text: str) -> tuple[str, str] | None:
     return label, (m.group(2) or coded).strip()
 
 
-def label_support(question: str, r: EvidenceRecord, words: WordMatcher) -> float | None:
-    """How well a labelled fact ("Exam length: 60 minutes") answers a question phrased without its words ("How
-    long does the test last?"), or None.
-
-    A whole row embeds the value with its label, and "60 minutes" pulls it away from any question; the label alone
-    is what the question asks about. The value must be of the kind the question wants (a day for "when", a number
-    for "how many", a name for "who", a place or code for "where"), and the label must mean what the question asks:
-    the question's cosine with the label plus how many of the label's words have a stand-in among the question's.
-    A question that names the label in its own words and adds one that nothing in the row stands for ("deputy
-    mayor" beside "Mayor: ...", "Marketing team") asks about something else."""
-    found = label_and_value(r.text)
-    if found is None:
-        return None
-    label, value = found
-    asked_stem = question_stem(question)
-    if not can_answer_kind(value_kind(asked_stem), value, given=normalised_words(asked_stem)):
-        return None
-    asked = [w for w in asked_words(question) if w not in _ANSWER_NOUNS]
-    label_words = soft_words(unglued(label))
-    if not asked or not label_words:
-        return None
-    if asks_about_another(asked_stem, label, r.text):
-        return None
-    # A label's last word is its head ("price", "size", "contact"), which a question often asks with its wh-word
-    # ("how much", "who"); the words before it say whose ("Fuel price", "Lab contact"), and the question must name
-    # one of them or a stand-in: "How much does a train ticket cost?" is not asking about "Fuel price".
-    if len(label_words) > 1 and max(words.best(label_words[:-1], asked)) < WORD_STANDS_IN:
-        return None
-    row_words = soft_words(unglued(f"{label} {value}"))
-    cover = sum(_credit(b) for b in words.best(label_words, asked)) / len(label_words)
-    score = words.similarity(asked_stem, unglued(label)) + LABEL_COVER_WEIGHT * cover
-    if score >= LABEL_SURE:
-        return score
-    # Less close, most of the question's words need a stand-in in the row: "How large is the scholarship?" meets
-    # "Exam length" through "large" alone.
-    standing = sum(b >= WORD_MATCH for b in words.best(asked, row_words))
-    return score if score >= LABEL_SUPPORT and standing > len(asked) / 2 else None
-
-
-def asks_about_another(question: str, label: str, text: str) -> bool:
-    """True when the question names a code, a capitalised name or a qualified label that the row does not hold:
-    "Who represents Ward 5?", "Who will referee on Saturday?" beside "Referee: M. Castell", "What is the course
-    fee?" beside "Course code ELE-418". A code counts only written with digits: "in one group" is no code."""
-    row = set(keys(text))
-    raw = re.findall(r"[A-Za-z0-9][\w'-]*", question)
-    if any(is_code(w) and stem(w.lower()) not in row for w in raw):
-        return True
-    if any(w[:1].isupper() and i > 0 and stem(w.lower()) not in row and w.lower() not in STOP
-           for i, w in enumerate(raw)):
-        return True
-    return qualified_otherwise(question, label, row, after=True)
-
-
-def qualified_otherwise(question: str, named: str, row: set[str], after: bool = False) -> bool:
-    """True when a word of `named` stands in the question next to a content word the row (keys) lacks: the
+def qualified_otherwise(question: str, label: str, row: set[str]) -> bool:
+    """True when a word of a fact's label stands in the question after a content word the row (keys) lacks: the
     question's noun phrase is another one ("deputy mayor" beside "Mayor: ...", "minimum team size" beside "Max
-    team size: 3"). English puts modifiers first; with `after`, the word after counts too ("course fee" beside
-    "Course code"), which only a label's short phrase can take: in a sentence the next word may be a verb."""
-    named_keys = set(keys(named))
+    team size: 3"). English puts modifiers first; the word after a label word is often the question's verb."""
+    label_keys = set(keys(label))
     words = [None if w in STOP else k for w, k in zip(normalised_words(question), keys(question))]
-    return any(k in named_keys and n is not None and n not in row and n not in named_keys
-               for i, k in enumerate(words) for n in words[max(0, i - 1):i] + (words[i + 1:i + 2] if after else []))
-
-
-def labelled_answer(question: str, hits: Sequence[EvidenceHit], words: WordMatcher) -> list[EvidenceHit]:
-    """The labelled fact that answers a question no evidence answers in its own words: the best by label_support,
-    and only when no fact under another label comes close (an "Office hours" and a "Submission deadline" both
-    fitting "When is the work due?" is a guess, not an answer)."""
-    scored = sorted(((s, h) for h in hits if (s := label_support(question, h.record, words)) is not None),
-                    key=lambda sh: (-sh[0], sh[1].record.video_id, sh[1].record.t0))
-    if not scored:
-        return []
-    best, hit = scored[0]
-    label = label_and_value(hit.record.text)[0].lower()
-    rivals = [s for s, h in scored[1:] if label_and_value(h.record.text)[0].lower() != label]
-    return [hit] if not rivals or rivals[0] < best - LABEL_MARGIN else []
+    return any(k in label_keys and i > 0 and words[i - 1] is not None and words[i - 1] not in row
+               and words[i - 1] not in label_keys for i, k in enumerate(words))
 
 
 def supporting(question: str, hits: Sequence[EvidenceHit], words: WordMatcher | None = None) -> list[EvidenceHit]:
@@ -362,7 +269,7 @@ def supporting(question: str, hits: Sequence[EvidenceHit], words: WordMatcher | 
     scored = [(j, h) for h in hits if (j := judged(question, h, words)) is not None]
     scored.sort(key=lambda jh: (-jh[0][0], jh[1].record.video_id, jh[1].record.t0))
     if not scored:
-        return labelled_answer(question, hits, words) if words is not None else []
+        return []
     (best, best_whole), _ = scored[0]
     # When the best names all of the question's subject, its siblings that name part of it (the other rows of one
     # table: "Q2 | 3.8M" beside "Q3 | 4.2M") are not answers, however close their meaning.

@@ -180,30 +180,24 @@ def answer_kind(question: str) -> str | None:
 
 
 _WHO = re.compile(r"^\W*(?:\w+ )?(?:who|whom|whose)\b", re.IGNORECASE)
-_WHERE = re.compile(r"^\W*(?:\w+ )?where\b", re.IGNORECASE)
 
 
 def value_kind(question: str) -> str | None:
-    """answer_kind, plus "person" for who/whom and "place" for where: what a bare value ("Tuesday", "Dr. Okafor",
-    "Car park B", "176") must be to answer the question. Only for values: a sentence may name a person or place in
-    its next segment ("The guest speaker next week is" | "Laura Turner.")."""
-    kind = answer_kind(question)
-    if kind is not None:
-        return kind
-    return "person" if _WHO.search(question) else "place" if _WHERE.search(question) else None
+    """answer_kind, plus "person" for who/whom/whose: what the answering text must state. Kept apart from
+    answer_kind because a speech segment may name the person only in the next one ("The guest speaker next week
+    is" | "Laura Turner.")."""
+    return answer_kind(question) or ("person" if _WHO.search(question) else None)
 
 
 def can_answer_kind(kind: str | None, text: str, given: Sequence[str] = ()) -> bool:
     """Whether `text` can answer a question of `kind`; the numbers the question itself `given` ("platform 6" of
-    "How much did the repairs on platform 6 cost?") are not an answer. A person or a place is named by a capital
-    letter and lower-case letters ("B12" is a code; a code names a place, not a person: "Room 176"); a weekday or a month
-    names neither."""
+    "How much did the repairs on platform 6 cost?") are not an answer. A person is named by a capital letter and
+    lower-case letters ("B12" is a code); a weekday or a month names no one."""
     if kind is None:
         return True
+    if kind == "person":
+        return any(w.lower() not in _DATE_WORDS for w in re.findall(r"\b[A-Z][a-z][\w'-]*", text))
     words = _numbers(tokens(text))
-    if kind in ("person", "place"):
-        named = [w for w in re.findall(r"\b[A-Z][a-z][\w'-]*", text) if w.lower() not in _DATE_WORDS]
-        return bool(named) or (kind == "place" and any(is_code(w) for w in words))
     return any(is_code(w) and w not in given for w in words) or (kind == "when" and any(w in _DATE_WORDS for w in words))
 
 
