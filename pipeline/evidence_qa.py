@@ -22,8 +22,8 @@ from longwatch.memory.records import EvidenceHit, EvidenceRecord
 from longwatch.pipeline.answer import QuotedEvidence, format_span
 from longwatch.pipeline.select import rrf
 from longwatch.pipeline.textqa import (STOP, TEXT_WORDS, answer_kind, can_answer_kind, collect_lines,
-                                       content_words, coverage, is_code, keys, normalised_words, question_stem, stem,
-                                       tokens, unglued, value_kind)
+                                       content_words, coverage, is_code, keys, normalised_words, question_stem, squash,
+                                       stem, tokens, unglued, value_kind)
 
 SEARCH_K = 20
 # MiniLM cosine between a question and one piece of evidence. Calibrated on speech sentences, subtitle cues,
@@ -185,7 +185,7 @@ def judged(question: str, hit: EvidenceHit, words: WordMatcher | None = None) ->
         return None
     row = f"{r.context} {r.text}"
     whole = coverage(subject, row)
-    if not names_the_codes(subject, row):
+    if not names_the_codes(subject, row) or (r.kind != "speech" and not names_the_names(question, row)):
         return None
     # A labelled fact answers for its label only: "What is the minimum team size?" is not "Max team size: 3".
     labelled = label_and_value(r.text)
@@ -212,6 +212,18 @@ def names_the_codes(subject: set[str], text: str) -> bool:
     is said as "second floor", "Phase 2" or "2nd floor", and a recogniser may split it from its sentence."""
     codes = {k for k in subject if is_code(k) and not re.fullmatch(r"\d+(?:st|nd|rd|th)", k)}
     return not codes or bool(codes & set(keys(text)))
+
+
+def names_the_names(question: str, text: str) -> bool:
+    """False when the question names something by a capitalised word past its first ("the Marketing team", "the
+    school in Oakdale") and the evidence holds none of them: like a code, a name picks the row. Only for text read
+    or subtitled as written; a recogniser misspells names ("Alescope"), so speech is not held to it."""
+    names = {w.lower() for w in question_stem(question).split()[1:] if w[:1].isupper()} - STOP - {"i"}
+    names = {n for w in names for n in tokens(w)}
+    if not names:
+        return True
+    written, squashed = set(keys(text)), squash(text)
+    return any(stem(n) in written or n in squashed for n in names)
 
 
 def _credit(similarity: float) -> float:

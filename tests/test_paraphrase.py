@@ -22,9 +22,9 @@ from longwatch.pipeline.textqa import can_answer_kind, question_stem, value_kind
 DATA = Path(__file__).parent / "data"
 HELDOUT = {"A": DATA / "paraphrase_heldout.json", "B": DATA / "paraphrase_heldout_b.json"}
 ROW_SECONDS = 10.0  # one row per 10-second clip: each row is its own piece of evidence at its own time
-# What the matcher reaches today on each set (A: 5/48 paraphrases, 35/42 absent refused; B: 7/42, 34/42), kept as
+# What the matcher reaches today on each set (A: 5/48 paraphrases, 37/42 absent refused; B: 7/42, 35/42), kept as
 # floors so a change that answers more absent facts or fewer paraphrases fails here.
-FLOORS = {"A": {"paraphrase": 5 / 48, "absent": 35 / 42}, "B": {"paraphrase": 7 / 42, "absent": 34 / 42}}
+FLOORS = {"A": {"paraphrase": 5 / 48, "absent": 37 / 42}, "B": {"paraphrase": 7 / 42, "absent": 35 / 42}}
 GOAL = {"paraphrase": 0.8, "absent": 0.9}  # issue 13's acceptance
 
 
@@ -139,7 +139,8 @@ SAFETY = [["ocr", "Site Safety Briefing", "", False], ["ocr", "First aider: Haru
     ("How long should the meat sit before slicing?", "I always rest the bird for fifteen minutes before carving."),
     ("Who is the fire warden?", None),  # "Fire drill: Wednesday" names no one
     ("Who is the deputy mayor?", None),  # "Mayor: ..." answers for the mayor only
-    ("What is the minimum lift load?", None)])  # nor "Max lift load" for the minimum
+    ("What is the minimum lift load?", None),  # nor "Max lift load" for the minimum
+    ("Who is the Marketing team's first aider?", None)])  # a name picks the row, like a code
 def test_named_cases_answer_with_the_right_quote_or_refuse(tmp_path, embedder, question, answer):
     with bank_of(tmp_path / "bank", "v", SAFETY, embedder) as bank:
         quotes = answered(bank, embedder, WordMatcher(embedder), "v", question)
