@@ -5,8 +5,9 @@ close, when its own text mentions the question's subject (normalised content wor
 or table header, completes the match but never makes it alone). Questions asking for a number or a time need one
 in the evidence, and a question naming a code ("gate D9", "Q3") only meets evidence holding it. A table row the
 question names by its code also meets header words the question does not use ("town" for "City"), through a soft
-word match (WordMatcher). Nothing supported means the answer says so, with no citations: a confident wrong answer
-is the worst outcome.
+word match (WordMatcher). A "who" question needs a name in the evidence, and a labelled fact ("Max team size: 3")
+never answers a question that qualifies its label otherwise ("the minimum team size"). Nothing supported means the
+answer says so, with no citations: a confident wrong answer is the worst outcome.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from longwatch.memory.records import EvidenceHit, EvidenceRecord
 from longwatch.pipeline.answer import QuotedEvidence, format_span
 from longwatch.pipeline.select import rrf
 from longwatch.pipeline.textqa import (STOP, TEXT_WORDS, answer_kind, can_answer_kind, collect_lines,
-                                       content_words, coverage, is_code, keys, normalised_words, question_stem, stem,
-                                       tokens, unglued)
+                                       content_words, coverage, is_code, keys, normalised_words, question_stem, squash,
+                                       stem, tokens, unglued, value_kind)
 
 SEARCH_K = 20
 # MiniLM cosine between a question and one piece of evidence. Calibrated on speech sentences, subtitle cues,
@@ -39,6 +40,10 @@ WORD_UNRELATED = 0.25  # up to here no credit; a question word below it for ever
 WORD_STANDS_IN = 0.55  # from here, full credit
 WORD_MATCH = 0.45  # a question word this close to a word of the evidence's text has a stand-in there
 SOFT_SUPPORT = 0.85  # dense cosine + soft coverage (0..1) from which the soft match supports an answer
+LABEL_WORDS = 5  # a label is a short noun phrase: "Max team size", "Lab contact"
+# A bullet or sign that states one fact under a label: "Office hours: Tuesday", "· Max team size: 3", and without
+# a colon when the value is one code: "Meeting room 176", "Course code ELE-418".
+_LABELLED = re.compile(r"^[^A-Za-z]*([A-Za-z][A-Za-z .'/&-]{0,40}?)\s*(?::\s*(\S.*)|\s+([^\s:]*\d[^\s:]*))$")
 COVERAGE_WEIGHT = 0.25  # rank bonus for mentioning the question's words (dense + lexical)
 NEAR_BEST = 0.08  # quote every supporting hit within this of the best
 MAX_QUOTES = 3
@@ -170,8 +175,21 @@ def judged(question: str, hit: EvidenceHit, words: WordMatcher | None = None) ->
     wanted = answer_kind(question_stem(question))
     if not can_answer_kind(wanted, r.text, given=normalised_words(question_stem(question))):
         return None
-    whole = coverage(subject, f"{r.context} {r.text}")
-    if not names_the_codes(subject, f"{r.context} {r.text}"):
+    # Text that answers "who" names someone past its first word (a capital there only starts the sentence or the
+    # label: "Fire drill: Wednesday" names no one); a speech segment or cue cut mid-sentence may name them in the
+    # next one, and an on-screen line is whole as read. A caption describes ("a man points at the chart"), which
+    # answers "who" without a name. ("Where" is often answered without a name: "under the oak tree".)
+    if value_kind(question_stem(question)) == "person" and r.kind != "caption" and not (
+            r.kind in ("speech", "subtitle") and _cut_short(r.text)) and not can_answer_kind(
+            "person", r.text.split(maxsplit=1)[-1]):
+        return None
+    row = f"{r.context} {r.text}"
+    whole = coverage(subject, row)
+    if not names_the_codes(subject, row) or (r.kind != "speech" and not names_the_names(question, row)):
+        return None
+    # A labelled fact answers for its label only: "What is the minimum team size?" is not "Max team size: 3".
+    labelled = label_and_value(r.text)
+    if labelled and qualified_otherwise(question_stem(question), labelled[0], set(keys(row))):
         return None
     # The context (title, header) completes a row's words but never supports it alone: a row that states none of
     # the question's subject is another row of the same table.
@@ -194,6 +212,18 @@ def names_the_codes(subject: set[str], text: str) -> bool:
     is said as "second floor", "Phase 2" or "2nd floor", and a recogniser may split it from its sentence."""
     codes = {k for k in subject if is_code(k) and not re.fullmatch(r"\d+(?:st|nd|rd|th)", k)}
     return not codes or bool(codes & set(keys(text)))
+
+
+def names_the_names(question: str, text: str) -> bool:
+    """False when the question names something by a capitalised word past its first ("the Marketing team", "the
+    school in Oakdale") and the evidence holds none of them: like a code, a name picks the row. Only for text read
+    or subtitled as written; a recogniser misspells names ("Alescope"), so speech is not held to it."""
+    names = {w.lower() for w in question_stem(question).split()[1:] if w[:1].isupper()} - STOP - {"i"}
+    names = {n for w in names for n in tokens(w)}
+    if not names:
+        return True
+    written, squashed = set(keys(text)), squash(text)
+    return any(stem(n) in written or n in squashed for n in names)
 
 
 def _credit(similarity: float) -> float:
@@ -219,6 +249,28 @@ def soft_support(question: str, r: EvidenceRecord, dense: float, words: WordMatc
         return None
     soft = sum(_credit(b) for b in best) / len(best)
     return soft if dense + soft >= SOFT_SUPPORT else None
+
+
+def label_and_value(text: str) -> tuple[str, str] | None:
+    """("Office hours", "Tuesday") of a bullet or sign that states one fact under a label; None for other text."""
+    m = _LABELLED.match(text.strip())
+    if m is None:
+        return None
+    label, coded = m.group(1).strip(" .-"), m.group(3)
+    # Without a colon, "The lab door PIN is 4010" is a sentence, not a label: a label is a noun phrase.
+    if not 0 < len(label.split()) <= LABEL_WORDS or (coded and any(w in STOP for w in tokens(label))):
+        return None
+    return label, (m.group(2) or coded).strip()
+
+
+def qualified_otherwise(question: str, label: str, row: set[str]) -> bool:
+    """True when a word of a fact's label stands in the question after a content word the row (keys) lacks: the
+    question's noun phrase is another one ("deputy mayor" beside "Mayor: ...", "minimum team size" beside "Max
+    team size: 3"). English puts modifiers first; the word after a label word is often the question's verb."""
+    label_keys = set(keys(label))
+    words = [None if w in STOP else k for w, k in zip(normalised_words(question), keys(question))]
+    return any(k in label_keys and i > 0 and words[i - 1] is not None and words[i - 1] not in row
+               and words[i - 1] not in label_keys for i, k in enumerate(words))
 
 
 def supporting(question: str, hits: Sequence[EvidenceHit], words: WordMatcher | None = None) -> list[EvidenceHit]:

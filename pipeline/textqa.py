@@ -179,11 +179,24 @@ def answer_kind(question: str) -> str | None:
     return "number" if _QUANTITY.search(question) else None
 
 
+_WHO = re.compile(r"^\W*(?:\w+ )?(?:who|whom|whose)\b", re.IGNORECASE)
+
+
+def value_kind(question: str) -> str | None:
+    """answer_kind, plus "person" for who/whom/whose: what the answering text must state. Kept apart from
+    answer_kind because a speech segment may name the person only in the next one ("The guest speaker next week
+    is" | "Laura Turner.")."""
+    return answer_kind(question) or ("person" if _WHO.search(question) else None)
+
+
 def can_answer_kind(kind: str | None, text: str, given: Sequence[str] = ()) -> bool:
     """Whether `text` can answer a question of `kind`; the numbers the question itself `given` ("platform 6" of
-    "How much did the repairs on platform 6 cost?") are not an answer."""
+    "How much did the repairs on platform 6 cost?") are not an answer. A person is named by a capital letter and
+    lower-case letters ("B12" is a code); a weekday or a month names no one."""
     if kind is None:
         return True
+    if kind == "person":
+        return any(w.lower() not in _DATE_WORDS for w in re.findall(r"\b[A-Z][a-z][\w'-]*", text))
     words = _numbers(tokens(text))
     return any(is_code(w) and w not in given for w in words) or (kind == "when" and any(w in _DATE_WORDS for w in words))
 
