@@ -35,10 +35,8 @@ class SpeechConfig:
     cpu_threads: int = 0  # 0: CTranslate2's default
     language: str | None = None  # None: "en" for .en models, detected per window for multilingual ones
     window: float = 30.0  # seconds per Whisper call; Whisper sees 30 s at once, longer windows are split by it
-    # Seconds before a cut that the next window hears again. Whisper is least reliable at the ends of its input
-    # (tiny.en often drops the last sentence of a window), so each window hands over to the next at a quiet moment
-    # at least _MARGIN inside this overlap, and each keeps only its own side of it: 4 s (vs 1 s, handing over at
-    # the cut) kept 2.6% more spoken facts in benchmarks/speech.py --facts, for ~13% more Whisper time.
+    # Seconds at the end of a window in which it hands over to the next (in a pause, >= 1 s before its end; see
+    # Windower). 4 s, against 1 s with the hand-over at the cut, costs ~7% more Whisper time on dense speech.
     overlap: float = 4.0
     # Beam 5: on synthetic (espeak-ng) lecture speech tiny.en's greedy decoding lost 3 of 10 spoken facts of a
     # 30-minute lecture ("starts set to a clock" for "at two o'clock") and beam 5 heard all three, for ~20% more
@@ -125,8 +123,12 @@ class _Window:
 @dataclass
 class Windower:
     """Turns audio chunks into Whisper windows of about `window` seconds, cut at the quietest moment of their
-    last quarter, each starting `overlap` seconds before the previous cut; a window hands over to the next at the
-    quietest moment of that overlap that both hear with `_MARGIN` to spare. Holds at most one window of audio.
+    last quarter. Whisper is least reliable at the ends of its input (it drops a window's last sentence, and skips
+    ahead when a window starts inside one), so a window hands over at the quietest moment of its last `overlap`
+    seconds, at least `_MARGIN` before its end, and the next window starts there: each window's words before that
+    moment are kept, the rest is heard again. With an overlap too short for that (live windows, which end in a
+    pause), a window hands over at its end and the next starts `overlap` seconds earlier. Holds at most one window
+    of audio.
 
     With `pause_after` (live audio) a window also ends early, in the first pause after that many seconds, so a
     sentence is transcribed as soon as it is said, with its words whole."""
@@ -156,9 +158,11 @@ class Windower:
                 cut = None
             if cut is None:
                 break
-            keep = max(0, cut - int(self.overlap * SAMPLE_RATE))
-            margin = int(_MARGIN * SAMPLE_RATE)
-            until = _quietest(audio, keep + margin, cut - margin) if cut - keep > 2 * margin + _QUIET * SAMPLE_RATE else cut
+            lo, hi = max(0, cut - int(self.overlap * SAMPLE_RATE)), cut - int(_MARGIN * SAMPLE_RATE)
+            if hi - lo > _QUIET * SAMPLE_RATE:  # hand over in a pause of the tail; the next window starts there
+                keep = until = _quietest(audio, lo, hi)
+            else:  # too short a tail (live windows, which end in a pause): hand over at the cut
+                keep, until = lo, cut
             yield _Window(self._t0, audio[:cut], self._t0 + until / SAMPLE_RATE)
             self._t0 += keep / SAMPLE_RATE
             self._parts, self._held, self._fresh = [audio[keep:]], len(audio) - keep, cut - keep

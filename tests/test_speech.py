@@ -189,15 +189,15 @@ def _speech_with_pauses(seconds: float, pauses: list[tuple[float, float]]) -> np
     return audio
 
 
-def test_windows_hand_over_in_a_pause_that_both_hear_with_a_second_to_spare():
-    """Whisper drops or garbles the last words of its input, so a window's words count only up to a pause inside
-    the overlap, heard by this window and the next with at least a second beyond it."""
+def test_windows_hand_over_in_a_pause_a_second_before_their_end_and_the_next_starts_there():
+    """Whisper drops the last words of its input and skips ahead when it starts inside a sentence, so a window's
+    words count only up to a pause at least a second before its end, and the next window starts in that pause."""
     windows = _default_windows(_speech_with_pauses(40.0, [(23.0, 23.4), (25.0, 25.5), (27.0, 27.8)]))
     first, second = windows[0], windows[1]
     first_end = first.t0 + len(first.samples) / SAMPLE_RATE
     assert 27.0 <= first_end <= 27.8  # the cut: the longest pause of the last quarter
     assert 25.0 <= first.until <= 25.5  # the hand-over: a pause both windows hear
-    assert second.t0 <= first.until - 1.0 and first_end >= first.until + 1.0
+    assert second.t0 == pytest.approx(first.until) and first_end >= first.until + 1.0
     assert windows[-1].until == float("inf")  # the last window keeps everything to the end
 
 
