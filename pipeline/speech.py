@@ -290,9 +290,10 @@ class SpeechLane:
         heard_until = float("-inf")  # where the previous window handed over: what it said before is kept there
         for window in _windows(windower, chunks):
             yield from self._window(window, heard_until)
-            heard_until = window.until
+            end = window.t0 + len(window.samples) / SAMPLE_RATE
+            heard_until = min(window.until, end)  # a window ended by a gap in the source hands over at its end
             if progress:
-                progress(window.t0 + len(window.samples) / SAMPLE_RATE, duration)
+                progress(end, duration)
 
     def _window(self, window: _Window, heard_until: float) -> Iterator[SpeechSegment]:
         model = self.model

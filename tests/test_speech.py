@@ -125,6 +125,15 @@ def test_a_live_feed_of_chunks_gives_the_same_text(samples, lane, file_segments)
     assert [round(s.t0, 1) for s in segments] == [round(s.t0, 1) for s in file_segments]
 
 
+def test_speech_on_both_sides_of_a_gap_in_the_source_is_kept_at_its_own_times(samples, lane, file_segments):
+    """A stream that jumps 100 s (a reconnect) ends a window at the gap; what is said after it is still heard."""
+    chunks = [c if c.t0 < 5.0 else AudioChunk(c.t0 + 100.0, c.samples)
+              for c in open_audio(samples["speech"].path).chunks(0.5)]
+    segments = list(lane.transcribe_chunks(chunks))
+    assert [s.text for s in segments] == [s.text for s in file_segments]
+    assert [round(s.t0) for s in segments] == [round(s.t0 + (100 if s.t0 >= 5.0 else 0)) for s in file_segments]
+
+
 class _SlowModel:
     """Stands in for Whisper: blocks until released, so the live queue overflows."""
 
