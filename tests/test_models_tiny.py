@@ -144,6 +144,7 @@ def test_relevance_on_the_cached_question_prefix_equals_the_whole_prompt(adapter
         scores = adapter.relevance(question, blocks, batch_size=batch_size)
         assert all(0.0 <= s <= 1.0 for s in scores)
         assert scores == pytest.approx(expected, abs=1e-5), batch_size
+        assert adapter.relevance(question, blocks, batch_size, share_prefix=False) == pytest.approx(expected, abs=1e-5)
     assert adapter.relevance(question, blocks, batch_size=3) == adapter.relevance(question, blocks, batch_size=3)
     assert adapter.relevance(question, []) == []
 

@@ -234,23 +234,27 @@ class VLMAdapter:
                  for block in blocks]
         return prefix, tails
 
-    def relevance(self, question: str, blocks: list[PromptBlock], batch_size: int = 8) -> list[float]:
+    def relevance(self, question: str, blocks: list[PromptBlock], batch_size: int = 8,
+                  share_prefix: bool = True) -> list[float]:
         """Per block, sigmoid(logit(Yes) - logit(No)) for "is the following clip relevant to the question?" (Tempo's
         prior).
 
         The shared prefix (header and question) runs once; blocks are scored independently on top of its KV cache,
         `batch_size` per forward (right-padded, so no padded row is ever fully masked), reading the LM head only at
-        each prompt's last token.
+        each prompt's last token. `share_prefix=False` runs every prompt whole: the same scores, slower (for
+        benchmarks/query.py).
         """
         import torch
 
         if not blocks:
             return []
         prefix, tails = self.relevance_prompts(question, blocks)
-        shared = self._prefix_states(prefix)
+        shared = self._prefix_states(prefix) if share_prefix else None
         scores: list[float] = []
         for i in range(0, len(tails), batch_size):
-            last = self._last_hidden(tails[i:i + batch_size], prefix, shared)
+            batch = tails[i:i + batch_size]
+            last = (self._last_hidden(batch, prefix, shared) if share_prefix
+                    else self._last_hidden([prefix + tail for tail in batch]))
             with torch.inference_mode():
                 logits = self.model.get_output_embeddings()(last).float()  # [B, V]
             scores += self._yes_no_score(logits).tolist()
