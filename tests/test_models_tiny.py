@@ -119,24 +119,34 @@ def test_mrope_positions_of_pooled_grid_match_native_video(adapters, family):
     assert grid[2].tolist() == [w for _ in range(4) for w in (0, 1, 0, 1)]
 
 
+def _full_prompt_score(adapter, prompt) -> float:
+    """Yes-vs-No relevance from one plain forward over the whole prompt: no cache, no batch, no padding."""
+    logits = adapter.forward(prompt).logits[0, -1].float()
+    yes, no = adapter._yes_no
+    return float(torch.sigmoid(torch.logsumexp(logits[yes], 0) - torch.logsumexp(logits[no], 0)))
+
+
 @pytest.mark.parametrize("family", FAMILIES)
-def test_relevance_is_a_deterministic_probability_per_block(adapters, frames, family):
+def test_relevance_on_the_cached_question_prefix_equals_the_whole_prompt(adapters, frames, family):
     adapter = adapters[family]
     tokens = pool(adapter.encode_frames(frames), 2, 2)
+    # Blocks of different lengths (time steps and text), so batches are right-padded.
     blocks = [PromptBlock(format_span(0, 8), tokens), PromptBlock(format_span(8, 16), tokens.flip(0), "text"),
-              PromptBlock(format_span(16, 24), tokens[:1], "a much longer caption about a red car on a road")]
+              PromptBlock(format_span(16, 24), tokens[:1], "a much longer caption about a red car on a road"),
+              PromptBlock(format_span(24, 28), tokens[1:], duration=4.0)]
     question = "Where is the red car?"
-    scores = adapter.relevance(question, blocks)
-    assert len(scores) == 3 and all(0.0 <= s <= 1.0 for s in scores)
-    assert scores == adapter.relevance(question, blocks)
-    # The padded batch scores each block as its own single prompt would.
-    yes, no = adapter._yes_no
-    for block, score in zip(blocks, scores):
-        logits = adapter.logits([block], f"Question: {question}\nIs this clip relevant to the question? "
-                                         "Answer Yes or No.")
-        single = torch.sigmoid(torch.logsumexp(logits[yes], 0) - torch.logsumexp(logits[no], 0))
-        assert score == pytest.approx(float(single), abs=1e-5)
-    assert adapter.relevance(question, blocks, batch_size=1) == pytest.approx(scores, abs=1e-5)
+    prefix, tails = adapter.relevance_prompts(question, blocks)
+    # The question comes before the clip, so it is in the shared prefix; only the clip and the cue follow it.
+    assert question in adapter.tokenizer.decode(prefix.input_ids[0]) and not prefix.visuals
+    assert all(question not in adapter.tokenizer.decode(t.input_ids[0]) for t in tails)
+    expected = [_full_prompt_score(adapter, prefix + tail) for tail in tails]
+    for batch_size in (1, 3):  # 3: one padded batch of three, then a batch of one on the same prefix
+        scores = adapter.relevance(question, blocks, batch_size=batch_size)
+        assert all(0.0 <= s <= 1.0 for s in scores)
+        assert scores == pytest.approx(expected, abs=1e-5), batch_size
+        assert adapter.relevance(question, blocks, batch_size, share_prefix=False) == pytest.approx(expected, abs=1e-5)
+    assert adapter.relevance(question, blocks, batch_size=3) == adapter.relevance(question, blocks, batch_size=3)
+    assert adapter.relevance(question, []) == []
 
 
 @pytest.mark.parametrize("family", ["smolvlm", "llava_onevision"])

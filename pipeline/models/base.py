@@ -17,7 +17,10 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-RELEVANCE_QUESTION = "Is this clip relevant to the question? Answer Yes or No."
+# The relevance prompt is [header][RELEVANCE_ASK][clip block][RELEVANCE_CUE][assistant]: everything every candidate
+# shares comes first, so its KV cache is computed once per question and each batch of clips runs on top of it.
+RELEVANCE_ASK = "Question: {question}\nIs the following clip relevant to this question?\n"
+RELEVANCE_CUE = "Answer Yes or No."
 CAPTION_REQUEST = "Describe what happens in this clip in one short sentence."
 
 
@@ -44,6 +47,14 @@ class Prompt:
     def n_visual(self) -> int:
         """Visual tokens injected (placeholder positions minus separators)."""
         return sum(len(v.embeds) - v.separators for v in self.visuals)
+
+    def __add__(self, other: Prompt) -> Prompt:
+        """The two token sequences one after the other (each tokenised on its own)."""
+        import torch
+
+        n = self.input_ids.shape[1]
+        return Prompt(torch.cat([self.input_ids, other.input_ids], 1), self.visuals + other.visuals,
+                      self.starts + [n + s for s in other.starts])
 
 
 class VLMAdapter:
@@ -99,9 +110,11 @@ class VLMAdapter:
 
     def build_prompt(self, blocks: list[PromptBlock], question: str) -> Prompt:
         """Tokenise the chat template around blocks and question; visual runs become placeholder ids."""
-        import torch
+        return self.tokenise([self.user_prefix, *self.block_segments(blocks), question, self.assistant_prefix])
 
-        segments: list[str | Visual] = [self.user_prefix]
+    def block_segments(self, blocks: list[PromptBlock]) -> list[str | Visual]:
+        """Each block as its text, its visual runs and its trailing text, in order."""
+        segments: list[str | Visual] = []
         for block in blocks:
             segments.append(block.text)
             if block.tokens is not None:
@@ -110,10 +123,15 @@ class VLMAdapter:
                                      f"got shape {tuple(block.tokens.shape)}")
                 segments.extend(self.visual_segments(block.tokens, block.duration))
             segments.append(block.text_after + "\n")
-        segments += [question, self.assistant_prefix]
+        return segments
+
+    def tokenise(self, segments: list[str | Visual]) -> Prompt:
+        """Token ids of text and visual segments; adjacent text is tokenised as one string, as a chat template is."""
+        import torch
+
         ids: list[int] = []
         prompt = Prompt(input_ids=torch.empty(0))
-        text = ""  # adjacent text is tokenised as one string, as the chat template would
+        text = ""
         for seg in segments + [None]:
             if isinstance(seg, str):
                 text += seg
@@ -193,9 +211,7 @@ class VLMAdapter:
 
     @functools.cached_property
     def _cache_arg(self) -> str:
-        """The name this transformers takes the KV cache under: `cache` since 5.25 (which warns on, and will drop,
-        `past_key_values`), `past_key_values` before. Looked up once, not per generated token."""
-        return "cache" if "cache" in inspect.signature(self.model.forward).parameters else "past_key_values"
+        return cache_arg(self.model)  # looked up once, not per generated token
 
     def caption(self, frames: np.ndarray | None, prev_caption: str | None = None, max_new_tokens: int = 32,
                 *, tokens: torch.Tensor | None = None, min_new_tokens: int = 0) -> str:
@@ -211,19 +227,34 @@ class VLMAdapter:
         return self.generate([PromptBlock(text=context, tokens=tokens)], CAPTION_REQUEST,
                              max_new_tokens=max_new_tokens, min_new_tokens=min_new_tokens)
 
-    def relevance(self, question: str, blocks: list[PromptBlock], batch_size: int = 8) -> list[float]:
-        """Per block, sigmoid(logit(Yes) - logit(No)) for "is this clip relevant to the question?" (Tempo's prior).
+    def relevance_prompts(self, question: str, blocks: list[PromptBlock]) -> tuple[Prompt, list[Prompt]]:
+        """The relevance prompt in two parts: the prefix every block shares, and per block what follows it."""
+        prefix = self.tokenise([self.user_prefix, RELEVANCE_ASK.format(question=question.strip())])
+        tails = [self.tokenise([*self.block_segments([block]), RELEVANCE_CUE, self.assistant_prefix])
+                 for block in blocks]
+        return prefix, tails
 
-        Blocks are scored independently, `batch_size` prompts per forward (right-padded, so no padded row is
-        ever fully masked), reading the LM head only at each prompt's last token.
+    def relevance(self, question: str, blocks: list[PromptBlock], batch_size: int = 8,
+                  share_prefix: bool = True) -> list[float]:
+        """Per block, sigmoid(logit(Yes) - logit(No)) for "is the following clip relevant to the question?" (Tempo's
+        prior).
+
+        The shared prefix (header and question) runs once; blocks are scored independently on top of its KV cache,
+        `batch_size` per forward (right-padded, so no padded row is ever fully masked), reading the LM head only at
+        each prompt's last token. `share_prefix=False` runs every prompt whole: the same scores, slower (for
+        benchmarks/query.py).
         """
         import torch
 
-        request = f"Question: {question.strip()}\n{RELEVANCE_QUESTION}"
-        prompts = [self.build_prompt([block], request) for block in blocks]
+        if not blocks:
+            return []
+        prefix, tails = self.relevance_prompts(question, blocks)
+        shared = self._prefix_states(prefix) if share_prefix else None
         scores: list[float] = []
-        for i in range(0, len(prompts), batch_size):
-            last = self._last_hidden(prompts[i:i + batch_size])
+        for i in range(0, len(tails), batch_size):
+            batch = tails[i:i + batch_size]
+            last = (self._last_hidden(batch, prefix, shared) if share_prefix
+                    else self._last_hidden([prefix + tail for tail in batch]))
             with torch.inference_mode():
                 logits = self.model.get_output_embeddings()(last).float()  # [B, V]
             scores += self._yes_no_score(logits).tolist()
@@ -235,26 +266,64 @@ class VLMAdapter:
         yes, no = self._yes_no
         return torch.sigmoid(torch.logsumexp(logits[:, yes], -1) - torch.logsumexp(logits[:, no], -1))
 
-    def _last_hidden(self, prompts: list[Prompt]) -> torch.Tensor:
-        """Final hidden state [B, D] at the last token of each prompt, run as one right-padded batch."""
+    def _prefix_states(self, prefix: Prompt) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        return prefix_states(self.model.model, inputs_embeds=self.embed(prefix),
+                             position_ids=self.position_ids(prefix).to(self.model.device))
+
+    def _last_hidden(self, prompts: list[Prompt], prefix: Prompt | None = None,
+                     shared: list[tuple[torch.Tensor, torch.Tensor]] | None = None) -> torch.Tensor:
+        """Final hidden state [B, D] at the last token of each prompt, run as one right-padded batch.
+
+        With `prefix` and its `shared` states (`_prefix_states`), each prompt continues after the prefix: a fresh
+        cache holds the prefix once per row (the shared states are never written to), the attention mask covers
+        prefix + prompt, and positions are those the prompt has in prefix + prompt (mRoPE included).
+        """
         import torch
 
         lengths = [p.input_ids.shape[1] for p in prompts]
         B, L = len(prompts), max(lengths)
+        P = prefix.input_ids.shape[1] if prefix is not None else 0
         embeds = torch.zeros(B, L, self.hidden_size, dtype=self.dtype, device=self.model.device)
-        mask = torch.zeros(B, L, dtype=torch.long, device=self.model.device)
-        positions = [self.position_ids(p) for p in prompts]
+        mask = torch.zeros(B, P + L, dtype=torch.long, device=self.model.device)
+        mask[:, :P] = 1
+        positions = [self.position_ids(prefix + p if prefix is not None else p)[..., P:] for p in prompts]
         pos = torch.zeros(*positions[0].shape[:-2], B, L, dtype=torch.long)
+        cache = {} if shared is None else {self._cache_arg: cache_for_batch(shared, B, self.model.config)}
         with torch.inference_mode():
             for b, (prompt, n) in enumerate(zip(prompts, lengths)):
                 embeds[b, :n] = self.embed(prompt)[0]
-                mask[b, :n] = 1
+                mask[b, P:P + n] = 1
                 pos[..., b, :n] = positions[b][..., 0, :]
             hidden = self.model.model(inputs_embeds=embeds, attention_mask=mask, position_ids=pos.to(self.model.device),
-                                      use_cache=False).last_hidden_state
+                                      use_cache=bool(cache), **cache).last_hidden_state
         return hidden[torch.arange(B), torch.tensor(lengths) - 1]
 
 
 def _cache_of(out):
     """The KV cache a forward returned, under either transformers name."""
     return out["cache"] if "cache" in out else out.past_key_values
+
+
+def cache_arg(model) -> str:
+    """The name this transformers takes the KV cache under: `cache` since 5.25 (which warns on, and will drop,
+    `past_key_values`), `past_key_values` before."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def prefix_states(decoder, **inputs) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    """Run a prompt prefix through `decoder` (the base model, no LM head) once: its (keys, values)
+    [1, heads, P, head_dim] per layer, for `cache_for_batch`."""
+    import torch
+
+    with torch.inference_mode():
+        out = decoder(use_cache=True, **inputs)
+    return [(layer.keys, layer.values) for layer in _cache_of(out).layers]
+
+
+def cache_for_batch(shared: list[tuple[torch.Tensor, torch.Tensor]], batch: int, config):
+    """A fresh DynamicCache holding the shared prefix once per row of a batch. The rows are copies, so a forward
+    appending to this cache never changes `shared`, and every batch of a question starts from the same prefix."""
+    from transformers import DynamicCache
+
+    return DynamicCache([(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in shared],
+                        config=config)
