@@ -12,11 +12,13 @@ __version__ = "0.1.0"
 def _keep_checkout_root_off_sys_path() -> None:
     """Our subpackages live at the root of a checkout (kernels/, app/, memory/, ui/), and Python (`python -m`,
     `python -c`) and Ray workers put the current directory on sys.path. Run from a checkout, our `kernels/` then
-    shadows the pip package `kernels` that transformers imports, and every model load fails. Our modules are only
-    ever imported as `longwatch.*`, so the root itself is never needed on the path."""
+    shadows the pip package `kernels` that transformers imports, and every model load fails; `python
+    benchmarks/X.py` puts benchmarks/ first, where benchmarks/kernels.py does the same. Our modules are only ever
+    imported as `longwatch.*`, so neither folder is ever needed on the path."""
     # realpath on both sides: the package may be reached through a symlink (a dev layout, a shared venv).
     root = _os.path.dirname(_os.path.realpath(__file__))
-    _sys.path[:] = [p for p in _sys.path if _os.path.realpath(p or _os.curdir) != root]
+    shadowing = {root, _os.path.join(root, "benchmarks")}
+    _sys.path[:] = [p for p in _sys.path if _os.path.realpath(p or _os.curdir) not in shadowing]
 
 
 _keep_checkout_root_off_sys_path()

@@ -26,6 +26,21 @@ def test_checkout_root_does_not_shadow_the_pip_kernels_package_transformers_impo
     assert "site-packages" in out.stdout
 
 
+def test_a_benchmark_script_run_by_path_loads_transformers():
+    # `python benchmarks/query.py` (the commands BENCHMARKS.md gives) puts benchmarks/ first on sys.path, where
+    # benchmarks/kernels.py would stand in for the pip package `kernels`.
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONSAFEPATH"}
+    out = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "query.py"), "--help"], cwd=ROOT, env=env,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr[-2000:]
+    code = ("import sys; sys.path.insert(0, sys.argv[1]); import longwatch, kernels; "
+            "import transformers.integrations.hub_kernels; print(kernels.__file__)")
+    out = subprocess.run([sys.executable, "-c", code, str(ROOT / "benchmarks")], cwd="/", env=env,
+                         capture_output=True, text=True, timeout=240)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "site-packages" in out.stdout
+
+
 def test_a_missing_optional_package_names_the_extra_that_installs_it(monkeypatch):
     from longwatch import optional
     from longwatch.errors import LongwatchError, MissingDependency
