@@ -301,7 +301,7 @@ def part_models(quick: bool, deadline: float, out: Path) -> dict:
 
     import torch
 
-    from longwatch.benchmarks.query import QUESTIONS, ask_stats, fill_bank, make_video
+    from longwatch.benchmarks.query import QUESTIONS, ask_stats, fill_bank, make_video, timed_ask
     from longwatch.memory import MemoryBank
     from longwatch.pipeline.config import PipelineConfig
     from longwatch.pipeline.core import Pipeline
@@ -337,7 +337,7 @@ def part_models(quick: bool, deadline: float, out: Path) -> dict:
                 row["x_real_time"] = clip_s / row["ingest_s"]
                 fill_bank(bank, "memory", memory_min, models, cfg)
                 pipe.ask(QUESTIONS[0], ["memory"])  # warm-up, as benchmarks/query.py does
-                stats = ask_stats(pipe, "memory")
+                stats = ask_stats([timed_ask(pipe, "memory", q) for q in QUESTIONS])
                 row.update(memory_minutes=memory_min, ask_s=stats["seconds"], ask_prefill=stats["prefill"])
             if cuda:
                 row["peak_gpu_mib"] = torch.cuda.max_memory_allocated() / 2**20

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -100,3 +101,14 @@ def test_cpu_plumbing_writes_the_json_and_table_and_marks_skipped_parts(tmp_path
     table = (tmp_path / "gpu_check.md").read_text()
     assert "| models | skipped | --skip |" in table and "| faiss | skipped | --skip |" in table
     assert "pool_spatial" in table and "cross_attention" in table and "--quick shapes" in table
+
+
+def test_models_part_runs_its_plumbing_on_cpu(tmp_path, monkeypatch):
+    # The models part drives benchmarks/query.py's helpers; --quick runs them with the tiny preset, so an API change
+    # there fails here and not first on a lent GPU.
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    result = gpu_check.part_models(quick=True, deadline=time.time() + 300, out=tmp_path)
+    assert result["device"] == "cpu" and result["not_run"] == [], result
+    (row,) = result["rows"]
+    assert row["model"] == "tiny" and row["clips"] > 0
+    assert row["x_real_time"] > 0 and row["ask_s"] > 0 and row["ask_prefill"] > 0
