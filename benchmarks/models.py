@@ -46,7 +46,6 @@ def bench_model(name: str, dtype: str, tokens: list[int], frames: int, repeats: 
         seconds = _best(lambda: adapter.forward(prompt), repeats)
         rows.append({"model": name, "dtype": dtype, "what": f"prefill {prompt.input_ids.shape[1]} tokens",
                      "tokens": n, "seconds": seconds})
-    del adapter
     return rows
 
 
