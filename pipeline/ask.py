@@ -151,6 +151,13 @@ class ClipAsk:
         blocks = build_blocks(items)
         needs_vision = self.declines(query, items, scores)
         prefill = self.prefill(blocks, query.text)
+        # The evidence the reply will quote does not depend on the reply: shown first, as the text path does, while
+        # a VLM spends seconds (on a laptop, tens) writing its sentence.
+        evidence = [] if needs_vision else self.evidence_for(query)
+        if evidence and query.on_quotes is not None:
+            from longwatch.pipeline.evidence_qa import quoted
+
+            query.on_quotes(quoted(evidence))
         if needs_vision:
             text = NEEDS_VISION
         else:
@@ -163,9 +170,9 @@ class ClipAsk:
         citations = [] if needs_vision else cite(items, n_cite, spread=n_cite if query.whole else 0)
         quotes = []
         if query.whole and not needs_vision:
-            text, quotes = self.grounded_summary(query, text)
+            text, quotes = self.grounded_summary(query, text, evidence)
         elif not needs_vision:
-            text, quotes = self.grounded_reply(query, text)
+            text, quotes = self.grounded_reply(query, text, evidence)
             citations = [Citation(q.video, q.t0, q.t1, 1.0) for q in quotes] + citations
         return Answer(text=text, citations=citations, tokens_used=used, timings=timings,
                       clips_considered=len(items), budget=cfg.budget, needs_vision=needs_vision,
@@ -178,14 +185,19 @@ class ClipAsk:
 
         return [e for v in query.scope for e in timeline(self.bank, v, query.records[v])]
 
-    def grounded_summary(self, query: Query, generated: str) -> tuple[str, list]:
-        """A generated summary keeps only its sentences whose numbers, codes and names the video's evidence
-        states; quotes spread over the timeline always follow, so every claim can be traced."""
-        from longwatch.pipeline.evidence_qa import quote_lines, quoted
-        from longwatch.pipeline.grounding import grounded
+    def evidence_for(self, query: Query) -> list:
+        """What a reply quotes: for the whole video, evidence spread over its timeline; else the supporting evidence."""
         from longwatch.pipeline.timeline import spread
 
-        quotes = quoted(spread(self.timelines(query)))
+        return spread(self.timelines(query)) if query.whole else self.supporting_evidence(query)[0]
+
+    def grounded_summary(self, query: Query, generated: str, evidence: list) -> tuple[str, list]:
+        """A generated summary keeps only its sentences whose numbers, codes and names the video's evidence
+        states; quotes spread over the timeline (`evidence`) always follow, so every claim can be traced."""
+        from longwatch.pipeline.evidence_qa import quote_lines, quoted
+        from longwatch.pipeline.grounding import grounded
+
+        quotes = quoted(evidence)
         kept = grounded(generated, [q.text for q in quotes], query.text, first_only=False, facts_only=True)
         if not kept and not quotes:
             kept = UNCHECKED_SUMMARY
@@ -203,14 +215,13 @@ class ClipAsk:
         return whole_sentences(self.bank, [h.record for h in hits],
                                [float(min(1.0, max(0.0, h.dense or 0.0))) for h in hits])
 
-    def grounded_reply(self, query: Query, generated: str) -> tuple[str, list]:
+    def grounded_reply(self, query: Query, generated: str, chosen: list) -> tuple[str, list]:
         """A VLM's answer to a specific question: its sentences that name no number, code or name, or only ones
-        the supporting evidence states, then that evidence quoted by kind and time. Nothing left of the reply:
-        the quotes alone, or with none, a short statement that the reading could not be checked."""
+        the supporting evidence (`chosen`) states, then that evidence quoted by kind and time. Nothing left of the
+        reply: the quotes alone, or with none, a short statement that the reading could not be checked."""
         from longwatch.pipeline.evidence_qa import quote_lines, quoted
         from longwatch.pipeline.grounding import grounded
 
-        chosen, _ = self.supporting_evidence(query)
         quotes = quoted(chosen)
         kept = grounded(generated, [f"{e.text}\n{e.context}".strip() for e in chosen], query.text, first_only=False,
                         facts_only=True)

@@ -584,3 +584,27 @@ def test_the_quotes_reach_the_caller_before_the_language_model_writes(bank, offl
         offline.answerer.generate = generate
     assert events[0] == ans.evidence and events[1:] == ["generate"], events
     assert ans.evidence[0].text.startswith("Flight QX2207")
+
+
+@pytest.mark.parametrize("question", ["What flight is boarding?", "Summarize the video."])
+def test_a_visual_answer_shows_its_quotes_before_the_vlm_writes(bank, tiny, question):
+    """With a VLM preset the quoted evidence does not depend on the VLM's sentence, which takes seconds to tens of
+    seconds on a laptop: on_quotes gets exactly the final answer's quotes before generation starts."""
+    from longwatch.pipeline.ask import Asker
+    from longwatch.pipeline.config import PipelineConfig
+
+    events = []
+    generate = tiny.answerer.generate
+
+    def recording_generate(*args, **kwargs):  # the real tiny VLM, only noted when it starts
+        events.append("generate")
+        return generate(*args, **kwargs)
+
+    tiny.answerer.generate = recording_generate
+    try:
+        ans = Asker(bank, tiny, PipelineConfig(answer_tokens=8, min_new_tokens=1)).ask(
+            question, ["talk" if question.startswith("Summarize") else "v"],
+            on_quotes=lambda quotes: events.append(list(quotes)))
+    finally:
+        tiny.answerer.generate = generate
+    assert ans.evidence and events[0] == ans.evidence and events[1:] == ["generate"], events
