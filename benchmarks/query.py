@@ -79,10 +79,13 @@ def make_video(path: Path, seconds: int, fps: int = 5, size: str = "320x180") ->
 
 
 def timed_ask(pipeline, video_id: str, question: str) -> dict:
+    """One ask, timed whole and to its first quotes (on_quotes, what the UI and a terminal show at once)."""
+    quoted: list[float] = []
     t = time.perf_counter()
-    ans = pipeline.ask(question, [video_id])
+    ans = pipeline.ask(question, [video_id], on_quotes=lambda quotes: quoted.append(time.perf_counter()))
     return {"seconds": time.perf_counter() - t, "prefill": ans.prefill_tokens, "visual": ans.tokens_used,
-            "timings": ans.timings, "clips": ans.clips_considered}
+            "timings": ans.timings, "clips": ans.clips_considered,
+            "first_quote": quoted[0] - t if quoted else None}
 
 
 def interleaved_asks(pipelines: dict, repeats: int) -> dict[str, list[dict]]:
@@ -122,7 +125,10 @@ def ask_stats(runs: list[dict]) -> dict:
     return {"seconds": statistics.median(r["seconds"] for r in runs),
             "relevance": statistics.median(r["timings"].get("relevance", 0.0) for r in runs),
             "prefill": statistics.median(r["prefill"] for r in runs),
-            "visual": statistics.median(r["visual"] for r in runs), "runs": runs}
+            "visual": statistics.median(r["visual"] for r in runs), "runs": runs,
+            "first_quote": statistics.median(quoted) if (quoted := [r["first_quote"] for r in runs
+                                                                    if r["first_quote"] is not None]) else None,
+            "quoted_asks": len(quoted)}
 
 
 def main() -> int:
@@ -215,6 +221,10 @@ def main() -> int:
         print(f"relevance of {rs['candidates']} candidates (median): every prompt whole {rs['whole_prompts']:.2f} s, "
               f"question prefix computed once {rs['shared_prefix']:.2f} s "
               f"({rs['whole_prompts'] / rs['shared_prefix']:.2f}x)")
+    for label, stats in ((f"{args.short_minutes:g} minutes", m), ("the hour", h)):
+        if stats["first_quote"] is not None:
+            print(f"first quotes over {label}: {stats['first_quote']:.2f} s (median of the {stats['quoted_asks']} asks "
+                  f"of {len(stats['runs'])} that had evidence to quote), whole answer {stats['seconds']:.2f} s")
     print(f"flatness hour/short: time {r['hour_over_short_seconds']:.2f}x, prefill "
           f"{r['hour_over_short_prefill']:.2f}x, relevance {r['hour_over_short_relevance']:.2f}x")
     if "baseline" in result:

@@ -138,6 +138,14 @@ class ClipAsk:
 
         cfg, timings = self.config, query.timings
         timings["retrieve"] = time.perf_counter() - query.started
+        # The quotes depend on neither the clips' scores nor the reply: shown while the VLM scores and writes.
+        t = time.perf_counter()
+        evidence = self.evidence_for(query)
+        if evidence and query.on_quotes is not None:
+            from longwatch.pipeline.evidence_qa import quoted
+
+            query.on_quotes(quoted(evidence))
+        timings["evidence"] = time.perf_counter() - t
         t = time.perf_counter()
         items = [ContextItem(r.video_id, r.clip_index, r.t0, r.t1, r.caption, r.ocr_text, 0.0) for r in chosen]
         scores = self.rescore(query.text, chosen, items) if chosen else []
@@ -151,13 +159,6 @@ class ClipAsk:
         blocks = build_blocks(items)
         needs_vision = self.declines(query, items, scores)
         prefill = self.prefill(blocks, query.text)
-        # The evidence the reply will quote does not depend on the reply: shown first, as the text path does, while
-        # a VLM spends seconds (on a laptop, tens) writing its sentence.
-        evidence = [] if needs_vision else self.evidence_for(query)
-        if evidence and query.on_quotes is not None:
-            from longwatch.pipeline.evidence_qa import quoted
-
-            query.on_quotes(quoted(evidence))
         if needs_vision:
             text = NEEDS_VISION
         else:
