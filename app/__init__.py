@@ -11,6 +11,7 @@ import importlib
 _EXPORTS = {
     "LongWatch": "longwatch.app.api",
     "VideoRef": "longwatch.app.api",
+    "frame_at": "longwatch.app.api",
     "KIND_LABELS": "longwatch.pipeline.evidence_qa",
     "video_id_for": "longwatch.app.video_ids",
     "LiveSession": "longwatch.app.live_session",

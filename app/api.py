@@ -231,14 +231,7 @@ class LongWatch:
 
     def thumbnail(self, video_id: str, t: float, max_side: int = 240):
         """One decoded frame near `t` seconds for display, or None when the source file is gone or live."""
-        from longwatch.pipeline.sources import open_source
-
-        ref = self.video(video_id)
-        if not ref.path:
-            return None
-        with open_source(ref.path) as source:
-            frame = next(iter(source.frames(max_side=max_side, start=max(0.0, t))), None)
-        return None if frame is None else frame.image
+        return frame_at(self.video(video_id).path, t, max_side)
 
     # -- evidence timeline -----------------------------------------------------------------------------------
     def evidence(self, video_id: str, kinds: list[str] | tuple[str, ...] | None = None, query: str | None = None,
@@ -321,3 +314,15 @@ class LongWatch:
 
 
 __all__ = ["LongWatch", "VideoRef", "LiveSession", "SessionStats", "video_id_for"]
+
+
+def frame_at(path: str | None, t: float, max_side: int = 240):
+    """One decoded frame near `t` seconds of the file at `path` (a VideoRef's), or None without a file (a live
+    source). It reads only the file, never the bank, so it runs while an answer holds the bank."""
+    from longwatch.pipeline.sources import open_source
+
+    if not path:
+        return None
+    with open_source(path) as source:
+        frame = next(iter(source.frames(max_side=max_side, start=max(0.0, t))), None)
+    return None if frame is None else frame.image

@@ -311,12 +311,12 @@ def test_quotes_stream_into_the_chat_before_the_sentence_and_the_answer_ends_as_
     for q in plain.evidence:
         assert f'{format_span(q.t0, q.t1)}: "{q.text}"' in early  # each quote with its time, at once
     assert early_chips == chips  # the chips do not move when the sentence arrives
+    assert len(updates[0][2]) == len(early_chips)  # nor wait for it to show their frames
 
     ranges = ", ".join(c.label() for c in plain.citations)
     assert _text(chat[-1]) == f"{plain.text}\n\n*Sources:* {ranges}"
     assert "Writing the answer" not in _text(chat[-1]) and cleared == ""
     assert len(thumbs) == len(chips)
-
 
 
 def test_two_streamed_asks_never_share_the_model(served_offline):

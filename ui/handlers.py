@@ -15,7 +15,7 @@ from pathlib import Path
 import gradio as gr
 
 from longwatch.app import (KIND_LABELS, LiveSession, LongWatch, LongwatchError, format_span, format_time,
-                           quote_lines)
+                           frame_at, quote_lines)
 
 LIBRARY_COLUMNS = ["video", "duration", "clips", "state", "gaps", "disk MB"]
 TRANSCRIPT_LINES = 2000  # lines drawn at once; a filter narrows a long lecture's timeline to what is sought
@@ -198,39 +198,31 @@ class Handlers:
             raise gr.Error("Type a question about the selected videos.")
         asked = [{"role": "user", "content": question.strip()}]
         history = list(history or [])
+        # Where each video's file is, read before asking: the answer holds the bank while it runs, and the quotes'
+        # thumbnails are shown before it ends (frames are read from the files alone).
+        paths, shots = {ref.video_id: ref.path for ref in self.lw.videos()}, {}
         answer, shown = None, None
         try:
             for quotes, answer in answer_stream(lambda on_quotes: self.lw.ask(question, videos or None,
                                                                                 on_quotes=on_quotes)):
-                if answer is None:  # only the quotes so far; thumbnails wait for the answer (they need the bank lock)
+                if answer is None:  # only the quotes so far, with their chips and thumbnails
                     multi = len({q.video for q in quotes}) > 1 or len(videos or []) > 1
                     chips = quote_chips(quotes, multi)
-                    shown = chips, quote_lines(quotes, multi)
+                    shown = chips, quote_lines(quotes, multi), thumbnails(chips, paths, shots)
                     yield (history + asked + [{"role": "assistant", "content": f"*{WRITING}*\n\n{shown[1]}"}],
-                           chips, [], gr.skip(), gr.skip(), "")
+                           chips, shown[2], gr.skip(), gr.skip(), "")
         except Exception:
             if shown is not None:  # the quotes stand; only the promise of a sentence that will not come goes
-                chips, lines = shown
-                yield history + asked + [{"role": "assistant", "content": lines}], chips, [], gr.skip(), gr.skip(), ""
+                chips, lines, frames = shown
+                yield (history + asked + [{"role": "assistant", "content": lines}], chips, frames, gr.skip(),
+                       gr.skip(), "")
             raise
         multi = len({c.video for c in answer.citations}) > 1 or len(videos or []) > 1
         ranges = ", ".join(c.label(multi) for c in answer.citations)
         reply = answer.text + (f"\n\n*Sources:* {ranges}" if ranges else "")
         chips = answer_chips(answer, multi)
-        yield (history + asked + [{"role": "assistant", "content": reply}], chips, self.thumbnails(chips),
+        yield (history + asked + [{"role": "assistant", "content": reply}], chips, thumbnails(chips, paths, shots),
                *timeline(answer), "")
-
-    def thumbnails(self, chips: list[dict]) -> list[tuple]:
-        """One frame per chip, captioned like it, so each quote or cited range can be seen before it is played."""
-        shots = []
-        for chip in chips:
-            try:
-                image = self.lw.thumbnail(chip["video"], chip["t0"])
-            except LongwatchError:
-                image = None  # a video ingested from a file that has since moved: the chip still cites it
-            if image is not None:
-                shots.append((image, chip["label"]))
-        return shots
 
     def seek_target(self, evt: gr.EventData):
         """A time of another video was clicked: load that video (and its transcript); the page's script seeks once
@@ -274,6 +266,22 @@ class Handlers:
                 yield f"*{WRITING}*\n\n{quote_lines(quotes, False)}"
         ranges = ", ".join(c.label() for c in answer.citations)
         yield answer.text + (f"\n\n*Sources:* {ranges}" if ranges else "")
+
+
+def thumbnails(chips: list[dict], paths: dict[str, str | None], shots: dict) -> list[tuple]:
+    """One frame per chip, captioned like it, so each quote or cited range can be seen before it is played.
+    `paths`: each video's file (VideoRef.path); `shots` keeps the frames already read, by (video, time)."""
+    out = []
+    for chip in chips:
+        key = (chip["video"], chip["t0"])
+        if key not in shots:
+            try:
+                shots[key] = frame_at(paths.get(chip["video"]), chip["t0"])
+            except LongwatchError:
+                shots[key] = None  # a video ingested from a file that has since moved: the chip still cites it
+        if shots[key] is not None:
+            out.append((shots[key], chip["label"]))
+    return out
 
 
 def answer_stream(ask: Callable[[Callable[[list], None]], object]) -> Iterator[tuple[list, object]]:
