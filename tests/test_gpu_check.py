@@ -112,3 +112,10 @@ def test_models_part_runs_its_plumbing_on_cpu(tmp_path, monkeypatch):
     (row,) = result["rows"]
     assert row["model"] == "tiny" and row["clips"] > 0
     assert row["x_real_time"] > 0 and row["ask_s"] > 0 and row["ask_prefill"] > 0
+
+
+def test_faiss_part_runs_its_plumbing_on_cpu(tmp_path):
+    # --quick searches 1e4 keys on the CPU when faiss sees no GPU: the same calls the GPU run makes, exact recall.
+    result = gpu_check.part_faiss(quick=True, deadline=time.time() + 120, out=tmp_path)
+    assert result["status"] == "ok" and result["keys"] == 10_000, result
+    assert result["recall_at_10"] == 1.0 and result["p50_ms"] > 0 and result["cpu_p50_ms"] > 0
