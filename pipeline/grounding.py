@@ -9,9 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 
-from longwatch.pipeline.textqa import content_words, is_code, keys, question_stem, squash
+from longwatch.pipeline.textqa import (STOP, content_words, is_code, keys, normalised_words, question_stem,
+                                       squash)
 
 SUPPORTED_SHARE = 0.7  # content words of a sentence that must come from the evidence or the question's wording
+_COPULAS = {"is", "are", "was", "were"}
 _QUOTED = re.compile(r"[\"“‘']([^\"”’']{2,60})[\"”’']")
 
 
@@ -95,7 +97,29 @@ def grounded_sentence(sentence: str, quotes: Sequence[str], question: str, facts
             said_parts = [stem_in(w, words | set(said), squash(sentence)) for w in run]
             if any(said_parts) and not all(said_parts):
                 return False
+        # What the clause says something is, after its last "is"/"was", is one fact like a name: "star anise"
+        # restated as "anise" is another spice.
+        stated = _stated_value(clause) - asked
+        if stated & words and not stated <= words:
+            return False
     return used_new
+
+
+def _stated_value(clause: str) -> set[str]:
+    """The words of the phrase after the clause's last copula, its articles aside ("The chef's secret spice is star
+    anise" -> star, anise; "The room is being moved to the fourth floor" -> moved); empty without a copula."""
+    pairs = list(zip(normalised_words(clause), keys(clause)))
+    last = max((i for i, (w, _) in enumerate(pairs) if w in _COPULAS), default=None)
+    if last is None:
+        return set()
+    value: set[str] = set()
+    for w, k in pairs[last + 1:]:
+        if w in STOP or k in STOP:
+            if value:
+                break
+            continue
+        value.add(k)
+    return value
 
 
 def stem_in(word: str, ev_keys: set[str], squashed: str) -> bool:

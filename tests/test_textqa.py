@@ -101,6 +101,17 @@ def test_a_sentence_must_keep_the_whole_code_of_its_quote(reply, shown):
     assert (grounded(reply, ["The secret password is tangerine 42"], "What is the password?") != "") is shown
 
 
+@pytest.mark.parametrize("reply, shown", [
+    ("The chef's secret spice is anise.", False),  # "star anise" is another spice: the stated value is cut
+    ("The chef's secret spice is star anise.", True),
+    ("The secret spice is star anise.", True),  # the question's words may go; the value may not
+])
+def test_a_sentence_must_keep_the_whole_value_its_quote_states(reply, shown):
+    """V-NIAH on real footage (seed 8): SmolLM2 wrote "anise" for the needle's "star anise"."""
+    quote = ["The chef's secret spice is star anise"]
+    assert (grounded(reply, quote, "What is the chef's secret spice?") != "") is shown
+
+
 def test_grounding_reads_numbers_names_and_glued_ocr_across_spellings():
     q = "How much did the third quarter cost?"
     assert grounded("The third quarter cost 4.2 million.", ["Q3 | 4.2M\nQuarter | Cost"], q)
