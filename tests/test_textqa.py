@@ -112,6 +112,12 @@ def test_a_sentence_must_keep_the_whole_value_its_quote_states(reply, shown):
     assert (grounded(reply, quote, "What is the chef's secret spice?") != "") is shown
 
 
+def test_a_sentence_may_not_add_to_the_value_its_quote_states():
+    question = "What is the chef's secret spice?"
+    assert grounded("The chef's secret spice is star anise.", ["The chef's secret spice is anise"], question) == ""
+    assert grounded("The secret spice is anise.", ["The chef's secret spice is anise"], question) != ""
+
+
 def test_grounding_reads_numbers_names_and_glued_ocr_across_spellings():
     q = "How much did the third quarter cost?"
     assert grounded("The third quarter cost 4.2 million.", ["Q3 | 4.2M\nQuarter | Cost"], q)
