@@ -321,8 +321,10 @@ def prefix_states(decoder, **inputs) -> list[tuple[torch.Tensor, torch.Tensor]]:
 
 
 def cache_for_batch(shared: list[tuple[torch.Tensor, torch.Tensor]], batch: int, config):
-    """A fresh DynamicCache holding the shared prefix once per row of a batch. The rows are copies, so a forward
-    appending to this cache never changes `shared`, and every batch of a question starts from the same prefix."""
+    """A fresh DynamicCache holding the shared prefix once per row of a batch. The rows are expanded views of
+    `shared`, not copies: a forward appends to a DynamicCache by concatenation, which makes new tensors, so `shared`
+    is never written and every batch of a question starts from the same prefix (tests/test_models_tiny.py checks
+    the scores against plain forwards, batch after batch)."""
     from transformers import DynamicCache
 
     return DynamicCache([(k.expand(batch, -1, -1, -1), v.expand(batch, -1, -1, -1)) for k, v in shared],
