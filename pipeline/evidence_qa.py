@@ -170,16 +170,16 @@ def judged(question: str, hit: EvidenceHit, words: WordMatcher | None = None) ->
     """How well one hit answers the question (dense + lexical) and the share of the question's subject it
     mentions; None when it does not support an answer. With `words`, a question phrased without the evidence's
     words can still be supported by the soft match (see `soft_support`)."""
-    subject = topic(question)
+    subject, asked = topic(question), question_stem(question)
     r = hit.record
-    wanted = answer_kind(question_stem(question))
-    if not can_answer_kind(wanted, r.text, given=normalised_words(question_stem(question))):
+    wanted = answer_kind(asked)
+    if not can_answer_kind(wanted, r.text, given=normalised_words(asked)):
         return None
     # Text that answers "who" names someone past its first word (a capital there only starts the sentence or the
     # label: "Fire drill: Wednesday" names no one); a speech segment or cue cut mid-sentence may name them in the
     # next one, and an on-screen line is whole as read. A caption describes ("a man points at the chart"), which
     # answers "who" without a name. ("Where" is often answered without a name: "under the oak tree".)
-    if value_kind(question_stem(question)) == "person" and r.kind != "caption" and not (
+    if value_kind(asked) == "person" and r.kind != "caption" and not (
             r.kind in ("speech", "subtitle") and _cut_short(r.text)) and not can_answer_kind(
             "person", r.text.split(maxsplit=1)[-1]):
         return None
@@ -189,7 +189,7 @@ def judged(question: str, hit: EvidenceHit, words: WordMatcher | None = None) ->
         return None
     # A labelled fact answers for its label only: "What is the minimum team size?" is not "Max team size: 3".
     labelled = label_and_value(r.text)
-    if labelled and qualified_otherwise(question_stem(question), labelled[0], set(keys(row))):
+    if labelled and qualified_otherwise(asked, labelled[0], set(keys(row))):
         return None
     # The context (title, header) completes a row's words but never supports it alone: a row that states none of
     # the question's subject is another row of the same table.

@@ -78,10 +78,14 @@ def grounded_sentence(sentence: str, quotes: Sequence[str], question: str, facts
     asked = content_words(question_stem(question))
     words = content_words(sentence)
     known = content_words(evidence) | asked
-    if not words or sum(1 for w in words if w in known or (len(w) >= 4 and w in squashed)) < SUPPORTED_SHARE * len(words):
+
+    def supported(word: str) -> bool:  # from the evidence or the question, or inside glued OCR text
+        return word in known or (len(word) >= 4 and word in squashed)
+
+    if not words or sum(map(supported, words)) < SUPPORTED_SHARE * len(words):
         return False
     # What the sentence says something is comes from the evidence word for word: "star anise" for "anise" adds a fact.
-    if any(k not in known and not (len(k) >= 4 and k in squashed) for k in _stated_value(sentence)):
+    if not all(map(supported, _stated_value(sentence))):
         return False
     # The sentence must state something the top quote adds to the question, and all of it when it is a code.
     used_new = False
