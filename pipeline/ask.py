@@ -87,8 +87,7 @@ class Asker:
         by_key = {(v, r.clip_index): r for v, rs in query.records.items() for r in rs}
         hits = self.bank.search(query.vec, cfg.top_n, space="text", videos=query.scope)
         ranked = fuse_hits([(h.record.video_id, h.record.clip_index, h.score) for h in hits], self.evidence_clips(query))
-        cands = select_clips(ranked,
-                             {v: [r.clip_index for r in rs] for v, rs in query.records.items()},
+        cands = select_clips(ranked, {v: [r.clip_index for r in rs] for v, rs in query.records.items()},
                              neighbours=cfg.neighbours, anchors=anchors(cfg, query.whole),
                              max_candidates=cfg.max_candidates)
         return [by_key[(c.video, c.clip_index)] for c in cands]
@@ -122,11 +121,13 @@ class ClipAsk:
 
     def __init__(self, bank, models: ModelSet, config: PipelineConfig):
         from longwatch.pipeline.evidence_qa import WordMatcher
+        from longwatch.pipeline.models.reranker import load_cross_encoder
 
         self.bank = bank
         self.answerer = models.answerer
         self.embedder = models.embedder
         self.words = WordMatcher(models.embedder)  # word vectors cached for the life of this asker
+        self.judge = load_cross_encoder() if config.cross_encoder else None  # reads question and quote together
         self.scorer = models.svlm or models.answerer  # the SVLM is the cheaper judge of relevance when present
         self.config = config
 
@@ -212,7 +213,7 @@ class ClipAsk:
         stem = question_stem(query.text)
         qvec = query.vec if stem == query.text else np.asarray(self.embedder.embed([stem])[0], dtype=np.float32)
         hits = supporting(query.text, search(self.bank, self.embedder, query.text, qvec, query.scope, query.records),
-                          self.words)
+                          self.words, self.judge)
         return whole_sentences(self.bank, [h.record for h in hits],
                                [float(min(1.0, max(0.0, h.dense or 0.0))) for h in hits])
 
@@ -341,6 +342,7 @@ class TextOnlyAsk(ClipAsk):
         """
         import torch
 
+        from longwatch.pipeline.evidence_qa import quoted
         from longwatch.pipeline.grounding import grounded
         from longwatch.pipeline.textqa import asks_about_the_end, asks_for_any_text
 
@@ -356,8 +358,6 @@ class TextOnlyAsk(ClipAsk):
         reply = ""
         if chosen and not generic:
             if query.on_quotes is not None:  # the quotes are the answer; the sentence only restates them
-                from longwatch.pipeline.evidence_qa import quoted
-
                 query.on_quotes(quoted(chosen))
             blocks = [PromptBlock(format_span(e.t0, e.t1) + " ", text_after=f"{e.context} {e.text}".strip() + "\n")
                       for e in sorted(chosen, key=lambda e: (e.video_id, e.t0))]

@@ -31,6 +31,7 @@ class PipelineConfig:
     speech: bool = True           # transcribe the audio (Whisper through faster-whisper) into speech evidence
     speech_model: str = "tiny.en"  # the bundled tiny.en, a faster-whisper id ("small") or a local CTranslate2 folder
     subtitles: bool = True        # embedded subtitle streams, sidecar files beside the video, files passed in
+    cross_encoder: bool = True    # a quote the answer rules accept must not read as unrelated to a cross-encoder
     store_dtype: str = "float16"
 
     def __post_init__(self) -> None:
@@ -49,8 +50,8 @@ class PipelineConfig:
             (self.max_candidates >= 1 and self.max_citations >= 1, "need max_candidates, max_citations >= 1"),
             (isinstance(self.speech_model, str) and self.speech_model.strip() != "",
              f"speech_model must name a Whisper model (e.g. 'tiny.en'), got {self.speech_model!r}"),
-            (all(isinstance(v, bool) for v in (self.ocr, self.speech, self.subtitles)),
-             "ocr, speech and subtitles must be true or false"),
+            (all(isinstance(v, bool) for v in (self.ocr, self.speech, self.subtitles, self.cross_encoder)),
+             "ocr, speech, subtitles and cross_encoder must be true or false"),
             (self.store_dtype in ("float16", "bfloat16", "float32"), f"store_dtype {self.store_dtype!r} unknown"),
         ]
         for ok, message in checks:

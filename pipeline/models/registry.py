@@ -28,8 +28,9 @@ SUPPORTED_ANSWERERS = (
 SAFE_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.jinja", "*.tiktoken"]
 
 PRESETS: dict[str, str] = {
-    "offline": "real weights from pip packages: SmolLM2-135M text answerer, all-MiniLM-L6-v2 embedder "
-               "(RapidOCR is the pipeline's OCR lane); no vision model",
+    "offline": "real weights from pip packages: SmolLM2-135M text answerer, all-MiniLM-L6-v2 embedder, "
+               "ms-marco MiniLM cross-encoder judging quotes (RapidOCR and Whisper tiny.en are the pipeline's "
+               "OCR and speech lanes); no vision model",
     "tiny": "random tiny real architectures (SmolVLM SVLM + Qwen2-VL/Qwen2.5-VL/LLaVA-OneVision answerer), built "
             "offline and cached; for tests",
     "vlm": f"SVLM {SVLM_ID} + answerer {ANSWERER_ID} (or any supported VLM id/path); needs cached or pulled weights",
