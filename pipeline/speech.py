@@ -26,6 +26,8 @@ _HALLUCINATION_SILENCE = 0.5  # seconds of silence faster-whisper skips before w
 # longer than a lecturer's pause between sentences (about 0.5-2 s); a silence or music holds no speech.
 HOLE, HOLE_VOICED = 3.0, 1.5
 _REHEAR_PAD = 0.3  # seconds of audio either side of such a stretch, so its first and last words are heard whole
+REHEAR_PASSES = 3  # what is still missing after a stretch was heard again is heard again, at most this often
+_MAX_WORDS_PER_S = 6.0  # fast speech is about 4 words a second (espeak-ng at 190 words a minute: 3.2)
 
 
 @dataclass(frozen=True)
@@ -200,19 +202,29 @@ class SpeechLane:
 
         Whisper now and then skips a stretch of speech: on a 30-minute lecture it returned one sentence for a
         25-second window and lost the 20 s before it, "The guest speaker next week is James Garcia." among them
-        (13 of 1,071 sentences over five lectures). A stretch of HOLE seconds with no word in it but voiced audio
-        is decoded again on its own, once.
+        (13 of 1,071 sentences over five lectures). A stretch of HOLE seconds with no word in it but speech is
+        decoded again on its own; what that still misses (Whisper skipped the start of a 12-second stretch too),
+        again, up to REHEAR_PASSES times.
         """
         start = max(window.t0, heard_until)
         stop = min(window.until, window.t0 + len(window.samples) / SAMPLE_RATE)
         found = self._decoded(window.samples, window.t0, start, stop)
-        edges = [start, *(t for s in found for t in (s.t0, s.t1)), stop]
-        for a, b in zip(edges[::2], edges[1::2]):
-            if b - a < HOLE or _speech_seconds(window.samples, *self._at(window, a, b)) < HOLE_VOICED:
-                continue
-            lo, hi = self._at(window, a - _REHEAR_PAD, b + _REHEAR_PAD)
-            found += self._decoded(window.samples[lo:hi], window.t0 + lo / SAMPLE_RATE, a, b)
-        yield from sorted(found, key=lambda s: s.t0)
+        tried: set[tuple[float, float]] = set()
+        for _ in range(REHEAR_PASSES):  # a stretch heard again may itself come back with its start skipped
+            edges = [start, *(t for s in found for t in (s.t0, s.t1)), stop]
+            holes = [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= HOLE and (a, b) not in tried
+                     and _speech_seconds(window.samples, *self._at(window, a, b)) >= HOLE_VOICED]
+            for a, b in holes:
+                tried.add((a, b))
+                lo, hi = self._at(window, a - _REHEAR_PAD, b + _REHEAR_PAD)
+                # Heard alone, a stretch's silence may come back as words faster than anyone speaks ("Thank you."
+                # in 0.24 s): those are dropped.
+                found += [s for s in self._decoded(window.samples[lo:hi], window.t0 + lo / SAMPLE_RATE, a, b)
+                          if len(s.words) <= _MAX_WORDS_PER_S * max(s.t1 - s.t0, 0.1)]
+            found.sort(key=lambda s: s.t0)
+            if not holes:
+                break
+        yield from found
 
     @staticmethod
     def _at(window: _Window, a: float, b: float) -> tuple[int, int]:
