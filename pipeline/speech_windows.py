@@ -19,7 +19,9 @@ _PAUSE = 0.5  # seconds of near-silence (20 dB under the loudest 0.1 s) that end
 
 
 @dataclass
-class _Window:
+class AudioWindow:
+    """One Whisper call's audio: `samples` from source time `t0`, and where the next window takes over."""
+
     t0: float
     samples: np.ndarray
     until: float = float("inf")  # source time from which the next window's words are kept instead of this one's
@@ -46,7 +48,7 @@ class Windower:
     _t0: float | None = None
     _fresh: int = 0  # held samples the previous window heard too (its overlap)
 
-    def push(self, chunk: AudioChunk) -> Iterator[_Window]:
+    def push(self, chunk: AudioChunk) -> Iterator[AudioWindow]:
         if self._t0 is not None and abs(chunk.t0 - (self._t0 + self._held / SAMPLE_RATE)) > 0.25:
             yield from self.flush()  # a gap in the source: never glue audio across it
         if self._t0 is None:
@@ -68,13 +70,13 @@ class Windower:
                 keep = until = _quietest(audio, lo, hi)
             else:  # too short a tail (live windows, which end in a pause): hand over at the cut
                 keep, until = lo, cut
-            yield _Window(self._t0, audio[:cut], self._t0 + until / SAMPLE_RATE)
+            yield AudioWindow(self._t0, audio[:cut], self._t0 + until / SAMPLE_RATE)
             self._t0 += keep / SAMPLE_RATE
             self._parts, self._held, self._fresh = [audio[keep:]], len(audio) - keep, cut - keep
 
-    def flush(self) -> Iterator[_Window]:
+    def flush(self) -> Iterator[AudioWindow]:
         if self._held and self._t0 is not None:
-            yield _Window(self._t0, np.concatenate(self._parts))
+            yield AudioWindow(self._t0, np.concatenate(self._parts))
         self._parts, self._held, self._t0, self._fresh = [], 0, None, 0
 
 

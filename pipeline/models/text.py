@@ -177,6 +177,7 @@ class TextAnswerer:
         prefix = self.tokenizer(head, return_tensors="pt", add_special_tokens=False)["input_ids"].to(device)
         P = prefix.shape[1]
         shared = prefix_states(self.model.model, input_ids=prefix, position_ids=torch.arange(P, device=device)[None])
+        cache_name = cache_arg(self.model.model)
         scores: list[float] = []
         for i in range(0, len(tails), batch_size):
             batch = self.tokenizer(tails[i:i + batch_size], return_tensors="pt", padding=True, padding_side="right",
@@ -188,7 +189,7 @@ class TextAnswerer:
             with torch.inference_mode():
                 hidden = self.model.model(input_ids=batch["input_ids"], attention_mask=mask, use_cache=True,
                                           position_ids=torch.arange(P, P + L, device=device).expand(B, -1),
-                                          **{cache_arg(self.model.model): cache}).last_hidden_state
+                                          **{cache_name: cache}).last_hidden_state
                 last = hidden[torch.arange(B), batch["attention_mask"].sum(1) - 1]
                 logits = self.model.get_output_embeddings()(last).float()
             margin = torch.logsumexp(logits[:, self._yes], -1) - torch.logsumexp(logits[:, self._no], -1)
